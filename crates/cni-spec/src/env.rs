@@ -1,0 +1,410 @@
+//! The CNI_* environment: which variables each verb needs, and their validation.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use std::os::fd::AsRawFd;
+
+use nix::sys::statfs::fstatfs;
+
+use crate::Error;
+
+/// `NSFS_MAGIC`: bind-mounted namespace files (`/run/netns/x`) live on nsfs.
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// `NS_GET_NSTYPE` (linux/nsfs.h): `_IO(0xb7, 0x3)`.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// The namespace type (`CLONE_NEW*`) of an nsfs file descriptor.
+fn ns_type(file: &File) -> Option<i32> {
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor we own.
+    let t = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    (t >= 0).then_some(t)
+}
+
+/// A CNI verb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Add,
+    Del,
+    Check,
+    Gc,
+    Status,
+    Version,
+}
+
+impl Command {
+    pub fn parse(s: &str) -> Option<Command> {
+        Some(match s {
+            "ADD" => Command::Add,
+            "DEL" => Command::Del,
+            "CHECK" => Command::Check,
+            "GC" => Command::Gc,
+            "STATUS" => Command::Status,
+            "VERSION" => Command::Version,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Add => "ADD",
+            Command::Del => "DEL",
+            Command::Check => "CHECK",
+            Command::Gc => "GC",
+            Command::Status => "STATUS",
+            Command::Version => "VERSION",
+        }
+    }
+
+    /// The variables a verb requires (as Go's skel does: CNI_PATH for all but VERSION/STATUS).
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            Command::Add | Command::Check => {
+                &["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"]
+            }
+            Command::Del => &["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"],
+            Command::Gc => &["CNI_PATH"],
+            Command::Status | Command::Version => &[],
+        }
+    }
+}
+
+/// An opened, verified network namespace given by CNI_NETNS.
+#[derive(Debug)]
+pub struct NetnsArg {
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+}
+
+/// The validated environment of one invocation.
+#[derive(Debug)]
+pub struct Env {
+    pub command: Command,
+    /// Empty for GC and STATUS.
+    pub container_id: String,
+    /// The path as given (may be set for DEL even when the namespace is gone).
+    pub netns_path: Option<PathBuf>,
+    /// The opened namespace: always present for ADD/CHECK; for DEL only when it still exists.
+    pub netns: Option<NetnsArg>,
+    pub ifname: String,
+    pub args: CniArgs,
+    pub path: Vec<PathBuf>,
+}
+
+/// Reads one variable; empty counts as unset (as in Go's skel).
+fn var(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    get(name).filter(|v| !v.is_empty())
+}
+
+impl Env {
+    /// Reads and validates the variables `command` needs; every missing one is named at once.
+    pub fn load(command: Command, get: &dyn Fn(&str) -> Option<String>) -> Result<Env, Error> {
+        let missing: Vec<&'static str> = command
+            .required()
+            .iter()
+            .copied()
+            .filter(|n| var(get, n).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingEnv { names: missing });
+        }
+        let needs_target = matches!(command, Command::Add | Command::Check | Command::Del);
+        let container_id = var(get, "CNI_CONTAINERID").unwrap_or_default();
+        let ifname = var(get, "CNI_IFNAME").unwrap_or_default();
+        if needs_target {
+            validate_container_id(&container_id)?;
+            validate_ifname(&ifname)?;
+        }
+        let args = CniArgs::parse(&var(get, "CNI_ARGS").unwrap_or_default())?;
+        let path = var(get, "CNI_PATH")
+            .map(|p| {
+                p.split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let netns_path = var(get, "CNI_NETNS").map(PathBuf::from);
+        let override_own = matches!(
+            var(get, "CNI_NETNS_OVERRIDE").as_deref(),
+            Some("1") | Some("true") | Some("TRUE") | Some("True")
+        );
+        let netns = match (&netns_path, command) {
+            (Some(p), Command::Add | Command::Check) => Some(open_netns(p, override_own)?),
+            // DEL: a missing or no-longer-namespace path is normal; our own namespace is not.
+            (Some(p), Command::Del) => match open_netns(p, override_own) {
+                Ok(ns) => Some(ns),
+                Err(e @ Error::OwnNetns { .. }) => return Err(e),
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        Ok(Env {
+            command,
+            container_id,
+            netns_path,
+            netns,
+            ifname,
+            args,
+            path,
+        })
+    }
+}
+
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (spec); code 4 otherwise.
+pub fn validate_container_id(id: &str) -> Result<(), Error> {
+    if is_cni_identifier(id) {
+        Ok(())
+    } else {
+        Err(Error::InvalidEnv {
+            var: "CNI_CONTAINERID",
+            value: id.to_owned(),
+            reason: "must match [a-zA-Z0-9][a-zA-Z0-9_.-]*".into(),
+        })
+    }
+}
+
+/// The spec's identifier charset, shared by container IDs and network names.
+pub fn is_cni_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Linux interface names: 1..=15 bytes, not `.`/`..`, no `/`, `:` or whitespace; code 4.
+pub fn validate_ifname(name: &str) -> Result<(), Error> {
+    let reason = if name.len() > 15 {
+        Some("longer than 15 bytes")
+    } else if name == "." || name == ".." {
+        Some("must not be \".\" or \"..\"")
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
+    {
+        Some("must not contain '/', ':', NUL or whitespace")
+    } else {
+        None
+    };
+    match reason {
+        None => Ok(()),
+        Some(r) => Err(Error::InvalidEnv {
+            var: "CNI_IFNAME",
+            value: name.to_owned(),
+            reason: r.into(),
+        }),
+    }
+}
+
+/// Opens CNI_NETNS, checks it is a network-namespace file and not our own namespace.
+fn open_netns(path: &std::path::Path, allow_own: bool) -> Result<NetnsArg, Error> {
+    let invalid = |reason: String| Error::InvalidEnv {
+        var: "CNI_NETNS",
+        value: path.display().to_string(),
+        reason,
+    };
+    let file = File::open(path).map_err(|e| invalid(format!("cannot open: {e}")))?;
+    let fs = fstatfs(file.as_fd()).map_err(|e| invalid(format!("statfs failed: {e}")))?;
+    #[allow(clippy::unnecessary_cast)]
+    let on_nsfs = fs.filesystem_type().0 as i64 == NSFS_MAGIC;
+    if !on_nsfs || ns_type(&file) != Some(libc::CLONE_NEWNET) {
+        return Err(invalid(
+            "not a network namespace (expected an nsfs file such as /run/netns/NAME or /proc/PID/ns/net)".into(),
+        ));
+    }
+    let meta = file
+        .metadata()
+        .map_err(|e| invalid(format!("stat failed: {e}")))?;
+    let own = std::fs::metadata("/proc/thread-self/ns/net")
+        .map_err(|e| invalid(format!("cannot stat our own namespace: {e}")))?;
+    if own.dev() == meta.dev() && own.ino() == meta.ino() && !allow_own {
+        return Err(Error::OwnNetns {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(NetnsArg {
+        path: path.to_path_buf(),
+        fd: file.into(),
+    })
+}
+
+/// CNI_ARGS: `K=V;K=V`, with `IgnoreUnknown=1|true` relaxing [`CniArgs::check_known`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CniArgs {
+    pub pairs: Vec<(String, String)>,
+    pub ignore_unknown: bool,
+}
+
+impl CniArgs {
+    pub fn parse(s: &str) -> Result<CniArgs, Error> {
+        let mut out = CniArgs::default();
+        for pair in s.split(';').filter(|p| !p.is_empty()) {
+            let mut kv = pair.split('=');
+            let (Some(k), Some(v), None) = (kv.next(), kv.next(), kv.next()) else {
+                return Err(Error::InvalidEnv {
+                    var: "CNI_ARGS",
+                    value: s.to_owned(),
+                    reason: format!("pair \"{pair}\" is not KEY=VALUE"),
+                });
+            };
+            if k == "IgnoreUnknown" {
+                out.ignore_unknown = matches!(v, "1" | "true" | "True" | "TRUE");
+            } else {
+                out.pairs.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last value given for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Fails naming the unknown keys unless `IgnoreUnknown` was given.
+    pub fn check_known(&self, known: &[&str]) -> Result<(), Error> {
+        if self.ignore_unknown {
+            return Ok(());
+        }
+        let unknown: Vec<&str> = self
+            .pairs
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !known.contains(k))
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidEnv {
+                var: "CNI_ARGS",
+                value: unknown.join(","),
+                reason: format!(
+                    "unknown keys (this plugin knows {known:?}; add IgnoreUnknown=1 to ignore others)"
+                ),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn all_missing_variables_are_named_at_once() {
+        let get = env_of(&[("CNI_IFNAME", "eth0")]);
+        let e = Env::load(Command::Add, &get).unwrap_err();
+        assert_eq!(e.code(), 4);
+        assert_eq!(
+            e.to_string(),
+            "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_PATH] missing"
+        );
+        let e = Env::load(Command::Del, &env_of(&[("CNI_CONTAINERID", "")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "required env variables [CNI_CONTAINERID,CNI_IFNAME,CNI_PATH] missing"
+        );
+        let e = Env::load(Command::Gc, &env_of(&[])).unwrap_err();
+        assert_eq!(e.to_string(), "required env variables [CNI_PATH] missing");
+        assert!(Env::load(Command::Status, &env_of(&[])).is_ok());
+    }
+
+    #[test]
+    fn container_id_rules() {
+        for ok in ["a", "ABC", "cnitool-9cd7c963007cf315b0b0", "0a_b.c-d"] {
+            assert!(validate_container_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "a b", "a/b", "a:b", "ä"] {
+            assert_eq!(validate_container_id(bad).unwrap_err().code(), 4, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ifname_rules() {
+        for ok in ["eth0", "ecs-eth0", "a", "123456789012345"] {
+            assert!(validate_ifname(ok).is_ok(), "{ok}");
+        }
+        for bad in ["1234567890123456", ".", "..", "a/b", "a:b", "a b", "a\tb"] {
+            let e = validate_ifname(bad).unwrap_err();
+            assert_eq!(e.code(), 4, "{bad}");
+            assert!(e.to_string().contains("CNI_IFNAME"));
+        }
+    }
+
+    #[test]
+    fn del_tolerates_a_missing_netns_but_add_does_not() {
+        let base = [
+            ("CNI_CONTAINERID", "c1"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin:/usr/lib/cni"),
+            ("CNI_NETNS", "/run/netns/does-not-exist-cni-spec-test"),
+        ];
+        let del = Env::load(Command::Del, &env_of(&base)).unwrap();
+        assert!(del.netns.is_none());
+        assert_eq!(
+            del.path,
+            vec![PathBuf::from("/opt/cni/bin"), PathBuf::from("/usr/lib/cni")]
+        );
+        let e = Env::load(Command::Add, &env_of(&base)).unwrap_err();
+        assert_eq!(e.code(), 4);
+        assert!(
+            e.to_string().contains("does-not-exist-cni-spec-test"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn netns_must_be_a_namespace_and_not_our_own() {
+        let mut vars = vec![
+            ("CNI_CONTAINERID", "c1"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/x"),
+            ("CNI_NETNS", "/etc/hostname"),
+        ];
+        let e = Env::load(Command::Add, &env_of(&vars)).unwrap_err();
+        assert!(e.to_string().contains("not a network namespace"), "{e}");
+        vars[3].1 = "/proc/self/ns/uts";
+        let e = Env::load(Command::Add, &env_of(&vars)).unwrap_err();
+        assert!(e.to_string().contains("not a network namespace"), "{e}");
+        vars[3].1 = "/proc/thread-self/ns/net";
+        let e = Env::load(Command::Add, &env_of(&vars)).unwrap_err();
+        assert_eq!(e.code(), 8, "{e}");
+        // DEL must refuse it too (it would take down our own interfaces).
+        assert_eq!(
+            Env::load(Command::Del, &env_of(&vars)).unwrap_err().code(),
+            8
+        );
+        vars.push(("CNI_NETNS_OVERRIDE", "1"));
+        assert!(Env::load(Command::Add, &env_of(&vars)).is_ok());
+    }
+
+    #[test]
+    fn cni_args() {
+        let a = CniArgs::parse("IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.0.0.5").unwrap();
+        assert!(a.ignore_unknown);
+        assert_eq!(a.get("IP"), Some("10.0.0.5"));
+        assert!(a.check_known(&["IP"]).is_ok());
+        let b = CniArgs::parse("IP=10.0.0.5;FOO=bar").unwrap();
+        let e = b.check_known(&["IP"]).unwrap_err();
+        assert_eq!(e.code(), 4);
+        assert!(e.to_string().contains("FOO"), "{e}");
+        assert!(CniArgs::parse("IP").is_err());
+        assert!(CniArgs::parse("IP=a=b").is_err());
+        assert_eq!(CniArgs::parse("").unwrap(), CniArgs::default());
+    }
+}

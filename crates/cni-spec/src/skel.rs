@@ -1,0 +1,218 @@
+//! The dispatcher: argv flags, CNI_COMMAND, stdin, validation, the verb, and the output.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::env::is_cni_identifier;
+use crate::{CniResult, Command, Env, Error, NetConf, SpecVersion};
+
+/// Upper bound on the config read from stdin (prevResults included).
+pub const STDIN_LIMIT: usize = 4 << 20;
+
+/// One plugin invocation, validated: the environment, the negotiated version and the config.
+#[derive(Debug)]
+pub struct Invocation {
+    pub env: Env,
+    pub version: SpecVersion,
+    pub conf: NetConf,
+    /// The exact stdin bytes (for delegation).
+    pub stdin: Vec<u8>,
+    /// Basename of argv[0]: lets one binary act as the dialect it was installed as
+    /// (`ecs-eni`, `vpc-eni`, ...).
+    pub program: String,
+}
+
+impl Invocation {
+    pub fn command(&self) -> Command {
+        self.env.command
+    }
+
+    /// The container namespace; always present for ADD and CHECK.
+    pub fn netns(&self) -> Result<&crate::NetnsArg, Error> {
+        self.env.netns.as_ref().ok_or(Error::MissingEnv {
+            names: vec!["CNI_NETNS"],
+        })
+    }
+}
+
+/// What a plugin implements. STATUS and GC succeed by default (no shared state).
+pub trait Plugin {
+    /// The plugin's name, used in the "about" line.
+    const NAME: &'static str;
+    /// One line describing the plugin.
+    const ABOUT: &'static str;
+    /// Printed by `--capabilities` (the ECS agent asks for `awsvpc-network-mode`).
+    const CAPABILITIES: &'static [&'static str] = &[];
+
+    fn add(&self, inv: &Invocation) -> Result<CniResult, Error>;
+    fn del(&self, inv: &Invocation) -> Result<(), Error>;
+    fn check(&self, inv: &Invocation) -> Result<(), Error>;
+    fn status(&self, _inv: &Invocation) -> Result<(), Error> {
+        Ok(())
+    }
+    fn gc(&self, _inv: &Invocation) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The process's real environment, argv and standard streams.
+pub fn run<P: Plugin>(plugin: P) -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |k: &str| std::env::var(k).ok();
+    let code = run_with(
+        &plugin,
+        &args,
+        &get,
+        &mut std::io::stdin().lock(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(code)
+}
+
+/// The dispatcher with injected I/O; returns the process exit status (0 or 1).
+pub fn run_with<P: Plugin>(
+    plugin: &P,
+    args: &[String],
+    get: &dyn Fn(&str) -> Option<String>,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
+    let program = args
+        .first()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or(P::NAME)
+        .to_owned();
+    // ECS agent conventions, before any CNI dispatch.
+    match args.get(1).map(String::as_str) {
+        Some("--version") => {
+            let v = json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "gitShortHash": option_env!("CNI_SUITE_GIT_HASH").unwrap_or("unknown"),
+                "dirty": option_env!("CNI_SUITE_GIT_DIRTY") == Some("true"),
+                "built": option_env!("CNI_SUITE_BUILT").unwrap_or("unknown"),
+            });
+            return emit(stdout, &v, 0);
+        }
+        Some("--capabilities") => {
+            return emit(stdout, &json!({ "capabilities": P::CAPABILITIES }), 0);
+        }
+        _ => {}
+    }
+    let Some(cmd_str) = get("CNI_COMMAND").filter(|c| !c.is_empty()) else {
+        let _ = writeln!(
+            stderr,
+            "CNI {} plugin {} ({}); CNI protocol versions supported: {}",
+            P::NAME,
+            env!("CARGO_PKG_VERSION"),
+            P::ABOUT,
+            SpecVersion::supported_strings().join(", ")
+        );
+        return 0;
+    };
+    let Some(command) = Command::parse(&cmd_str) else {
+        let e = Error::UnknownCommand(cmd_str);
+        return emit(stdout, &e.to_json(SpecVersion::LATEST.as_str()), 1);
+    };
+    if command == Command::Version {
+        let v = json!({
+            "cniVersion": SpecVersion::LATEST.as_str(),
+            "supportedVersions": SpecVersion::supported_strings(),
+        });
+        return emit(stdout, &v, 0);
+    }
+    let mut reported_version = SpecVersion::LATEST.as_str().to_owned();
+    match dispatch(plugin, command, get, stdin, program, &mut reported_version) {
+        Ok(Some(result)) => emit(stdout, &result, 0),
+        Ok(None) => 0,
+        Err(e) => emit(stdout, &e.to_json(&reported_version), 1),
+    }
+}
+
+fn emit(out: &mut dyn Write, v: &Value, status: u8) -> u8 {
+    let mut text = v.to_string();
+    text.push('\n');
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => status,
+        Err(_) => 1,
+    }
+}
+
+fn read_stdin(stdin: &mut dyn Read) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    let limit = STDIN_LIMIT as u64 + 1;
+    stdin
+        .take(limit)
+        .read_to_end(&mut buf)
+        .map_err(Error::Stdin)?;
+    if buf.len() > STDIN_LIMIT {
+        return Err(Error::StdinTooLarge { limit: STDIN_LIMIT });
+    }
+    Ok(buf)
+}
+
+fn dispatch<P: Plugin>(
+    plugin: &P,
+    command: Command,
+    get: &dyn Fn(&str) -> Option<String>,
+    stdin: &mut dyn Read,
+    program: String,
+    reported_version: &mut String,
+) -> Result<Option<Value>, Error> {
+    let bytes = read_stdin(stdin)?;
+    // Decode first so that every later error is reported in the config's version.
+    let decoded: Result<Value, Error> =
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()));
+    if let Some(v) = decoded
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("cniVersion"))
+        .and_then(Value::as_str)
+    {
+        if SpecVersion::parse(v).is_some() {
+            v.clone_into(reported_version);
+        }
+    }
+    let env = Env::load(command, get)?;
+    let conf = NetConf::from_value(decoded?)?;
+    let version =
+        SpecVersion::parse(&conf.cni_version).ok_or_else(|| Error::IncompatibleVersion {
+            requested: conf.cni_version.clone(),
+            supported: SpecVersion::supported_strings(),
+        })?;
+    let verb_ok = match command {
+        Command::Check => version.allows_check(),
+        Command::Gc | Command::Status => version.allows_gc_and_status(),
+        _ => true,
+    };
+    if !verb_ok {
+        return Err(Error::VerbNotInVersion {
+            command: command.as_str(),
+            version: conf.cni_version.clone(),
+        });
+    }
+    if !is_cni_identifier(&conf.name) {
+        return Err(Error::invalid_config(format!(
+            "key \"name\": \"{}\" is missing or not [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+            conf.name
+        )));
+    }
+    let inv = Invocation {
+        env,
+        version,
+        conf,
+        stdin: bytes,
+        program,
+    };
+    match command {
+        Command::Add => plugin.add(&inv).map(|r| Some(r.to_json(version))),
+        Command::Del => plugin.del(&inv).map(|()| None),
+        Command::Check => plugin.check(&inv).map(|()| None),
+        Command::Gc => plugin.gc(&inv).map(|()| None),
+        Command::Status => plugin.status(&inv).map(|()| None),
+        Command::Version => Ok(None),
+    }
+}
