@@ -1,0 +1,450 @@
+//! The netlink socket: request/ACK, single-reply GETs and dumps.
+
+use std::io;
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use crate::Error;
+use crate::netns::THREAD_SELF_NETNS;
+
+/// How many times a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is restarted.
+const DUMP_ATTEMPTS: usize = 5;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_CAPPED: u16 = 0x100;
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLMSGERR_ATTR_MSG: u16 = 1;
+const NLMSG_HDRLEN: usize = 16;
+
+/// A failure before it is given its context (operation, interface, namespace).
+#[derive(Debug)]
+pub(crate) enum Raw {
+    Kernel { errno: i32, ext: Option<String> },
+    Io(io::Error),
+    Decode(String),
+}
+
+impl Raw {
+    pub(crate) fn errno(&self) -> Option<i32> {
+        match self {
+            Raw::Kernel { errno, .. } => Some(*errno),
+            Raw::Io(e) => e.raw_os_error(),
+            Raw::Decode(_) => None,
+        }
+    }
+}
+
+/// A synchronous rtnetlink socket bound to the network namespace it was opened in.
+///
+/// Open it with [`Handle::current`] or [`crate::Netns::handle`]. Once open it may be used from
+/// any thread: the kernel ties a netlink socket to the namespace of its creator, not of its user.
+#[derive(Debug)]
+pub struct Handle {
+    sock: Socket,
+    seq: u32,
+    label: String,
+    buf: Vec<u8>,
+    restarts: u64,
+}
+
+impl Handle {
+    /// Opens a socket in the calling thread's network namespace.
+    pub fn current() -> Result<Handle, Error> {
+        let label = std::fs::read_link(THREAD_SELF_NETNS)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| THREAD_SELF_NETNS.to_string());
+        Handle::open(label)
+    }
+
+    /// Opens a socket in the calling thread's namespace, labelled `label` in messages.
+    pub(crate) fn open(label: String) -> Result<Handle, Error> {
+        let op = || format!("open rtnetlink socket in netns {label}");
+        let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| Error::io(op(), e))?;
+        sock.bind_auto().map_err(|e| Error::io(op(), e))?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .map_err(|e| Error::io(op(), e))?;
+        // Extended ACKs carry the kernel's own explanation ("Unknown device type"); capped ACKs
+        // do not echo our request back. Strict checking makes the kernel filter dumps by what we
+        // ask (ifindex in the address header, NDA_IFINDEX for neighbours) and reject nonsense.
+        // All three are optional: older kernels simply lack them.
+        let _ = sock.set_ext_ack(true);
+        let _ = sock.set_cap_ack(true);
+        let _ = sock.set_netlink_get_strict_chk(true);
+        Ok(Handle {
+            sock,
+            seq: 0,
+            label,
+            buf: vec![0; 32 * 1024],
+            restarts: 0,
+        })
+    }
+
+    /// The namespace label used in messages (a path, or `net:[inode]`).
+    pub fn netns_label(&self) -> &str {
+        &self.label
+    }
+
+    /// How many dumps this handle restarted because the kernel flagged them as interrupted
+    /// (NLM_F_DUMP_INTR) or dropped messages (ENOBUFS).
+    pub fn dump_restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// Attaches operation context to a failure.
+    pub(crate) fn fail(&self, op: String, raw: Raw) -> Error {
+        match raw {
+            Raw::Kernel { errno, ext } => {
+                let desc = strerror(errno);
+                let msg = match ext {
+                    Some(ext) if !ext.is_empty() => format!("{ext}: {desc}"),
+                    _ => desc.to_string(),
+                };
+                Error::Netlink {
+                    op,
+                    netns: self.label.clone(),
+                    errno,
+                    msg,
+                }
+            }
+            Raw::Io(source) => Error::Io {
+                op: format!("{op} in netns {}", self.label),
+                source,
+            },
+            Raw::Decode(msg) => Error::Decode {
+                op: format!("{op} in netns {}", self.label),
+                msg,
+            },
+        }
+    }
+
+    fn send(&mut self, msg: RouteNetlinkMessage, flags: u16) -> Result<u32, Raw> {
+        self.seq = self.seq.wrapping_add(1);
+        if self.seq == 0 {
+            self.seq = 1;
+        }
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        packet.finalize();
+        let mut bytes = vec![0u8; packet.buffer_len()];
+        packet.serialize(&mut bytes);
+        loop {
+            match self.sock.send(&bytes, 0) {
+                Ok(_) => return Ok(self.seq),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Raw::Io(e)),
+            }
+        }
+    }
+
+    /// Receives one datagram into `self.buf`, growing it when a datagram is larger. Returns its
+    /// length. EINTR is retried; ENOBUFS (messages were dropped) is reported as `Ok(None)`.
+    fn recv_datagram(&mut self) -> Result<Option<usize>, Raw> {
+        loop {
+            let peeked = self
+                .sock
+                .recv(&mut &mut self.buf[..], libc::MSG_PEEK | libc::MSG_TRUNC);
+            match peeked {
+                Ok(n) if n > self.buf.len() => self.buf.resize(n, 0),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(None),
+                Err(e) => return Err(Raw::Io(e)),
+            }
+            match self.sock.recv(&mut &mut self.buf[..], 0) {
+                Ok(n) => return Ok(Some(n.min(self.buf.len()))),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(None),
+                Err(e) => return Err(Raw::Io(e)),
+            }
+        }
+    }
+
+    /// Receives datagrams and hands every message carrying `seq` to `on_msg` until it returns
+    /// `Some`. Messages of other sequence numbers (left over from an earlier request) are
+    /// skipped. `on_lost` is called when the kernel reports dropped messages (ENOBUFS).
+    fn recv_until<R>(
+        &mut self,
+        seq: u32,
+        mut on_msg: impl FnMut(Reply<'_>) -> Result<Option<R>, Raw>,
+        mut on_lost: impl FnMut(),
+    ) -> Result<R, Raw> {
+        loop {
+            let Some(len) = self.recv_datagram()? else {
+                on_lost();
+                continue;
+            };
+            let mut off = 0;
+            while off + NLMSG_HDRLEN <= len {
+                let data = &self.buf[off..len];
+                let nl = NetlinkBuffer::new_checked(data)
+                    .map_err(|e| Raw::Decode(format!("netlink header: {e}")))?;
+                let msg_len = nl.length() as usize;
+                let (msg_type, flags, msg_seq) =
+                    (nl.message_type(), nl.flags(), nl.sequence_number());
+                let bytes = &data[..msg_len];
+                off += (msg_len + 3) & !3;
+                if msg_seq != seq {
+                    continue;
+                }
+                if let Some(r) = on_msg(Reply {
+                    msg_type,
+                    flags,
+                    bytes,
+                })? {
+                    return Ok(r);
+                }
+            }
+        }
+    }
+
+    /// Sends a request with NLM_F_ACK and waits for the kernel's ACK or error.
+    pub(crate) fn ack_raw(&mut self, msg: RouteNetlinkMessage, flags: u16) -> Result<(), Raw> {
+        let seq = self.send(msg, flags | NLM_F_ACK)?;
+        self.recv_until(
+            seq,
+            |reply| match reply.msg_type {
+                NLMSG_ERROR => match reply.error_code() {
+                    0 => Ok(Some(())),
+                    errno => Err(Raw::Kernel {
+                        errno,
+                        ext: reply.ext_ack(),
+                    }),
+                },
+                _ => Ok(None),
+            },
+            || {},
+        )
+    }
+
+    /// Sends a request expecting exactly one reply message (a GET by key).
+    pub(crate) fn get_raw(&mut self, msg: RouteNetlinkMessage) -> Result<RouteNetlinkMessage, Raw> {
+        let seq = self.send(msg, 0)?;
+        self.recv_until(
+            seq,
+            |reply| match reply.msg_type {
+                NLMSG_ERROR => match reply.error_code() {
+                    0 => Err(Raw::Decode("ACK without a reply message".into())),
+                    errno => Err(Raw::Kernel {
+                        errno,
+                        ext: reply.ext_ack(),
+                    }),
+                },
+                NLMSG_DONE => Err(Raw::Decode("end of dump without a reply message".into())),
+                _ => reply.decode().map(Some),
+            },
+            || {},
+        )
+    }
+
+    /// Dumps (NLM_F_DUMP) and returns every reply message. A dump the kernel marks as
+    /// inconsistent (NLM_F_DUMP_INTR) or that lost messages (ENOBUFS) is read to its end and
+    /// restarted, up to 5 attempts; then EINTR is returned.
+    pub(crate) fn dump_raw(
+        &mut self,
+        msg: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, Raw> {
+        for _ in 0..DUMP_ATTEMPTS {
+            let seq = self.send(msg.clone(), NLM_F_DUMP)?;
+            let mut out = Vec::new();
+            let mut interrupted = false;
+            let mut lost = false;
+            self.recv_until(
+                seq,
+                |reply| {
+                    if reply.flags & NLM_F_DUMP_INTR != 0 {
+                        interrupted = true;
+                    }
+                    match reply.msg_type {
+                        NLMSG_DONE => match reply.done_code() {
+                            0 => Ok(Some(())),
+                            errno => Err(Raw::Kernel {
+                                errno,
+                                ext: reply.ext_ack(),
+                            }),
+                        },
+                        NLMSG_ERROR => match reply.error_code() {
+                            0 => Ok(Some(())),
+                            errno => Err(Raw::Kernel {
+                                errno,
+                                ext: reply.ext_ack(),
+                            }),
+                        },
+                        _ => {
+                            out.push(reply.decode()?);
+                            Ok(None)
+                        }
+                    }
+                },
+                || lost = true,
+            )?;
+            if !interrupted && !lost {
+                return Ok(out);
+            }
+            self.restarts += 1;
+        }
+        Err(Raw::Kernel {
+            errno: libc::EINTR,
+            ext: Some(format!(
+                "dump still inconsistent after {DUMP_ATTEMPTS} attempts"
+            )),
+        })
+    }
+}
+
+/// The C library's description of an errno ("File exists").
+fn strerror(errno: i32) -> String {
+    let full = io::Error::from_raw_os_error(errno).to_string();
+    match full.rfind(" (os error ") {
+        Some(cut) => full[..cut].to_string(),
+        None => full,
+    }
+}
+
+/// One received message of ours.
+struct Reply<'a> {
+    msg_type: u16,
+    flags: u16,
+    bytes: &'a [u8],
+}
+
+impl Reply<'_> {
+    fn payload(&self) -> &[u8] {
+        self.bytes.get(NLMSG_HDRLEN..).unwrap_or(&[])
+    }
+
+    fn i32_at(&self, at: usize) -> Option<i32> {
+        let b = self.payload().get(at..at + 4)?;
+        Some(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Positive errno of an NLMSG_ERROR (0 = ACK).
+    fn error_code(&self) -> i32 {
+        self.i32_at(0).map_or(libc::EIO, |c| c.saturating_neg())
+    }
+
+    /// Positive errno of an NLMSG_DONE (0 = success; an empty payload is success too).
+    fn done_code(&self) -> i32 {
+        self.i32_at(0).map_or(0, |c| c.saturating_neg())
+    }
+
+    /// The kernel's NLMSGERR_ATTR_MSG, if it sent extended-ack attributes.
+    fn ext_ack(&self) -> Option<String> {
+        if self.flags & NLM_F_ACK_TLVS == 0 {
+            return None;
+        }
+        let p = self.payload();
+        let start = if self.msg_type == NLMSG_DONE {
+            4
+        } else {
+            // error code, then the echoed request: only its header when capped
+            let echoed = if self.flags & NLM_F_CAPPED != 0 {
+                NLMSG_HDRLEN
+            } else {
+                let b = p.get(4..8)?;
+                u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize
+            };
+            4 + ((echoed + 3) & !3)
+        };
+        let mut off = start;
+        while off + 4 <= p.len() {
+            let nla_len = u16::from_ne_bytes([p[off], p[off + 1]]) as usize;
+            let kind = u16::from_ne_bytes([p[off + 2], p[off + 3]]) & 0x3fff;
+            if nla_len < 4 || off + nla_len > p.len() {
+                break;
+            }
+            if kind == NLMSGERR_ATTR_MSG {
+                let value = &p[off + 4..off + nla_len];
+                let end = value.iter().position(|&c| c == 0).unwrap_or(value.len());
+                return Some(String::from_utf8_lossy(&value[..end]).trim().to_string());
+            }
+            off += (nla_len + 3) & !3;
+        }
+        None
+    }
+
+    fn decode(&self) -> Result<RouteNetlinkMessage, Raw> {
+        match NetlinkMessage::<RouteNetlinkMessage>::deserialize(self.bytes) {
+            Ok(NetlinkMessage {
+                payload: NetlinkPayload::InnerMessage(m),
+                ..
+            }) => Ok(m),
+            Ok(other) => Err(Raw::Decode(format!(
+                "unexpected message type {}",
+                other.header.message_type
+            ))),
+            Err(e) => Err(Raw::Decode(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use nix::sched::{CloneFlags, unshare};
+
+    use crate::{Handle, VethSpec};
+
+    #[test]
+    fn strerror_is_plain() {
+        assert_eq!(super::strerror(libc::EEXIST), "File exists");
+        assert_eq!(super::strerror(libc::EOPNOTSUPP), "Operation not supported");
+    }
+
+    /// Link dumps racing with link creation and deletion get NLM_F_DUMP_INTR and are restarted;
+    /// every dump that returns is complete.
+    #[test]
+    fn interrupted_dumps_are_restarted() {
+        // libtest runs each test on its own thread: this namespace dies with it
+        unshare(CloneFlags::CLONE_NEWNET).unwrap();
+        let mut h = Handle::current().unwrap();
+        // enough links for a dump of several datagrams
+        for i in 0..100 {
+            let (a, b) = (format!("f{i}a"), format!("f{i}b"));
+            h.create_veth(&VethSpec {
+                name: &a,
+                peer_name: &b,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let mut churn = Handle::current().unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    churn
+                        .create_veth(&VethSpec {
+                            name: "c0",
+                            peer_name: "c1",
+                            ..Default::default()
+                        })
+                        .unwrap();
+                    let c0 = churn.link_by_name("c0").unwrap().unwrap().index;
+                    churn.delete_link(c0).unwrap();
+                }
+            });
+            for _ in 0..2000 {
+                match h.links() {
+                    Ok(links) => {
+                        let fixed = links.iter().filter(|l| l.name.starts_with('f')).count();
+                        assert_eq!(fixed, 200);
+                    }
+                    Err(e) => assert_eq!(e.errno(), Some(libc::EINTR), "{e}"),
+                }
+                if h.dump_restarts() > 0 {
+                    break;
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert!(h.dump_restarts() > 0, "no dump was ever interrupted");
+    }
+}

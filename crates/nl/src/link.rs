@@ -1,0 +1,603 @@
+//! Links: lookup, attributes, creation (veth, bridge, vlan, macvlan, macvtap), deletion.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVeth, InfoVlan, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+};
+
+use crate::handle::Raw;
+use crate::{Error, Handle, format_mac};
+
+const IFLA_IFALIAS: u16 = 20;
+const IFNAMSIZ: usize = 16;
+
+/// A network interface as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Interface index (unique within its namespace).
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// Hardware address, when it is a 6-byte (Ethernet) one.
+    pub mac: Option<[u8; 6]>,
+    /// MTU.
+    pub mtu: u32,
+    /// Administratively up (IFF_UP).
+    pub up: bool,
+    /// Operationally up (IFF_RUNNING: operstate UP, or UNKNOWN as for `lo` and taps).
+    pub oper_up: bool,
+    /// `IFLA_INFO_KIND`: "veth", "bridge", "vlan", "macvlan", "macvtap", "tun", ...
+    /// `None` for plain devices (lo, physical NICs).
+    pub kind: Option<String>,
+    /// Index of the bridge (or other controller) this link is enslaved to.
+    pub master: Option<u32>,
+    /// `IFLA_IFALIAS`, when set and non-empty.
+    pub alias: Option<String>,
+    /// `IFLA_LINK`: the veth peer's index, or the parent of a vlan/macvlan/macvtap. When
+    /// [`Link::link_netnsid`] is set, this index lives in that other namespace.
+    pub peer_index: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: the namespace id (as seen from this namespace) of the peer/parent.
+    pub link_netnsid: Option<i32>,
+    /// 802.1Q VLAN id, for vlan links.
+    pub vlan_id: Option<u16>,
+    /// IFF_LOOPBACK.
+    pub loopback: bool,
+}
+
+impl Link {
+    pub(crate) fn from_msg(msg: LinkMessage) -> Link {
+        let flags = msg.header.flags;
+        let mut link = Link {
+            index: msg.header.index,
+            name: String::new(),
+            mac: None,
+            mtu: 0,
+            up: flags.contains(LinkFlags::Up),
+            oper_up: flags.contains(LinkFlags::Running),
+            kind: None,
+            master: None,
+            alias: None,
+            peer_index: None,
+            link_netnsid: None,
+            vlan_id: None,
+            loopback: flags.contains(LinkFlags::Loopback),
+        };
+        for attr in msg.attributes {
+            match attr {
+                LinkAttribute::IfName(name) => link.name = name,
+                LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
+                LinkAttribute::Mtu(mtu) => link.mtu = mtu,
+                LinkAttribute::Controller(m) if m != 0 => link.master = Some(m),
+                LinkAttribute::IfAlias(a) if !a.is_empty() => link.alias = Some(a),
+                LinkAttribute::Link(l) if l != 0 => link.peer_index = Some(l),
+                LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(id),
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        match info {
+                            LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
+                            LinkInfo::Data(InfoData::Vlan(vlan)) => {
+                                link.vlan_id = vlan.iter().find_map(|v| match v {
+                                    InfoVlan::Id(id) => Some(*id),
+                                    _ => None,
+                                });
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        link
+    }
+}
+
+/// A veth pair to create with [`Handle::create_veth`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VethSpec<'a> {
+    /// Name of the end created in the handle's namespace (or in `netns`).
+    pub name: &'a str,
+    /// Name of the peer end.
+    pub peer_name: &'a str,
+    /// MTU applied to both ends.
+    pub mtu: Option<u32>,
+    /// MAC of the first end.
+    pub mac: Option<[u8; 6]>,
+    /// MAC of the peer end.
+    pub peer_mac: Option<[u8; 6]>,
+    /// Namespace to create the first end in (default: the handle's).
+    pub netns: Option<BorrowedFd<'a>>,
+    /// Namespace the peer is born in (default: the handle's).
+    pub peer_netns: Option<BorrowedFd<'a>>,
+}
+
+/// An 802.1Q VLAN link to create with [`Handle::create_vlan`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VlanSpec<'a> {
+    /// Name of the new link (unique in the target namespace).
+    pub name: &'a str,
+    /// Index of the parent (trunk) link in the handle's namespace.
+    pub parent: u32,
+    /// VLAN id, 1..=4094.
+    pub vlan_id: u16,
+    /// MAC of the new link (default: the parent's).
+    pub mac: Option<[u8; 6]>,
+    /// MTU of the new link.
+    pub mtu: Option<u32>,
+    /// Namespace the link is born in (default: the handle's).
+    pub netns: Option<BorrowedFd<'a>>,
+}
+
+/// macvlan/macvtap modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MacvlanMode {
+    /// Children on the same parent talk to each other directly.
+    #[default]
+    Bridge,
+    /// One child owns the parent entirely, with the parent's MAC filtering.
+    Passthru,
+    /// No traffic between children.
+    Private,
+    /// Traffic between children goes through the external switch.
+    Vepa,
+}
+
+impl From<MacvlanMode> for MacVlanMode {
+    fn from(m: MacvlanMode) -> MacVlanMode {
+        match m {
+            MacvlanMode::Bridge => MacVlanMode::Bridge,
+            MacvlanMode::Passthru => MacVlanMode::Passthrough,
+            MacvlanMode::Private => MacVlanMode::Private,
+            MacvlanMode::Vepa => MacVlanMode::Vepa,
+        }
+    }
+}
+
+/// A macvlan (or, with [`Handle::create_macvtap`], macvtap) link on a parent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MacvlanSpec<'a> {
+    /// Name of the new link.
+    pub name: &'a str,
+    /// Index of the parent link in the handle's namespace.
+    pub parent: u32,
+    /// Mode; `Bridge` by default. branch-eni's macvtap uses `Passthru`.
+    pub mode: MacvlanMode,
+    /// MAC of the new link (default: random; in passthru mode the parent's).
+    pub mac: Option<[u8; 6]>,
+    /// MTU of the new link.
+    pub mtu: Option<u32>,
+    /// Namespace the link is born in (default: the handle's).
+    pub netns: Option<BorrowedFd<'a>>,
+}
+
+/// A macvtap link: same fields as a macvlan.
+pub type MacvtapSpec<'a> = MacvlanSpec<'a>;
+
+/// Checks an interface name the way the kernel's `dev_valid_name` does.
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+    let reason = if name.is_empty() {
+        "is empty"
+    } else if name.len() >= IFNAMSIZ {
+        "is longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "is . or .."
+    } else if name.contains(['/', ':']) || name.chars().any(char::is_whitespace) {
+        "contains '/', ':' or whitespace"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid("interface name", name, reason))
+}
+
+fn check_mtu(mtu: Option<u32>) -> Result<(), Error> {
+    match mtu {
+        Some(m) if m < 68 => Err(Error::invalid(
+            "mtu",
+            m.to_string(),
+            "below the minimum of 68",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A GETLINK request; statistics are skipped (they are most of a link message's size).
+fn get_link_msg() -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    msg
+}
+
+/// What /proc shows for a namespace fd, for messages: the path it was opened from
+/// (`/run/netns/x`) or `net:[4026532281]`.
+pub(crate) fn fd_label(fd: BorrowedFd<'_>) -> String {
+    let raw = fd.as_raw_fd();
+    std::fs::read_link(format!("/proc/thread-self/fd/{raw}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| format!("fd {raw}"))
+}
+
+fn link_msg(index: u32) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg
+}
+
+/// Attributes shared by every created link: name, MTU, MAC, target namespace.
+fn new_link_msg(
+    name: &str,
+    mtu: Option<u32>,
+    mac: Option<[u8; 6]>,
+    netns: Option<BorrowedFd<'_>>,
+) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    if let Some(mtu) = mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = mac {
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+    }
+    if let Some(fd) = netns {
+        msg.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+    }
+    msg
+}
+
+fn netns_suffix(netns: Option<BorrowedFd<'_>>) -> String {
+    netns
+        .map(|fd| format!(" into netns {}", fd_label(fd)))
+        .unwrap_or_default()
+}
+
+fn mac_suffix(mac: Option<[u8; 6]>) -> String {
+    mac.map(|m| format!(" mac {}", format_mac(&m)))
+        .unwrap_or_default()
+}
+
+impl Handle {
+    /// All links of the namespace.
+    pub fn links(&mut self) -> Result<Vec<Link>, Error> {
+        let msgs = self
+            .dump_raw(RouteNetlinkMessage::GetLink(get_link_msg()))
+            .map_err(|raw| self.fail("list links".into(), raw))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(Link::from_msg(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn get_link(&mut self, msg: LinkMessage, what: String) -> Result<Option<Link>, Error> {
+        match self.get_raw(RouteNetlinkMessage::GetLink(msg)) {
+            Ok(RouteNetlinkMessage::NewLink(l)) => Ok(Some(Link::from_msg(l))),
+            Ok(_) => Err(self.fail(
+                format!("get link {what}"),
+                Raw::Decode("reply is not a link".into()),
+            )),
+            Err(raw) if matches!(raw.errno(), Some(libc::ENODEV)) => Ok(None),
+            Err(raw) => Err(self.fail(format!("get link {what}"), raw)),
+        }
+    }
+
+    /// The link called `name`, or `None` (also for names no link can have).
+    pub fn link_by_name(&mut self, name: &str) -> Result<Option<Link>, Error> {
+        if check_name(name).is_err() {
+            return Ok(None);
+        }
+        let mut msg = get_link_msg();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.get_link(msg, name.to_string())
+    }
+
+    /// The link called `name`; a missing link is an error with errno ENODEV
+    /// ([`Error::is_not_found`]) naming the link and the namespace.
+    pub fn link(&mut self, name: &str) -> Result<Link, Error> {
+        match self.link_by_name(name)? {
+            Some(link) => Ok(link),
+            None => Err(self.fail(
+                format!("find link {name}"),
+                Raw::Kernel {
+                    errno: libc::ENODEV,
+                    ext: None,
+                },
+            )),
+        }
+    }
+
+    /// The link with this index, or `None`.
+    pub fn link_by_index(&mut self, index: u32) -> Result<Option<Link>, Error> {
+        if index == 0 || index > i32::MAX as u32 {
+            return Ok(None);
+        }
+        let mut msg = get_link_msg();
+        msg.header.index = index;
+        self.get_link(msg, format!("index {index}"))
+    }
+
+    /// The link carrying this MAC, or `None`. If several do (a bridge and its first port, a
+    /// macvtap in passthru mode and its parent), the shortest name wins, then the lowest index.
+    pub fn link_by_mac(&mut self, mac: &[u8; 6]) -> Result<Option<Link>, Error> {
+        Ok(self
+            .links()?
+            .into_iter()
+            .filter(|l| l.mac.as_ref() == Some(mac))
+            .min_by_key(|l| (l.name.len(), l.index)))
+    }
+
+    /// "eth0 (index 4)" when the link can be found, else "index 4". Used in error messages.
+    pub(crate) fn describe_link(&mut self, index: u32) -> String {
+        match self.link_by_index(index) {
+            Ok(Some(l)) => format!("{} (index {index})", l.name),
+            _ => format!("index {index}"),
+        }
+    }
+
+    /// Applies a RTM_SETLINK to link `index`; on failure the message names the link.
+    fn set_link(&mut self, msg: LinkMessage, what: impl FnOnce() -> String) -> Result<(), Error> {
+        let index = msg.header.index;
+        match self.ack_raw(RouteNetlinkMessage::SetLink(msg), 0) {
+            Ok(()) => Ok(()),
+            Err(raw) => {
+                let link = self.describe_link(index);
+                Err(self.fail(format!("{} on link {link}", what()), raw))
+            }
+        }
+    }
+
+    fn set_flag_up(&mut self, index: u32, up: bool) -> Result<(), Error> {
+        let mut msg = link_msg(index);
+        msg.header.change_mask = LinkFlags::Up;
+        if up {
+            msg.header.flags = LinkFlags::Up;
+        }
+        self.set_link(msg, || if up { "set up" } else { "set down" }.to_string())
+    }
+
+    /// Sets IFF_UP.
+    pub fn set_up(&mut self, index: u32) -> Result<(), Error> {
+        self.set_flag_up(index, true)
+    }
+
+    /// Clears IFF_UP.
+    pub fn set_down(&mut self, index: u32) -> Result<(), Error> {
+        self.set_flag_up(index, false)
+    }
+
+    /// Sets the MTU.
+    pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), Error> {
+        check_mtu(Some(mtu))?;
+        let mut msg = link_msg(index);
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        self.set_link(msg, || format!("set mtu {mtu}"))
+    }
+
+    /// Sets the hardware address.
+    pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> Result<(), Error> {
+        let mut msg = link_msg(index);
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        self.set_link(msg, || format!("set mac {}", format_mac(&mac)))
+    }
+
+    /// Renames a link (it must be down for most kinds).
+    pub fn rename(&mut self, index: u32, name: &str) -> Result<(), Error> {
+        check_name(name)?;
+        let mut msg = link_msg(index);
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.set_link(msg, || format!("rename to {name}"))
+    }
+
+    /// Sets `IFLA_IFALIAS`; an empty string clears it.
+    pub fn set_alias(&mut self, index: u32, alias: &str) -> Result<(), Error> {
+        if alias.len() >= 256 {
+            return Err(Error::invalid(
+                "interface alias",
+                alias,
+                "is longer than 255 bytes",
+            ));
+        }
+        let mut msg = link_msg(index);
+        msg.attributes.push(if alias.is_empty() {
+            LinkAttribute::Other(DefaultNla::new(IFLA_IFALIAS, Vec::new()))
+        } else {
+            LinkAttribute::IfAlias(alias.to_string())
+        });
+        self.set_link(msg, || format!("set alias {alias:?}"))
+    }
+
+    /// Enslaves a link to a bridge (`IFLA_MASTER`).
+    pub fn set_master(&mut self, index: u32, master: u32) -> Result<(), Error> {
+        let mut msg = link_msg(index);
+        msg.attributes.push(LinkAttribute::Controller(master));
+        self.set_link(msg, || format!("set master index {master}"))
+    }
+
+    /// Releases a link from its bridge.
+    pub fn set_nomaster(&mut self, index: u32) -> Result<(), Error> {
+        let mut msg = link_msg(index);
+        msg.attributes.push(LinkAttribute::Controller(0));
+        self.set_link(msg, || "set nomaster".to_string())
+    }
+
+    /// Moves a link into another namespace. It keeps its name, MAC and MTU but loses its
+    /// addresses, routes and up state; its index may change.
+    pub fn set_netns(&mut self, index: u32, netns: BorrowedFd<'_>) -> Result<(), Error> {
+        let mut msg = link_msg(index);
+        msg.attributes
+            .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+        self.set_link(msg, || format!("move to netns {}", fd_label(netns)))
+    }
+
+    /// Deletes a link (for a veth, both ends go).
+    pub fn delete_link(&mut self, index: u32) -> Result<(), Error> {
+        let msg = link_msg(index);
+        match self.ack_raw(RouteNetlinkMessage::DelLink(msg), 0) {
+            Ok(()) => Ok(()),
+            Err(raw) => {
+                let link = self.describe_link(index);
+                Err(self.fail(format!("delete link {link}"), raw))
+            }
+        }
+    }
+
+    fn create(&mut self, msg: LinkMessage, what: impl FnOnce() -> String) -> Result<(), Error> {
+        self.ack_raw(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+            .map_err(|raw| self.fail(what(), raw))
+    }
+
+    /// Creates a veth pair; the MTU goes on both ends and the peer may be born directly in
+    /// another namespace. EEXIST if a name is taken (in either namespace).
+    pub fn create_veth(&mut self, spec: &VethSpec<'_>) -> Result<(), Error> {
+        check_name(spec.name)?;
+        check_name(spec.peer_name)?;
+        check_mtu(spec.mtu)?;
+        let peer = new_link_msg(spec.peer_name, spec.mtu, spec.peer_mac, spec.peer_netns);
+        let mut msg = new_link_msg(spec.name, spec.mtu, spec.mac, spec.netns);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+        ]));
+        self.create(msg, || {
+            format!(
+                "create veth {}{} with peer {}{}{}{}",
+                spec.name,
+                mac_suffix(spec.mac),
+                spec.peer_name,
+                mac_suffix(spec.peer_mac),
+                spec.peer_netns
+                    .map(|fd| format!(" in netns {}", fd_label(fd)))
+                    .unwrap_or_default(),
+                spec.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Creates a bridge.
+    pub fn create_bridge(
+        &mut self,
+        name: &str,
+        mtu: Option<u32>,
+        mac: Option<[u8; 6]>,
+    ) -> Result<(), Error> {
+        check_name(name)?;
+        check_mtu(mtu)?;
+        let mut msg = new_link_msg(name, mtu, mac, None);
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        self.create(msg, || format!("create bridge {name}{}", mac_suffix(mac)))
+    }
+
+    /// Creates an 802.1Q VLAN on `parent`, born directly in `netns` when given. On kernels
+    /// without 8021q this fails with [`Error::is_not_supported`].
+    pub fn create_vlan(&mut self, spec: &VlanSpec<'_>) -> Result<(), Error> {
+        check_name(spec.name)?;
+        check_mtu(spec.mtu)?;
+        if !(1..=4094).contains(&spec.vlan_id) {
+            return Err(Error::invalid(
+                "vlan id",
+                spec.vlan_id.to_string(),
+                "must be in 1..=4094",
+            ));
+        }
+        let mut msg = new_link_msg(spec.name, spec.mtu, spec.mac, spec.netns);
+        msg.attributes.push(LinkAttribute::Link(spec.parent));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vlan),
+            LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(spec.vlan_id)])),
+        ]));
+        let parent = spec.parent;
+        match self.ack_raw(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
+            Ok(()) => Ok(()),
+            Err(raw) => {
+                let parent = self.describe_link(parent);
+                Err(self.fail(
+                    format!(
+                        "create vlan {} id {} on {parent}{}",
+                        spec.name,
+                        spec.vlan_id,
+                        netns_suffix(spec.netns)
+                    ),
+                    raw,
+                ))
+            }
+        }
+    }
+
+    fn create_macvlan_kind(&mut self, spec: &MacvlanSpec<'_>, tap: bool) -> Result<(), Error> {
+        check_name(spec.name)?;
+        check_mtu(spec.mtu)?;
+        let mut msg = new_link_msg(spec.name, spec.mtu, spec.mac, spec.netns);
+        msg.attributes.push(LinkAttribute::Link(spec.parent));
+        let mode = MacVlanMode::from(spec.mode);
+        let info = if tap {
+            vec![
+                LinkInfo::Kind(InfoKind::MacVtap),
+                LinkInfo::Data(InfoData::MacVtap(vec![InfoMacVtap::Mode(mode)])),
+            ]
+        } else {
+            vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)])),
+            ]
+        };
+        msg.attributes.push(LinkAttribute::LinkInfo(info));
+        match self.ack_raw(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
+            Ok(()) => Ok(()),
+            Err(raw) => {
+                let parent = self.describe_link(spec.parent);
+                let kind = if tap { "macvtap" } else { "macvlan" };
+                Err(self.fail(
+                    format!(
+                        "create {kind} {} mode {:?}{} on {parent}{}",
+                        spec.name,
+                        spec.mode,
+                        mac_suffix(spec.mac),
+                        netns_suffix(spec.netns)
+                    ),
+                    raw,
+                ))
+            }
+        }
+    }
+
+    /// Creates a macvlan on `spec.parent`.
+    pub fn create_macvlan(&mut self, spec: &MacvlanSpec<'_>) -> Result<(), Error> {
+        self.create_macvlan_kind(spec, false)
+    }
+
+    /// Creates a macvtap on `spec.parent` (branch-eni uses `MacvlanMode::Passthru`).
+    pub fn create_macvtap(&mut self, spec: &MacvtapSpec<'_>) -> Result<(), Error> {
+        self.create_macvlan_kind(spec, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["eth0", "a", "veth1234567890a", "eth0.100", "ü"] {
+            check_name(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "a:b", "veth1234567890ab"] {
+            let err = check_name(bad).unwrap_err();
+            assert!(err.to_string().contains("interface name"), "{err}");
+        }
+    }
+
+    #[test]
+    fn mtu_bounds() {
+        check_mtu(Some(68)).unwrap();
+        check_mtu(None).unwrap();
+        assert!(check_mtu(Some(67)).is_err());
+    }
+}
