@@ -1,0 +1,89 @@
+//! Shared helpers for the black-box tests: where the built plugins are, the spec versions we
+//! advertise, and small builders for CNI environments and configs.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+pub use netns_fixtures::{PluginOutput, SimHost, TestNs, run_plugin};
+
+/// Every version the plugins advertise (kept in step with `cni_spec::SpecVersion::ALL`; the
+/// VERSION test of each plugin checks that the two agree).
+pub const VERSIONS: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+/// Versions below 1.0.0 print `ips[].version`.
+pub fn has_ip_version(v: &str) -> bool {
+    v.starts_with("0.")
+}
+
+/// CHECK exists from 0.4.0 on.
+pub fn allows_check(v: &str) -> bool {
+    v != "0.3.0" && v != "0.3.1"
+}
+
+/// GC and STATUS exist from 1.1.0 on.
+pub fn allows_gc_status(v: &str) -> bool {
+    v == "1.1.0"
+}
+
+/// The directory holding the plugin binaries: `$CNI_SUITE_BIN_DIR`, or the cargo target
+/// directory this test binary was built in (`target/<profile>/deps/../`).
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CNI_SUITE_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The path of a built plugin; panics with a hint when it is missing.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build the plugins first (`cargo build --workspace --bins`)",
+        p.display()
+    );
+    p
+}
+
+/// The CNI_* variables of one call (CNI_PATH points at our binaries).
+pub fn cni_env(
+    command: &str,
+    container_id: &str,
+    netns: &str,
+    ifname: &str,
+) -> Vec<(String, String)> {
+    vec![
+        ("CNI_COMMAND".into(), command.into()),
+        ("CNI_CONTAINERID".into(), container_id.into()),
+        ("CNI_NETNS".into(), netns.into()),
+        ("CNI_IFNAME".into(), ifname.into()),
+        ("CNI_PATH".into(), bin_dir().display().to_string()),
+    ]
+}
+
+/// Borrowed view of [`cni_env`] for [`run_plugin`].
+pub fn as_env(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, s)| (k.as_str(), s.as_str())).collect()
+}
+
+/// `conf` with `prevResult` set (as libcni does for CHECK and DEL).
+pub fn with_prev_result(conf: &Value, result: &Value) -> Value {
+    let mut c = conf.clone();
+    c["prevResult"] = result.clone();
+    c
+}
+
+/// Runs `bin` with `env` and the JSON `conf` on stdin, optionally inside `host`.
+pub fn call(
+    bin: &std::path::Path,
+    host: Option<&TestNs>,
+    env: &[(String, String)],
+    conf: &Value,
+) -> PluginOutput {
+    run_plugin(bin, host, &as_env(env), conf.to_string().as_bytes())
+}
