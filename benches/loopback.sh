@@ -1,0 +1,113 @@
+#!/bin/bash
+# benches/loopback.sh [N]
+#
+# One benchmark run of the loopback plugin ADD: ours (the static release binary from
+# netns-fixtures/build-release.sh) against Debian's Go reference plugin (/usr/lib/cni/loopback) and
+# `/bin/true` as the exec floor, N iterations (default 300), interleaved in one loop (the order rotates
+# every iteration), timed with bash's $EPOCHREALTIME (no extra forks). Prints median, p95, mean and min in
+# ms and the ratios of the medians: ours/true, go/true, go/ours.
+#
+# Everything runs inside namespaces this script creates: the plugins are started in a throwaway "host"
+# netns and configure `lo` of one throwaway container netns each (loopback ADD is idempotent, so the
+# same container netns is re-used). Nothing touches the machine's own namespaces; the namespaces are
+# removed on exit (trap), also on failure or Ctrl-C.
+#
+# Environment:
+#   OURS   path of our loopback binary (default: build it with netns-fixtures/build-release.sh -p loopback)
+#   GO     path of the reference binary (default /usr/lib/cni/loopback)
+#   N      iterations, if not given as $1
+# Benchmark the mechanics alone (before bin/loopback works): OURS=/usr/lib/cni/loopback benches/loopback.sh
+set -euo pipefail
+export LC_ALL=C # $EPOCHREALTIME uses the locale's decimal separator
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+N=${1:-${N:-300}}
+GO=${GO:-/usr/lib/cni/loopback}
+
+die() { echo "bench-loopback: $*" >&2; exit 1; }
+[[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
+[ "$(id -u)" = 0 ] || die "must run as root (it creates network namespaces)"
+command -v ip > /dev/null || die "ip (iproute2) not found"
+[ -x "$GO" ] || die "$GO not found: apt-get install -y containernetworking-plugins"
+if [ -z "${OURS:-}" ]; then
+  dir=$(bash "$ROOT/netns-fixtures/build-release.sh" -p loopback | tail -n 1)
+  OURS=$dir/loopback
+fi
+[ -x "$OURS" ] || die "our loopback binary $OURS is missing"
+[ -x /bin/true ] || die "/bin/true is missing"
+
+TAG=lobench-$$-$RANDOM
+HOSTNS=$TAG-host
+CTR_OURS=$TAG-ours
+CTR_GO=$TAG-go
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
+cleanup() {
+  local ns
+  for ns in "$HOSTNS" "$CTR_OURS" "$CTR_GO"; do
+    [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2> /dev/null
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for ns in "$HOSTNS" "$CTR_OURS" "$CTR_GO"; do ip netns add "$ns"; done
+echo '{"cniVersion":"1.0.0","name":"lobench","type":"loopback"}' > "$WORK/lo.json"
+
+# The loop, run by a bash inside the "host" netns.
+cat > "$WORK/loop.sh" << 'LOOP'
+set -u
+N=$1 OURS=$2 GO=$3 CONF=$4 CTR_OURS=$5 CTR_GO=$6 OUT=$7
+export CNI_COMMAND=ADD CNI_IFNAME=lo CNI_PATH=/usr/lib/cni CNI_CONTAINERID=lobench-$$
+us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
+# Sanity: each plugin really brings lo up and prints a result, before anything is timed.
+for which in ours go; do
+  if [ $which = ours ]; then bin=$OURS ns=$CTR_OURS; else bin=$GO ns=$CTR_GO; fi
+  res=$(CNI_NETNS=/run/netns/$ns "$bin" < "$CONF") || { echo "$which: ADD failed: $res" >&2; exit 1; }
+  case $res in *127.0.0.1*) ;; *) echo "$which ($bin): ADD printed no result with 127.0.0.1: '$res'" >&2; exit 1 ;; esac
+  ip -n "$ns" -o link show lo | grep -q '[<,]UP[,>]' || { echo "$which: lo is not UP in $ns after ADD" >&2; exit 1; }
+done
+t_ours=() t_go=() t_true=()
+for ((i = 0; i < N; i++)); do
+  for ((k = 0; k < 3; k++)); do
+    case $(((i + k) % 3)) in
+      0) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$CTR_OURS "$OURS" < "$CONF" > /dev/null || { echo "ours: ADD failed" >&2; exit 1; }
+         e=$EPOCHREALTIME; t_ours+=("$(us "$s" "$e")") ;;
+      1) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$CTR_GO "$GO" < "$CONF" > /dev/null || { echo "go: ADD failed" >&2; exit 1; }
+         e=$EPOCHREALTIME; t_go+=("$(us "$s" "$e")") ;;
+      2) s=$EPOCHREALTIME; /bin/true; e=$EPOCHREALTIME; t_true+=("$(us "$s" "$e")") ;;
+    esac
+  done
+done
+printf '%s\n' "${t_ours[@]}" > "$OUT/ours"
+printf '%s\n' "${t_go[@]}" > "$OUT/go"
+printf '%s\n' "${t_true[@]}" > "$OUT/true"
+LOOP
+
+echo "bench-loopback: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  ours: $OURS ($(stat -c %s "$OURS") bytes)"
+echo "  go:   $GO ($(stat -c %s "$GO") bytes)"
+[ "$(readlink -f "$OURS")" != "$(readlink -f "$GO")" ] ||
+  echo "  NOTE: ours and go are the same binary (mechanics check only)"
+start=$EPOCHREALTIME
+ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$WORK/lo.json" "$CTR_OURS" "$CTR_GO" "$WORK"
+end=$EPOCHREALTIME
+echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
+
+# stats in microseconds -> "median p95 mean min" in ms (nearest-rank percentiles)
+stats() {
+  sort -n "$1" | awk '{ v[NR] = $1; s += $1 }
+    END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          p = int(NR * 0.95 + 0.999999); if (p < 1) p = 1
+          printf "%.3f %.3f %.3f %.3f\n", m / 1000, v[p] / 1000, s / NR / 1000, v[1] / 1000 }'
+}
+read -r m_ours p_ours a_ours n_ours < <(stats "$WORK/ours")
+read -r m_go p_go a_go n_go < <(stats "$WORK/go")
+read -r m_true p_true a_true n_true < <(stats "$WORK/true")
+printf '  %-14s %9s %9s %9s %9s\n' "" "median" "p95" "mean" "min"
+printf '  %-14s %9s %9s %9s %9s  ms\n' "ours ADD" "$m_ours" "$p_ours" "$a_ours" "$n_ours"
+printf '  %-14s %9s %9s %9s %9s  ms\n' "go ADD" "$m_go" "$p_go" "$a_go" "$n_go"
+printf '  %-14s %9s %9s %9s %9s  ms\n' "/bin/true" "$m_true" "$p_true" "$a_true" "$n_true"
+awk -v o="$m_ours" -v g="$m_go" -v t="$m_true" 'BEGIN {
+  printf "  ratios of medians: ours/true %.2f  go/true %.2f  go/ours %.2f\n", o / t, g / t, g / o }'

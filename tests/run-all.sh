@@ -1,0 +1,152 @@
+#!/bin/bash
+# tests/run-all.sh [--install-only | --dry-run]
+#
+# THE command that runs every test of the suite on a fresh machine of this project's kind (Debian 12,
+# root, Rust toolchain present, nothing else). `.ci/run` executes exactly this.
+#
+#  1. prerequisites, idempotent: the Debian packages below are installed with apt-get only when missing
+#     (one `apt-get update` first, only if something is missing); rustfmt and clippy are added with rustup
+#     only when `rustup component list --installed` lacks them;
+#  2. bash -n on every shell script of the repository;
+#  3. cargo fmt --all -- --check
+#  4. cargo clippy --locked --workspace --all-targets -- -D warnings
+#  5. cargo build --locked --workspace --bins      (the black-box tests run these binaries)
+#  6. cargo test --locked --workspace              (as root: namespace tests and the user-mode-linux
+#                                                   tests included; nothing is skipped)
+#  7. a short summary.
+# Fails fast: the first failing step stops the run with a message naming it and its exit code.
+# Non-interactive: stdin is /dev/null, so it behaves the same under CI=true without a terminal.
+#
+#   --install-only  do step 1 only
+#   --dry-run       report which prerequisites are missing and list the steps, change nothing
+# Honours CARGO_TARGET_DIR (default: target/ in the repository).
+set -euo pipefail
+exec < /dev/null
+unset SKIP_UML # every test runs here; the user-mode-linux tests may only be skipped in ad-hoc runs
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+# Debian packages, by name. kmod: the user-mode-linux runner loads the guest's modules with modprobe.
+PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
+  hyperfine procps)
+COMPONENTS=(rustfmt clippy)
+
+MODE=run
+case ${1:-} in
+  "") ;;
+  --install-only) MODE=install ;;
+  --dry-run) MODE=dry ;;
+  *) echo "usage: tests/run-all.sh [--install-only | --dry-run]" >&2; exit 2 ;;
+esac
+
+say() { printf '\n==> run-all: %s\n' "$*" >&2; }
+fail() { printf '\nrun-all: FAILED: %s\n' "$*" >&2; exit 1; }
+
+T0=$SECONDS
+STEPS=()
+# step NAME CMD... : run one step, time it, stop the whole run on failure.
+step() {
+  local name=$1 t=$SECONDS rc=0
+  shift
+  say "$name: $*"
+  "$@" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '\nrun-all: FAILED at step "%s" (exit %d): %s\n' "$name" "$rc" "$*" >&2
+    exit "$rc"
+  fi
+  STEPS+=("$(printf '%-12s ok  %5ds' "$name" $((SECONDS - t)))")
+}
+
+# --- 1. prerequisites --------------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || fail "must run as root (the tests create network namespaces; apt-get)"
+command -v cargo > /dev/null || fail "cargo not found on PATH (a Rust toolchain is required)"
+
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2> /dev/null | grep -q 'install ok installed'; }
+missing_pkgs=()
+for p in "${PACKAGES[@]}"; do pkg_installed "$p" || missing_pkgs+=("$p"); done
+# A C compiler: the Rust toolchain links with cc, and the user-mode-linux runner builds its xstate shim.
+command -v cc > /dev/null || missing_pkgs+=(gcc)
+
+missing_comps=()
+if command -v rustup > /dev/null; then
+  installed_comps=$(rustup component list --installed 2> /dev/null) ||
+    fail "'rustup component list --installed' failed"
+  for c in "${COMPONENTS[@]}"; do
+    grep -q "^$c\(-\|$\)" <<< "$installed_comps" || missing_comps+=("$c")
+  done
+else
+  # No rustup: the toolchain must already carry the tools.
+  cargo fmt --version > /dev/null 2>&1 || fail "cargo fmt unavailable and no rustup to add rustfmt"
+  cargo clippy --version > /dev/null 2>&1 || fail "cargo clippy unavailable and no rustup to add clippy"
+fi
+
+install_prerequisites() {
+  if [ ${#missing_pkgs[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    local apt=(apt-get -y -q -o Dpkg::Use-Pty=0)
+    "${apt[@]}" update || fail "apt-get update failed"
+    "${apt[@]}" install --no-install-recommends "${missing_pkgs[@]}" ||
+      fail "apt-get install ${missing_pkgs[*]} failed"
+  fi
+  if [ ${#missing_comps[@]} -gt 0 ]; then
+    rustup component add "${missing_comps[@]}" || fail "rustup component add ${missing_comps[*]} failed"
+  fi
+  [ -x /usr/bin/linux.uml ] || fail "/usr/bin/linux.uml still missing after installing user-mode-linux"
+  [ -x /usr/lib/cni/loopback ] || fail "/usr/lib/cni/loopback still missing after installing containernetworking-plugins"
+}
+
+list_scripts() {
+  [ ! -f .ci/run ] || echo ./.ci/run
+  find . -path ./target -prune -o -path ./.git -prune -o -path '*/.cache' -prune -o -name '*.sh' -type f -print | sort
+}
+
+if [ "$MODE" = dry ]; then
+  echo "run-all (dry run) in $ROOT"
+  echo "  missing Debian packages: ${missing_pkgs[*]:-none} (of: ${PACKAGES[*]})"
+  echo "  missing rustup components: ${missing_comps[*]:-none} (of: ${COMPONENTS[*]})"
+  echo "  steps: bash -n on $(list_scripts | wc -l) shell scripts"
+  echo "         cargo fmt --all -- --check"
+  echo "         cargo clippy --locked --workspace --all-targets -- -D warnings"
+  echo "         cargo build --locked --workspace --bins"
+  echo "         cargo test --locked --workspace"
+  echo "  target dir: ${CARGO_TARGET_DIR:-$ROOT/target}; cores: $(nproc)"
+  exit 0
+fi
+
+step prereqs install_prerequisites
+[ "$MODE" = install ] && { say "prerequisites ready"; exit 0; }
+
+# --- 2-6. checks, build, tests -----------------------------------------------------------------------
+shell_syntax() {
+  local f n=0 bad=0
+  while IFS= read -r f; do
+    n=$((n + 1))
+    bash -n "$f" || { echo "syntax error in $f" >&2; bad=1; }
+  done < <(list_scripts)
+  echo "checked $n shell scripts"
+  return $bad
+}
+step shell-syntax shell_syntax
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
+step build cargo build --locked --workspace --bins
+
+TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/run-all-test.XXXXXX")
+trap 'rm -f "$TEST_LOG"' EXIT
+run_tests() {
+  set -o pipefail
+  cargo test --locked --workspace 2>&1 | tee "$TEST_LOG"
+}
+step test run_tests
+
+# --- 7. summary --------------------------------------------------------------------------------------
+counts=$(awk '/^test result:/ {
+    for (i = 1; i <= NF; i++) {
+      if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i }
+    r++ }
+  END { printf "%d test binaries/doc-test runs: %d passed, %d failed, %d ignored", r, p, f, g }' "$TEST_LOG")
+printf '\n==> run-all: summary (%s)\n' "$ROOT"
+printf '  %s\n' "${STEPS[@]}"
+printf '  tests: %s\n' "$counts"
+printf '  total: %ds. ALL PASSED\n' $((SECONDS - T0))
