@@ -1,0 +1,269 @@
+//! Directory-relative file operations that never follow symlinks.
+//!
+//! Every name passed here is a single path component chosen by the store (an IP text, `lock`,
+//! `last_reserved_ip.N`, an escaped owner-index name, a temp name); all operations go through
+//! the directory's fd (`openat`, `linkat`, `renameat`, `unlinkat`, `fstatat`) with `O_NOFOLLOW`
+//! / `AT_SYMLINK_NOFOLLOW`, so a symlink planted in the store is never followed.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+use nix::sys::stat::{Mode, fstatat, mkdirat};
+use nix::unistd::{UnlinkatFlags, fsync, linkat, unlinkat};
+
+use crate::error::Error;
+
+/// Prefix of temporary files (never a valid IP text).
+pub(crate) const TMP_PREFIX: &str = ".tmp-";
+
+/// An open directory of the store.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// One directory entry.
+pub(crate) struct Entry {
+    /// The name, or its raw bytes when it is not UTF-8.
+    pub(crate) name: Result<String, Vec<u8>>,
+}
+
+fn file_mode() -> Mode {
+    Mode::from_bits_truncate(0o600)
+}
+
+fn dir_mode() -> Mode {
+    Mode::from_bits_truncate(0o700)
+}
+
+/// A fresh temp name `.tmp-<pid>-<n>`, unique within this process.
+pub(crate) fn tmp_name() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{TMP_PREFIX}{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Dir {
+    /// Opens `name` under `parent` (an absolute or relative path that may itself contain
+    /// symlinks), creating it with mode 0700 when missing; `name` itself must not be a symlink.
+    pub(crate) fn open_under(parent: &Path, name: &str) -> Result<Dir, Error> {
+        let pfd = nix::fcntl::open(
+            parent,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io("open directory", parent.to_path_buf(), e.into()))?;
+        let parent = Dir {
+            fd: pfd,
+            path: parent.to_path_buf(),
+        };
+        parent.subdir(name)
+    }
+
+    /// The directory's path (for messages).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Path of `name` in this directory (for messages).
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Opens (creating with 0700 when missing) the subdirectory `name`, without following a
+    /// symlink. An existing directory keeps its mode.
+    pub(crate) fn subdir(&self, name: &str) -> Result<Dir, Error> {
+        let path = self.join(name);
+        match mkdirat(self.fd.as_fd(), name, dir_mode()) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(Error::io("create directory", path, e.into())),
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Dir { fd, path }),
+            Err(Errno::ELOOP) => Err(Error::Corrupt {
+                path,
+                reason: "is a symbolic link; the store never follows symlinks".into(),
+            }),
+            Err(Errno::ENOTDIR) => {
+                let reason = match self.is_symlink(name) {
+                    Ok(true) => "is a symbolic link; the store never follows symlinks",
+                    _ => "is not a directory",
+                };
+                Err(Error::Corrupt {
+                    path,
+                    reason: reason.into(),
+                })
+            }
+            Err(e) => Err(Error::io("open directory", path, e.into())),
+        }
+    }
+
+    fn is_symlink(&self, name: &str) -> io::Result<bool> {
+        let st = fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+    }
+
+    /// Opens `name` read-only, creating it empty (0600) when missing; for the lock file.
+    pub(crate) fn open_or_create(&self, name: &str) -> io::Result<OwnedFd> {
+        let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        Ok(openat(self.fd.as_fd(), name, flags, file_mode())?)
+    }
+
+    /// Reads `name` (at most `limit` bytes); `Ok(None)` when it does not exist.
+    pub(crate) fn read_small(&self, name: &str, limit: usize) -> io::Result<Option<Vec<u8>>> {
+        // O_NONBLOCK: a FIFO planted in the store must not block us.
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        let fd = match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut buf = Vec::with_capacity(128);
+        let n = File::from(fd)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut buf)?;
+        if n > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {limit} bytes"),
+            ));
+        }
+        Ok(Some(buf))
+    }
+
+    /// Whether an entry `name` exists (any type; symlinks are not followed).
+    pub(crate) fn exists(&self, name: &str) -> io::Result<bool> {
+        match fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates `name` (which must not exist) with mode 0600 and `content`; fsyncs it when
+    /// `sync`.
+    pub(crate) fn create_new(&self, name: &str, content: &[u8], sync: bool) -> io::Result<()> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(self.fd.as_fd(), name, flags, file_mode())?;
+        let mut f = File::from(fd);
+        f.write_all(content)?;
+        if sync {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Appends `content` to `name` (created 0600 when missing) with one `write(2)`.
+    pub(crate) fn append(&self, name: &str, content: &[u8], sync: bool) -> io::Result<()> {
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_APPEND
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        let fd = openat(self.fd.as_fd(), name, flags, file_mode())?;
+        let mut f = File::from(fd);
+        f.write_all(content)?;
+        if sync {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Overwrites `name` in place (created 0600 when missing): `pwrite` at offset 0, then
+    /// truncate to the new length. No new inode and no truncate-to-zero (which makes ext4
+    /// flush on close); a crash in between can leave a stale tail, so use it only for hints
+    /// such as `last_reserved_ip.N`. A symlink in the way is replaced, not followed.
+    pub(crate) fn overwrite(&self, name: &str, content: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => {
+                let f = File::from(fd);
+                f.write_all_at(content, 0)?;
+                f.set_len(content.len() as u64)
+            }
+            Err(Errno::ENOENT) => self.create_new(name, content, false),
+            Err(Errno::ELOOP) => {
+                self.unlink(name)?;
+                self.create_new(name, content, false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Atomically replaces `name` with `content`: write a temp file, then `renameat` over
+    /// `name` (replacing a symlink or hard link rather than writing through it).
+    pub(crate) fn replace(&self, name: &str, content: &[u8], sync: bool) -> io::Result<()> {
+        let tmp = tmp_name();
+        let r = self.create_new(&tmp, content, sync).and_then(|()| {
+            Ok(renameat(
+                self.fd.as_fd(),
+                tmp.as_str(),
+                self.fd.as_fd(),
+                name,
+            )?)
+        });
+        if r.is_err() {
+            let _ = self.unlink(&tmp);
+        }
+        r
+    }
+
+    /// Hard-links `from` to the new name `to`; `Ok(false)` when `to` already exists.
+    pub(crate) fn link(&self, from: &str, to: &str) -> io::Result<bool> {
+        match linkat(self.fd.as_fd(), from, self.fd.as_fd(), to, AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(Errno::EEXIST) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the file `name`; `Ok(false)` when it did not exist.
+    pub(crate) fn unlink(&self, name: &str) -> io::Result<bool> {
+        match unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Flushes the directory itself (new and removed names) to disk.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        Ok(fsync(self.fd.as_fd())?)
+    }
+
+    /// All entries except `.` and `..` (one readdir pass).
+    pub(crate) fn list(&self) -> io::Result<Vec<Entry>> {
+        let mut d = nix::dir::Dir::openat(
+            self.fd.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut out = Vec::new();
+        for e in d.iter() {
+            let e = e?;
+            let bytes = e.file_name().to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            let name = match std::str::from_utf8(bytes) {
+                Ok(s) => Ok(s.to_string()),
+                Err(_) => Err(bytes.to_vec()),
+            };
+            out.push(Entry { name });
+        }
+        Ok(out)
+    }
+}

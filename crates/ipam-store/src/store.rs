@@ -1,0 +1,827 @@
+//! The lease store: host-local's on-disk layout plus an owner index.
+//!
+//! Layout of `<dataDir>/<network>/` (new directories 0700, new files 0600):
+//!
+//! | entry | content | written by |
+//! |---|---|---|
+//! | `<ip>` (e.g. `10.0.0.2`, `fd00::2`) | `<id>\r\n<ifname>`, no newline | host-local and us |
+//! | `last_reserved_ip.<N>` | the IP last reserved in range set N | host-local and us |
+//! | `lock` | empty; `flock(LOCK_EX)` serialises all writers | host-local and us |
+//! | `.owners/b00`..`bff` | owner index: append-only `+`/`-` lines `<ip> <id> <ifname>` | us |
+//! | `.owners/.complete` | marker: the index covers every lease (see [`crate::index`]) | us |
+//! | `.tmp-<pid>-<n>` | a lease being written (transient; a crash leftover is ignored, and removed by [`Store::gc`] or an index rebuild) | us |
+//!
+//! **Reservation** writes the lease content to a temp file, appends the intent (`+ <ip> ...`)
+//! to the owner's index bucket, then `link(2)`s the temp file to the IP name (`EEXIST` = taken)
+//! and unlinks the temp file: a lease file is never empty or half-written, even after
+//! `kill -9`. The temp file is created once per call and linked for every set, so a dual-stack
+//! ADD creates one inode. A crash between intent and link leaves a stale index line; every
+//! listed lease is verified against its file before use, so stale lines are ignored (and marked
+//! dead when seen). **Release** unlinks the verified lease files, then appends `-` lines.
+//!
+//! **Lookups by owner** read one index bucket (1/256 of the entries) and the owner's few lease
+//! files, never the whole directory, so ADD and DEL cost the same with 0 or 5,000 leases. The
+//! index is built once per network directory by scanning every lease (under the lock) when
+//! `.owners/.complete` is missing, e.g. for a directory written by Go host-local. A foreign
+//! writer (host-local) that adds leases to the same directory *afterwards* is not indexed: DEL
+//! by owner will not see those leases until the next [`Store::gc`], which scans everything and
+//! rebuilds the index.
+//!
+//! `.owners` belongs to this crate: remove the whole directory (or run [`Store::gc`]) to force
+//! a rebuild; Go host-local ignores it (its files never match a lease's content).
+//!
+//! **Differences from host-local**, all deliberate: one lock for the whole multi-set
+//! operation (host-local locks per set); a bounded lock wait; an ADD repeated for the same owner
+//! returns the same leases instead of failing (and requesting a different address in a set where
+//! the owner already holds one is an error); a failed ADD releases only the leases it created;
+//! network and IPv4 broadcast addresses are never handed out, even inside an explicit window;
+//! `last_reserved_ip.N` is rewritten in place (`pwrite` + truncate: no new inode);
+//! new directories are 0700 (host-local: 0755).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ipnetwork::IpNetwork;
+
+use crate::error::Error;
+use crate::fsx::{Dir, TMP_PREFIX, tmp_name};
+use crate::index::{Index, OWNERS};
+use crate::lock::{self, LOCK, Lock};
+use crate::owner::{Holder, Owner};
+use crate::range::{Range, RangeSet, check_sets};
+
+/// host-local's default `dataDir`.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
+/// Default bound on the lock wait.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+const LAST_RESERVED: &str = "last_reserved_ip.";
+/// Largest lease file we read; anything bigger is corrupt.
+const MAX_FILE: usize = 64 * 1024;
+/// Candidates probed one by one (`fstatat`) before switching to one directory listing.
+const PROBE_LIMIT: usize = 32;
+
+/// An address leased to an owner from range set `set`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Index of the range set in the `sets` passed to [`Store::allocate`].
+    pub set: usize,
+    /// The leased address.
+    pub address: IpAddr,
+    /// The range it came from (subnet prefix, gateway).
+    pub range: Range,
+}
+
+impl Lease {
+    /// The address with its subnet's prefix, e.g. `10.0.0.2/24`.
+    pub fn network(&self) -> IpNetwork {
+        IpNetwork::new(self.address, self.range.subnet().prefix())
+            .unwrap_or_else(|_| self.range.subnet())
+    }
+
+    /// The range's gateway.
+    pub fn gateway(&self) -> IpAddr {
+        self.range.gateway()
+    }
+}
+
+/// What [`Store::gc`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Leases removed because their holder is not a valid owner.
+    pub released: Vec<(IpAddr, Holder)>,
+    /// Number of leases kept.
+    pub kept: usize,
+    /// Leftover temp files removed.
+    pub temp_removed: usize,
+    /// Entries skipped (names that are not IPs, unreadable lease files) and failures.
+    pub errors: Vec<String>,
+}
+
+/// A network's lease store, `<dataDir>/<network>/`. Cheap to open; every operation takes the
+/// lock for its whole duration and releases it before returning.
+#[derive(Debug)]
+pub struct Store {
+    dir: Dir,
+    lock_timeout: Duration,
+    sync: bool,
+}
+
+/// Test hook: a pause between the steps of every write, so a test can `kill -9` a process in
+/// the middle of an operation. Zero (the default) costs one relaxed atomic load per step.
+static STEP_DELAY_NS: AtomicU64 = AtomicU64::new(0);
+
+#[doc(hidden)]
+pub fn __set_step_delay(d: Duration) {
+    STEP_DELAY_NS.store(
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+pub(crate) fn step() {
+    let ns = STEP_DELAY_NS.load(Ordering::Relaxed);
+    if ns > 0 {
+        std::thread::sleep(Duration::from_nanos(ns));
+    }
+}
+
+fn check_network_name(network: &str) -> Result<(), Error> {
+    let bad = |reason| {
+        Err(Error::InvalidName {
+            what: "network name",
+            value: network.to_string(),
+            reason,
+        })
+    };
+    if network.is_empty() {
+        return bad("is empty");
+    }
+    if network == "." || network == ".." {
+        return bad("would escape the data directory");
+    }
+    if network.contains('/') {
+        return bad("contains '/'");
+    }
+    if network.contains('\0') {
+        return bad("contains NUL");
+    }
+    if network.len() > 255 {
+        return bad("is longer than 255 bytes");
+    }
+    Ok(())
+}
+
+fn check_data_dir(data_dir: &Path) -> Result<(), Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = |reason| {
+        Err(Error::InvalidName {
+            what: "dataDir",
+            value: data_dir.display().to_string(),
+            reason,
+        })
+    };
+    let bytes = data_dir.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return bad("is empty");
+    }
+    if bytes.contains(&0) {
+        return bad("contains NUL");
+    }
+    if !data_dir.is_absolute() {
+        return bad("is not an absolute path");
+    }
+    if data_dir
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return bad("contains '..'");
+    }
+    Ok(())
+}
+
+/// One pass over the network directory.
+#[derive(Default)]
+struct Scan {
+    /// Lease files: address and holder (or why it could not be read).
+    leases: Vec<(IpAddr, Result<Holder, String>)>,
+    /// Leftover temp files.
+    temps: Vec<String>,
+    /// Entries that are none of ours nor host-local's.
+    foreign: Vec<String>,
+}
+
+/// An operation in progress: the lock is held and the index is complete.
+struct Session<'a> {
+    store: &'a Store,
+    index: Index,
+    _lock: Lock,
+}
+
+impl Store {
+    /// Opens (creating when missing, mode 0700; existing modes are left alone)
+    /// `<data_dir>/<network>/`. `data_dir` must be absolute without `..`; `network` must be a
+    /// single path component (no `/`, NUL, `.` or `..`, not empty). The network directory
+    /// must not be a symlink. `lock_timeout` bounds every lock wait
+    /// ([`DEFAULT_LOCK_TIMEOUT`] is 5 s).
+    pub fn open(data_dir: &Path, network: &str, lock_timeout: Duration) -> Result<Store, Error> {
+        check_data_dir(data_dir)?;
+        check_network_name(network)?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(|e| Error::io("create directory", data_dir.to_path_buf(), e))?;
+        }
+        let dir = Dir::open_under(data_dir, network)?;
+        Ok(Store {
+            dir,
+            lock_timeout,
+            sync: false,
+        })
+    }
+
+    /// With `sync`, the lease and index writes are fsynced before the lease is linked and the
+    /// directory after, so a lease survives power loss intact (host-local never fsyncs; even
+    /// without `sync` a process crash never leaves a partial lease file).
+    pub fn with_sync(mut self, sync: bool) -> Store {
+        self.sync = sync;
+        self
+    }
+
+    /// `<dataDir>/<network>`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn io(&self, op: &'static str, name: &str) -> impl FnOnce(std::io::Error) -> Error {
+        let path = self.dir.join(name);
+        move |e| Error::io(op, path, e)
+    }
+
+    /// Locks, and builds the index when it is incomplete.
+    fn begin(&self) -> Result<Session<'_>, Error> {
+        let lock = lock::acquire(&self.dir, self.lock_timeout)?;
+        step();
+        let s = Session {
+            store: self,
+            index: Index::open(&self.dir, self.sync)?,
+            _lock: lock,
+        };
+        if !s.index.is_complete()? {
+            let scan = self.scan()?;
+            // Under the lock every temp file is a crash leftover.
+            for t in &scan.temps {
+                let _ = self.dir.unlink(t);
+            }
+            let entries: Vec<(IpAddr, Holder)> = scan
+                .leases
+                .into_iter()
+                .filter_map(|(ip, h)| h.ok().map(|h| (ip, h)))
+                .filter(|(_, h)| *h != Holder::Legacy(String::new()))
+                .collect();
+            s.index.rebuild(&entries)?;
+        }
+        Ok(s)
+    }
+
+    /// Lists the network directory and reads every lease file (index build and GC only).
+    fn scan(&self) -> Result<Scan, Error> {
+        let entries = self
+            .dir
+            .list()
+            .map_err(|e| Error::io("list", self.dir.path().to_path_buf(), e))?;
+        let mut scan = Scan::default();
+        for e in entries {
+            let name = match e.name {
+                Ok(n) => n,
+                Err(raw) => {
+                    scan.foreign
+                        .push(String::from_utf8_lossy(&raw).into_owned());
+                    continue;
+                }
+            };
+            if name == LOCK || name == OWNERS || name.starts_with(LAST_RESERVED) {
+                continue;
+            }
+            if name.starts_with(TMP_PREFIX) {
+                scan.temps.push(name);
+                continue;
+            }
+            let Some(ip) = lease_name(&name) else {
+                scan.foreign.push(name);
+                continue;
+            };
+            let holder = match self.dir.read_small(&name, MAX_FILE) {
+                Ok(Some(bytes)) => Holder::parse(&bytes).map_err(str::to_string),
+                Ok(None) => continue,
+                Err(e) => Err(describe(&e)),
+            };
+            scan.leases.push((ip, holder));
+        }
+        Ok(scan)
+    }
+
+    /// The holder of the lease file of `ip`: `None` when there is none, `Some(Err)` when it
+    /// cannot be read as a lease (symlink, directory, bad content).
+    fn holder_of(&self, ip: IpAddr) -> Result<Option<Result<Holder, String>>, Error> {
+        let name = ip.to_string();
+        match self.dir.read_small(&name, MAX_FILE) {
+            Ok(Some(b)) => Ok(Some(Holder::parse(&b).map_err(str::to_string))),
+            Ok(None) => Ok(None),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::ELOOP | libc::EISDIR | libc::ENXIO) => Ok(Some(Err(describe(&e)))),
+                _ if e.kind() == std::io::ErrorKind::InvalidData => Ok(Some(Err(describe(&e)))),
+                _ => Err(Error::io("read", self.dir.join(&name), e)),
+            },
+        }
+    }
+
+    fn last_reserved(&self, set: usize) -> Option<IpAddr> {
+        let name = format!("{LAST_RESERVED}{set}");
+        let bytes = self.dir.read_small(&name, 128).ok()??;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+    }
+
+    /// Reserves one address per range set for `owner` and returns the leases in set order.
+    ///
+    /// Per set: a requested address inside the set is reserved exactly; otherwise the owner's
+    /// existing lease in the set is returned (a repeated ADD is retry-safe); otherwise the next
+    /// free address round-robin from `last_reserved_ip.<set>`. Each requested address must lie
+    /// in some set's window, at most one per set, and not be a gateway, network or broadcast
+    /// address. When a set fails, the leases this call created in earlier sets are released.
+    /// The whole call holds the lock once.
+    pub fn allocate(
+        &self,
+        owner: &Owner,
+        sets: &[RangeSet],
+        requested: &[IpAddr],
+    ) -> Result<Vec<Lease>, Error> {
+        owner.validate()?;
+        check_sets(sets, "ranges")?;
+        let want = map_requests(sets, requested)?;
+        let s = self.begin()?;
+        let mut held = s.held(&owner.id, |h| h.is(owner))?;
+        let mut created = Vec::new();
+        let mut tmp = None;
+        let result = (0..sets.len())
+            .map(|i| {
+                s.allocate_in(
+                    owner,
+                    i,
+                    &sets[i],
+                    want[i],
+                    &mut held,
+                    &mut tmp,
+                    &mut created,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>();
+        if let Some(t) = &tmp {
+            let _ = self.dir.unlink(t);
+        }
+        match result {
+            Ok(leases) => {
+                if self.sync && !created.is_empty() {
+                    self.dir
+                        .sync()
+                        .map_err(|e| Error::io("fsync", self.dir.path().to_path_buf(), e))?;
+                }
+                Ok(leases)
+            }
+            Err(e) => {
+                for ip in &created {
+                    let _ = self.dir.unlink(&ip.to_string());
+                }
+                let h = Holder::Owner(owner.clone());
+                let dead: Vec<(IpAddr, &Holder)> = created.iter().map(|ip| (*ip, &h)).collect();
+                let _ = s.index.append(false, &dead);
+                Err(e)
+            }
+        }
+    }
+
+    /// Releases every lease of `owner` and returns the released addresses (empty when it held
+    /// nothing, which is not an error). Like host-local, when the owner has no
+    /// `<id>\r\n<ifname>` lease, legacy ID-only leases of its id are released instead.
+    pub fn release_by_owner(&self, owner: &Owner) -> Result<Vec<IpAddr>, Error> {
+        owner.validate()?;
+        let s = self.begin()?;
+        let released = s.release_held(Holder::Owner(owner.clone()), |h| h.is(owner))?;
+        if !released.is_empty() {
+            return Ok(released);
+        }
+        s.release_held(Holder::Legacy(owner.id.clone()), |h| h.is_legacy_of(owner))
+    }
+
+    /// Releases the given addresses whoever holds them (ecs-ipam's DEL by address) and
+    /// returns those that were leased, with their holder when the file was readable.
+    pub fn release_addresses(
+        &self,
+        addresses: &[IpAddr],
+    ) -> Result<Vec<(IpAddr, Option<Holder>)>, Error> {
+        let s = self.begin()?;
+        let mut out = Vec::new();
+        for &ip in addresses {
+            let name = ip.to_string();
+            let Some(holder) = self.holder_of(ip)? else {
+                continue;
+            };
+            if !self.dir.unlink(&name).map_err(self.io("unlink", &name))? {
+                continue;
+            }
+            step();
+            let holder = holder.ok();
+            if let Some(h) = &holder {
+                s.index.append(false, &[(ip, h)])?;
+            }
+            out.push((ip, holder));
+        }
+        Ok(out)
+    }
+
+    /// The addresses leased to `owner` (for CHECK); like host-local, legacy ID-only leases of
+    /// its id when it has no `<id>\r\n<ifname>` lease.
+    pub fn find(&self, owner: &Owner) -> Result<Vec<IpAddr>, Error> {
+        owner.validate()?;
+        let s = self.begin()?;
+        let mine = s.held(&owner.id, |h| h.is(owner))?;
+        if !mine.is_empty() {
+            return Ok(mine);
+        }
+        s.held(&owner.id, |h| h.is_legacy_of(owner))
+    }
+
+    /// Releases every lease whose holder is not in `valid` and rebuilds the owner index.
+    ///
+    /// Scans the whole directory. A legacy ID-only lease is valid when some valid owner has its
+    /// id; an empty lease file matches nobody and is released. Entries whose name is not an
+    /// IP (other than `lock`, `last_reserved_ip.*`, `.owners`) and lease files that cannot be
+    /// read (symlinks, directories, non-UTF-8 or oversized content) are skipped and reported in
+    /// [`GcReport::errors`]; leftover temp files are removed.
+    pub fn gc(&self, valid: &HashSet<Owner>) -> Result<GcReport, Error> {
+        let ids: HashSet<&str> = valid.iter().map(|o| o.id.trim()).collect();
+        let owners: HashSet<(&str, &str)> = valid
+            .iter()
+            .map(|o| (o.id.trim(), o.ifname.as_str()))
+            .collect();
+        let lock = lock::acquire(&self.dir, self.lock_timeout)?;
+        let s = Session {
+            store: self,
+            index: Index::open(&self.dir, self.sync)?,
+            _lock: lock,
+        };
+        let scan = self.scan()?;
+        let mut report = GcReport::default();
+        for t in scan.temps {
+            match self.dir.unlink(&t) {
+                Ok(_) => report.temp_removed += 1,
+                Err(e) => report
+                    .errors
+                    .push(format!("unlink {}: {e}", self.dir.join(&t).display())),
+            }
+        }
+        for f in scan.foreign {
+            report.errors.push(format!(
+                "{}: not a lease (name is not an IP address); skipped",
+                self.dir.join(&f).display()
+            ));
+        }
+        let mut kept = Vec::new();
+        for (ip, holder) in scan.leases {
+            let name = ip.to_string();
+            let h = match holder {
+                Ok(h) => h,
+                Err(reason) => {
+                    report.errors.push(format!(
+                        "{}: {reason}; skipped",
+                        self.dir.join(&name).display()
+                    ));
+                    continue;
+                }
+            };
+            let keep = match &h {
+                Holder::Owner(o) => owners.contains(&(o.id.as_str(), o.ifname.as_str())),
+                Holder::Legacy(id) => !id.is_empty() && ids.contains(id.as_str()),
+            };
+            if keep {
+                kept.push((ip, h));
+                continue;
+            }
+            match self.dir.unlink(&name) {
+                Ok(_) => report.released.push((ip, h)),
+                Err(e) => report
+                    .errors
+                    .push(format!("unlink {}: {e}", self.dir.join(&name).display())),
+            }
+            step();
+        }
+        report.kept = kept.len();
+        s.index.rebuild(&kept)?;
+        Ok(report)
+    }
+
+    /// Free addresses per range set: capacity minus the lease files inside the set's windows
+    /// (one directory listing, no file read, no lock: each entry is created and removed
+    /// atomically, so the count is as exact as any answer that is stale once returned).
+    pub fn free_counts(&self, sets: &[RangeSet]) -> Result<Vec<u128>, Error> {
+        let entries = self
+            .dir
+            .list()
+            .map_err(|e| Error::io("list", self.dir.path().to_path_buf(), e))?;
+        let mut used = vec![0u128; sets.len()];
+        for e in entries {
+            let Some(ip) = e.name.ok().as_deref().and_then(lease_name) else {
+                continue;
+            };
+            for (i, set) in sets.iter().enumerate() {
+                if allocatable(set, ip) {
+                    used[i] += 1;
+                }
+            }
+        }
+        Ok(sets
+            .iter()
+            .zip(used)
+            .map(|(s, u)| s.capacity().saturating_sub(u))
+            .collect())
+    }
+
+    /// The first range set without a free address, described for a STATUS reply
+    /// (`no IP addresses available in range set 0: 10.0.0.1-10.0.0.254`), or `None`.
+    pub fn exhausted(&self, sets: &[RangeSet]) -> Result<Option<String>, Error> {
+        let free = self.free_counts(sets)?;
+        Ok(free.iter().position(|f| *f == 0).and_then(|i| {
+            sets.get(i)
+                .map(|s| format!("no IP addresses available in range set {i}: {s}"))
+        }))
+    }
+}
+
+/// The address a directory entry names, when the name is an address's canonical text.
+fn lease_name(name: &str) -> Option<IpAddr> {
+    name.parse::<IpAddr>()
+        .ok()
+        .filter(|ip| ip.to_string() == name)
+}
+
+/// Whether `ip` is in one of `set`'s windows and not reserved.
+fn allocatable(set: &RangeSet, ip: IpAddr) -> bool {
+    set.range_for(ip)
+        .is_some_and(|r| r.reserved_kind(ip).is_none())
+}
+
+/// Assigns each requested address to the set whose window contains it.
+fn map_requests(sets: &[RangeSet], requested: &[IpAddr]) -> Result<Vec<Option<IpAddr>>, Error> {
+    let mut want: Vec<Option<IpAddr>> = vec![None; sets.len()];
+    for &ip in requested {
+        let found = sets
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.range_for(ip).map(|r| (i, s, r)));
+        let Some((i, set, range)) = found else {
+            let all: Vec<String> = sets.iter().map(ToString::to_string).collect();
+            return Err(Error::RequestedOutsideRanges {
+                address: ip,
+                ranges: all.join("; "),
+            });
+        };
+        match want.get(i).copied().flatten() {
+            Some(first) if first == ip => continue,
+            Some(first) => {
+                return Err(Error::RequestedTwiceInSet {
+                    first,
+                    second: ip,
+                    set: i,
+                    ranges: set.to_string(),
+                });
+            }
+            None => {}
+        }
+        match range.reserved_kind(ip) {
+            Some("gateway") => {
+                return Err(Error::RequestedGateway {
+                    address: ip,
+                    range: range.to_string(),
+                });
+            }
+            Some(kind) => {
+                return Err(Error::RequestedReserved {
+                    address: ip,
+                    kind,
+                    subnet: range.subnet().to_string(),
+                });
+            }
+            None => {}
+        }
+        if let Some(w) = want.get_mut(i) {
+            *w = Some(ip);
+        }
+    }
+    Ok(want)
+}
+
+fn describe(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => "is a symbolic link (not followed)".into(),
+        Some(libc::EISDIR) => "is a directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+impl Session<'_> {
+    fn dir(&self) -> &Dir {
+        &self.store.dir
+    }
+
+    /// The addresses listed in the bucket of `id` for a holder satisfying `matches` whose
+    /// lease file confirms that holder; listed addresses whose file says otherwise are marked
+    /// dead in the index.
+    fn held(&self, id: &str, matches: impl Fn(&Holder) -> bool) -> Result<Vec<IpAddr>, Error> {
+        let entries = self.index.load(id)?;
+        let mut mine: Vec<IpAddr> = Vec::new();
+        let mut dead = Vec::new();
+        for (ip, listed) in entries.iter().filter(|(_, h)| matches(h)) {
+            if mine.contains(ip) {
+                continue;
+            }
+            match self.store.holder_of(*ip)? {
+                Some(Ok(h)) if h == *listed => mine.push(*ip),
+                _ => dead.push((*ip, listed)),
+            }
+        }
+        if !dead.is_empty() {
+            self.index.append(false, &dead)?;
+        }
+        Ok(mine)
+    }
+
+    /// Unlinks the verified leases of the entries satisfying `matches`, then records them
+    /// dead.
+    fn release_held(
+        &self,
+        holder: Holder,
+        matches: impl Fn(&Holder) -> bool,
+    ) -> Result<Vec<IpAddr>, Error> {
+        let id = match &holder {
+            Holder::Owner(o) => o.id.as_str(),
+            Holder::Legacy(id) => id.as_str(),
+        };
+        let held = self.held(id, &matches)?;
+        let mut released = Vec::new();
+        for ip in &held {
+            let n = ip.to_string();
+            if self.dir().unlink(&n).map_err(self.store.io("unlink", &n))? {
+                released.push(*ip);
+            }
+            step();
+        }
+        let dead: Vec<(IpAddr, &Holder)> = released.iter().map(|ip| (*ip, &holder)).collect();
+        self.index.append(false, &dead)?;
+        Ok(released)
+    }
+
+    /// One set of [`Store::allocate`].
+    #[allow(clippy::too_many_arguments)]
+    fn allocate_in(
+        &self,
+        owner: &Owner,
+        i: usize,
+        set: &RangeSet,
+        want: Option<IpAddr>,
+        held: &mut Vec<IpAddr>,
+        tmp: &mut Option<String>,
+        created: &mut Vec<IpAddr>,
+    ) -> Result<Lease, Error> {
+        let lease = |ip: IpAddr| -> Result<Lease, Error> {
+            let range = set.range_for(ip).cloned().ok_or_else(|| Error::Corrupt {
+                path: self.dir().join(&ip.to_string()),
+                reason: format!("is not in range set {i} ({set})"),
+            })?;
+            Ok(Lease {
+                set: i,
+                address: ip,
+                range,
+            })
+        };
+        let mine: Vec<IpAddr> = held
+            .iter()
+            .copied()
+            .filter(|ip| allocatable(set, *ip))
+            .collect();
+        if let Some(req) = want {
+            if mine.contains(&req) {
+                return lease(req);
+            }
+            if let Some(h) = mine.first() {
+                return Err(Error::OwnerHoldsOther {
+                    owner: owner.to_string(),
+                    held: *h,
+                    requested: req,
+                    set: i,
+                    ranges: set.to_string(),
+                });
+            }
+            let name = req.to_string();
+            if !self
+                .dir()
+                .exists(&name)
+                .map_err(self.store.io("stat", &name))?
+                && self.reserve(owner, i, req, held, tmp, created)?
+            {
+                return lease(req);
+            }
+            // Taken: ours only if a foreign writer added it after the index was built.
+            return match self.store.holder_of(req)? {
+                Some(Ok(h)) if h.is(owner) => {
+                    self.index.append(true, &[(req, &h)])?;
+                    held.push(req);
+                    lease(req)
+                }
+                holder => Err(Error::AddressTaken {
+                    address: req,
+                    set: i,
+                    ranges: set.to_string(),
+                    holder: match holder {
+                        Some(Ok(h)) => h.to_string(),
+                        Some(Err(reason)) => format!("an unreadable lease file ({reason})"),
+                        None => "nobody (released meanwhile)".into(),
+                    },
+                }),
+            };
+        }
+        if let Some(h) = mine.first() {
+            return lease(*h);
+        }
+        let mut taken: Option<HashSet<IpAddr>> = None;
+        let mut probes = 0usize;
+        for (cand, _) in set.candidates(self.store.last_reserved(i)) {
+            let busy = match &taken {
+                Some(t) => t.contains(&cand),
+                None if probes < PROBE_LIMIT => {
+                    probes += 1;
+                    let name = cand.to_string();
+                    self.dir()
+                        .exists(&name)
+                        .map_err(self.store.io("stat", &name))?
+                }
+                None => {
+                    // Many neighbours are taken: list the directory once instead.
+                    let t = self.taken_in(set)?;
+                    if (t.len() as u128) >= set.capacity() {
+                        break;
+                    }
+                    let busy = t.contains(&cand);
+                    taken = Some(t);
+                    busy
+                }
+            };
+            if !busy && self.reserve(owner, i, cand, held, tmp, created)? {
+                return lease(cand);
+            }
+        }
+        Err(Error::Exhausted {
+            set: i,
+            ranges: set.to_string(),
+        })
+    }
+
+    /// The leased addresses of `set` (one directory listing).
+    fn taken_in(&self, set: &RangeSet) -> Result<HashSet<IpAddr>, Error> {
+        let d = self.dir();
+        let entries = d
+            .list()
+            .map_err(|e| Error::io("list", d.path().to_path_buf(), e))?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| e.name.ok().as_deref().and_then(lease_name))
+            .filter(|ip| allocatable(set, *ip))
+            .collect())
+    }
+
+    /// Records the intent, then links the lease file into place. `Ok(false)` when the name got
+    /// taken meanwhile (only possible with a writer that ignores the lock).
+    fn reserve(
+        &self,
+        owner: &Owner,
+        set: usize,
+        ip: IpAddr,
+        held: &mut Vec<IpAddr>,
+        tmp: &mut Option<String>,
+        created: &mut Vec<IpAddr>,
+    ) -> Result<bool, Error> {
+        let d = self.dir();
+        let t = match tmp {
+            Some(t) => t.clone(),
+            None => {
+                let t = tmp_name();
+                d.create_new(&t, owner.content().as_bytes(), self.store.sync)
+                    .map_err(self.store.io("create", &t))?;
+                *tmp = Some(t.clone());
+                step();
+                t
+            }
+        };
+        let h = Holder::Owner(owner.clone());
+        self.index.append(true, &[(ip, &h)])?;
+        step();
+        let name = ip.to_string();
+        if !d.link(&t, &name).map_err(self.store.io("link", &name))? {
+            self.index.append(false, &[(ip, &h)])?;
+            return Ok(false);
+        }
+        created.push(ip);
+        held.push(ip);
+        step();
+        let lr = format!("{LAST_RESERVED}{set}");
+        d.overwrite(&lr, name.as_bytes())
+            .map_err(self.store.io("write", &lr))?;
+        step();
+        Ok(true)
+    }
+}
