@@ -315,3 +315,41 @@ fn version_and_about() {
         out.stderr
     );
 }
+
+#[test]
+fn logs_go_to_the_log_file_never_to_stdout() {
+    let host = SimHost::new("lbg");
+    let ctr = TestNs::new("lbg");
+    let netns = ctr.path().display().to_string();
+    let log = std::env::temp_dir().join(format!(
+        "lb-log-{}-{}",
+        std::process::id(),
+        netns_fixtures::unique_suffix()
+    ));
+    for (file_var, level_var) in [
+        ("CNI_LOG_FILE", "CNI_LOG_LEVEL"),
+        ("ECS_CNI_LOG_FILE", "ECS_CNI_LOGLEVEL"),
+        ("VPC_CNI_LOG_FILE", "VPC_CNI_LOG_LEVEL"),
+    ] {
+        let mut env = cni_env("ADD", "ctr-log", &netns, "eth0");
+        env.push((file_var.into(), log.display().to_string()));
+        env.push((level_var.into(), "debug".into()));
+        let out = call(&bin("loopback"), Some(&host.host), &env, &conf("1.1.0"));
+        assert_eq!(out.status, 0, "{out:?}");
+        assert_eq!(out.json(), expected_add("1.1.0", &netns));
+        assert_eq!(out.stderr, "");
+        let text = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        assert!(
+            text.contains("ADD container \"ctr-log\" ifname \"eth0\" starting"),
+            "{file_var}: {text}"
+        );
+        assert!(text.contains("done in"), "{file_var}: {text}");
+    }
+    // without a file, debug logs go to stderr, and stdout still carries only the result
+    let mut env = cni_env("ADD", "ctr-log", &netns, "eth0");
+    env.push(("CNI_LOG_LEVEL".into(), "debug".into()));
+    let out = call(&bin("loopback"), Some(&host.host), &env, &conf("1.1.0"));
+    assert_eq!(out.json(), expected_add("1.1.0", &netns));
+    assert!(out.stderr.contains("loopback["), "{}", out.stderr);
+}

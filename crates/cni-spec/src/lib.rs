@@ -9,6 +9,7 @@ mod conf;
 mod delegate;
 mod env;
 mod error;
+pub mod log;
 mod result;
 mod skel;
 mod version;

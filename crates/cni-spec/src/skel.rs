@@ -102,6 +102,7 @@ pub fn run_with<P: Plugin>(
         }
         _ => {}
     }
+    crate::log::init(&program, get);
     let Some(cmd_str) = get("CNI_COMMAND").filter(|c| !c.is_empty()) else {
         let _ = writeln!(
             stderr,
@@ -125,10 +126,29 @@ pub fn run_with<P: Plugin>(
         return emit(stdout, &v, 0);
     }
     let mut reported_version = SpecVersion::LATEST.as_str().to_owned();
+    let started = std::time::Instant::now();
+    let container = get("CNI_CONTAINERID").unwrap_or_default();
+    let ifname = get("CNI_IFNAME").unwrap_or_default();
+    crate::log_debug!("{cmd_str} container {container:?} ifname {ifname:?} starting");
     match dispatch(plugin, command, get, stdin, program, &mut reported_version) {
-        Ok(Some(result)) => emit(stdout, &result, 0),
-        Ok(None) => 0,
-        Err(e) => emit(stdout, &e.to_json(&reported_version), 1),
+        Ok(out) => {
+            crate::log_info!(
+                "{cmd_str} container {container:?} ifname {ifname:?} done in {:?}",
+                started.elapsed()
+            );
+            match out {
+                Some(result) => emit(stdout, &result, 0),
+                None => 0,
+            }
+        }
+        Err(e) => {
+            // The error object on stdout is the report; the log line is for the log file.
+            crate::log_info!(
+                "{cmd_str} container {container:?} ifname {ifname:?} failed (code {}): {e}",
+                e.code()
+            );
+            emit(stdout, &e.to_json(&reported_version), 1)
+        }
     }
 }
 
