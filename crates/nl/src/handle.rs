@@ -63,11 +63,17 @@ impl Handle {
 
     /// Opens a socket in the calling thread's namespace, labelled `label` in messages.
     pub(crate) fn open(label: String) -> Result<Handle, Error> {
-        let op = || format!("open rtnetlink socket in netns {label}");
-        let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| Error::io(op(), e))?;
-        sock.bind_auto().map_err(|e| Error::io(op(), e))?;
-        sock.connect(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::io(op(), e))?;
+        let sock = Handle::socket()
+            .map_err(|e| Error::io(format!("open rtnetlink socket in netns {label}"), e))?;
+        Ok(Handle::from_socket(sock, label))
+    }
+
+    /// Creates and binds the socket in the calling thread's namespace. It allocates nothing, so
+    /// that a short-lived thread running it in another namespace stays cheap (no malloc arena).
+    pub(crate) fn socket() -> std::io::Result<Socket> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
         // Extended ACKs carry the kernel's own explanation ("Unknown device type"); capped ACKs
         // do not echo our request back. Strict checking makes the kernel filter dumps by what we
         // ask (ifindex in the address header, NDA_IFINDEX for neighbours) and reject nonsense.
@@ -75,13 +81,18 @@ impl Handle {
         let _ = sock.set_ext_ack(true);
         let _ = sock.set_cap_ack(true);
         let _ = sock.set_netlink_get_strict_chk(true);
-        Ok(Handle {
+        Ok(sock)
+    }
+
+    /// Wraps a socket made by [`Handle::socket`].
+    pub(crate) fn from_socket(sock: Socket, label: String) -> Handle {
+        Handle {
             sock,
             seq: 0,
             label,
             buf: vec![0; 32 * 1024],
             restarts: 0,
-        })
+        }
     }
 
     /// The namespace label used in messages (a path, or `net:[inode]`).

@@ -126,7 +126,6 @@ impl Netns {
         let path = &self.path;
         std::thread::scope(|scope| {
             let thread = std::thread::Builder::new()
-                .name("netns".into())
                 .spawn_scoped(scope, move || {
                     nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
                         Error::io(
@@ -152,8 +151,13 @@ impl Netns {
     /// Opens a netlink socket inside this namespace (on a short scoped thread). The returned
     /// handle stays bound to this namespace and can be used from any thread.
     pub fn handle(&self) -> Result<Handle, Error> {
-        let label = self.path.display().to_string();
-        self.run(move || Handle::open(label))?
+        let sock = self.run(Handle::socket)?.map_err(|e| {
+            Error::io(
+                format!("open rtnetlink socket in netns {}", self.path.display()),
+                e,
+            )
+        })?;
+        Ok(Handle::from_socket(sock, self.path.display().to_string()))
     }
 
     /// Reads a sysctl inside this namespace. `key` is a path below `/proc/sys`
