@@ -7,7 +7,7 @@
 //! - CHECK: `lo` is up. STATUS and GC: nothing to do (no state).
 
 use cni_spec::{CniResult, Error, Interface, Invocation, IpConfig, Plugin, code};
-use nl::{Handle, Netns};
+use nl::Handle;
 
 /// What can go wrong, mapped to CNI codes in one place ([`From<LoopbackError>`]).
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum LoopbackError {
 impl From<LoopbackError> for Error {
     fn from(e: LoopbackError) -> Error {
         let code = match &e {
-            LoopbackError::Netlink(n) if n.is_not_supported() => code::KERNEL_UNSUPPORTED,
+            LoopbackError::Netlink(n) => ipconf::nl_code(n),
             _ => code::OPERATION_FAILED,
         };
         Error::plugin(code, e.to_string())
@@ -38,11 +38,7 @@ pub struct Loopback;
 /// Opens a netlink socket in the invocation's namespace and finds `lo` there.
 fn open_lo(ns: &cni_spec::NetnsArg) -> Result<(Handle, nl::Link, String), LoopbackError> {
     let label = ns.path.display().to_string();
-    let fd = ns.fd.try_clone().map_err(|source| nl::Error::Io {
-        op: format!("duplicate the fd of network namespace {label}"),
-        source,
-    })?;
-    let mut h = Netns::from_fd(fd, ns.path.clone()).handle()?;
+    let mut h = ipconf::netns_of(ns)?.handle()?;
     let lo = h
         .link_by_name("lo")?
         .ok_or_else(|| LoopbackError::NoLoopback {

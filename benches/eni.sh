@@ -1,0 +1,215 @@
+#!/bin/bash
+# benches/eni.sh [N]
+#
+# One benchmark run of the eni plugin, inside a simulated host: ADD and DEL of our `eni` (static release
+# binary from netns-fixtures/build-release.sh) against Debian's Go `host-device` (/usr/lib/cni/host-device,
+# selecting the same fake ENI by `hwaddr`, with the `static` IPAM giving it the same address and default
+# route), and the kernel floor measured in the same loop: `ip link set <eni> netns <task>` and back. N
+# iterations (default 40), interleaved (the order rotates every iteration), timed with bash's
+# $EPOCHREALTIME (no extra forks). Prints median, p95, mean and min in ms per operation, the ratios of the
+# medians and ours minus the floor (goal: ADD and DEL each within 1 ms of the floor). The floor's way back
+# moves the ENI while it is up in the task, once configured as the plugins leave it (the DEL floor) and once
+# bare; see floor() below.
+#
+# What the floor does not do and both plugins must: rename the ENI to eth0 in the task (ADD) and back to its
+# host name (DEL). The kernel renames only a link that is down and waits for an RCU grace period in
+# dev_change_name(), so each rename costs about as much as one `ip link set ... name` (~1 ms here).
+#
+# Both plugins do the same work: move the ENI into the task namespace, rename it to eth0, add 10.0.1.17/24,
+# bring it up, add `default via 10.0.1.1`; DEL moves it back under its host name. Ours additionally records
+# and restores the host name and MTU in the alias. (`OURS_FULL=1` adds a fourth variant: ours with
+# `mtu: 9001` and IMDS blocking.)
+#
+# Everything runs in namespaces this script creates: a "host" netns where the plugins and `ip` run, a
+# "subnet" netns holding the fake ENI's peer (gateway 10.0.1.1), and one task netns. Nothing touches the
+# machine's own namespaces; they are removed on exit (trap), also on failure or Ctrl-C.
+#
+# Environment:
+#   OURS   path of our eni binary (default: build it with netns-fixtures/build-release.sh -p eni)
+#   GO     path of the reference binary (default /usr/lib/cni/host-device; its IPAM `static` is looked up
+#          in the same directory)
+#   N      iterations, if not given as $1
+#   SETTLE seconds to wait after every untimed state change and between ADD and DEL (default 0.05), so
+#          that each timed move starts from a settled link (no IPv6 DAD/RS packets in flight right after
+#          "up", which can make the kernel wait a jiffy for a busy qdisc while closing the link)
+#   RT     1 runs the timed loop under SCHED_FIFO (`chrt -f 10`), so that other work on a shared machine
+#          does not preempt the plugins between their system calls (both plugins and the floor alike)
+set -euo pipefail
+export LC_ALL=C # $EPOCHREALTIME uses the locale's decimal separator
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+N=${1:-${N:-40}}
+GO=${GO:-/usr/lib/cni/host-device}
+GODIR=$(dirname "$GO")
+SETTLE=${SETTLE:-0.05}
+
+die() { echo "bench-eni: $*" >&2; exit 1; }
+[[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
+[ "$(id -u)" = 0 ] || die "must run as root (it creates network namespaces)"
+command -v ip > /dev/null || die "ip (iproute2) not found"
+[ -x "$GO" ] || die "$GO not found: apt-get install -y containernetworking-plugins"
+[ -x "$GODIR/static" ] || die "$GODIR/static (IPAM for host-device) not found"
+if [ -z "${OURS:-}" ]; then
+  dir=$(bash "$ROOT/netns-fixtures/build-release.sh" -p eni | tail -n 1)
+  OURS=$dir/eni
+fi
+[ -x "$OURS" ] || die "our eni binary $OURS is missing"
+
+TAG=enibench-$$-$RANDOM
+HOSTNS=$TAG-host
+SUBNS=$TAG-subnet
+TASK=$TAG-task
+ENI=enibench0
+MAC=0a:1b:2c:3d:4e:5f
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
+cleanup() {
+  local ns
+  for ns in "$HOSTNS" "$SUBNS" "$TASK"; do
+    [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2> /dev/null
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for ns in "$HOSTNS" "$SUBNS" "$TASK"; do ip netns add "$ns"; done
+ip -n "$HOSTNS" link set lo up
+ip -n "$SUBNS" link set lo up
+ip -n "$HOSTNS" link add "$ENI" address "$MAC" type veth peer name enibsub netns "$SUBNS"
+ip -n "$SUBNS" addr add 10.0.1.1/24 dev enibsub
+ip -n "$SUBNS" link set enibsub mtu 9001 up
+ip -n "$HOSTNS" link set "$ENI" up
+
+cat > "$WORK/ours.json" << 'EOF'
+{"cniVersion":"1.0.0","name":"enibench","type":"eni","eniMACAddress":"0a:1b:2c:3d:4e:5f",
+ "eniIPAddresses":["10.0.1.17/24"],"gatewayIPAddresses":["10.0.1.1"],"blockInstanceMetadata":false}
+EOF
+cat > "$WORK/full.json" << 'EOF'
+{"cniVersion":"1.0.0","name":"enibench","type":"eni","eniMACAddress":"0a:1b:2c:3d:4e:5f",
+ "eniIPAddresses":["10.0.1.17/24"],"gatewayIPAddresses":["10.0.1.1"],"blockInstanceMetadata":true,"mtu":9001}
+EOF
+cat > "$WORK/go.json" << 'EOF'
+{"cniVersion":"1.0.0","name":"enibench","type":"host-device","hwaddr":"0a:1b:2c:3d:4e:5f",
+ "ipam":{"type":"static","addresses":[{"address":"10.0.1.17/24","gateway":"10.0.1.1"}],
+         "routes":[{"dst":"0.0.0.0/0","gw":"10.0.1.1"}]}}
+EOF
+
+# The loop, run by a bash inside the "host" netns.
+cat > "$WORK/loop.sh" << 'LOOP'
+set -u
+N=$1 OURS=$2 GO=$3 GODIR=$4 WORK=$5 TASK=$6 ENI=$7 FULL=$8 SETTLE=$9
+export CNI_IFNAME=eth0 CNI_CONTAINERID=enibench-$$ CNI_NETNS=/run/netns/$TASK
+us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
+fail() { echo "bench-eni: $*" >&2; exit 1; }
+# ADD then DEL with one plugin; appends the two times to $OUT/<name>.add / .del
+# (Output goes to a file, not through $(...): a command substitution forks a subshell, which the floor's
+# plain `ip` call does not pay.)
+pair() {
+  local name=$1 bin=$2 conf=$3 path=$4 s e
+  s=$EPOCHREALTIME
+  CNI_COMMAND=ADD CNI_PATH=$path "$bin" < "$conf" > "$WORK/out" || fail "$name ADD failed: $(cat "$WORK/out")"
+  e=$EPOCHREALTIME
+  echo "$(us "$s" "$e")" >> "$WORK/$name.add"
+  sleep "$SETTLE"
+  s=$EPOCHREALTIME
+  CNI_COMMAND=DEL CNI_PATH=$path "$bin" < "$conf" > "$WORK/out" || fail "$name DEL failed: $(cat "$WORK/out")"
+  e=$EPOCHREALTIME
+  echo "$(us "$s" "$e")" >> "$WORK/$name.del"
+}
+# The floor: the move in, then the move back of the link as a DEL finds it. `floor cfg` first gives it in
+# the task (untimed) what both plugins' ADD gives it (up, 10.0.1.17/24, default route): the kernel tears
+# that down inside the move, which a DEL cannot avoid. `floor bare` moves it back up but unconfigured.
+floor() {
+  local kind=$1 s e
+  s=$EPOCHREALTIME
+  ip link set "$ENI" netns "$TASK" || fail "ip link set $ENI netns $TASK failed"
+  e=$EPOCHREALTIME
+  echo "$(us "$s" "$e")" >> "$WORK/floor.add"
+  ip -n "$TASK" link set "$ENI" up || fail "ip -n $TASK link set $ENI up failed"
+  if [ "$kind" = cfg ]; then
+    ip -n "$TASK" addr add 10.0.1.17/24 dev "$ENI" || fail "floor: addr add failed"
+    ip -n "$TASK" route add default via 10.0.1.1 dev "$ENI" || fail "floor: route add failed"
+  fi
+  sleep "$SETTLE"
+  s=$EPOCHREALTIME
+  ip -n "$TASK" link set "$ENI" netns "/proc/$$/ns/net" || fail "moving $ENI back failed"
+  e=$EPOCHREALTIME
+  echo "$(us "$s" "$e")" >> "$WORK/floor$kind.del"
+}
+# Sanity, before anything is timed: each plugin really moves and configures the ENI, and DEL brings it back.
+for which in ours go; do
+  if [ $which = ours ]; then bin=$OURS conf=$WORK/ours.json path=$GODIR; else bin=$GO conf=$WORK/go.json path=$GODIR; fi
+  res=$(CNI_COMMAND=ADD CNI_PATH=$path "$bin" < "$conf") || fail "$which: ADD failed: $res"
+  case $res in *10.0.1.17*) ;; *) fail "$which: ADD printed no result with 10.0.1.17: '$res'" ;; esac
+  ip -n "$TASK" -o addr show dev eth0 | grep -q 'inet 10.0.1.17/24' || fail "$which: eth0 in the task lacks 10.0.1.17/24"
+  ip -n "$TASK" route | grep -q '^default via 10.0.1.1 dev eth0' || fail "$which: no default route in the task"
+  ip netns exec "$TASK" ping -c1 -W2 10.0.1.1 > /dev/null || fail "$which: gateway unreachable from the task"
+  res=$(CNI_COMMAND=DEL CNI_PATH=$path "$bin" < "$conf") || fail "$which: DEL failed: $res"
+  ip -o link show "$ENI" > /dev/null 2>&1 || fail "$which: $ENI is not back in the host after DEL"
+  ip link set "$ENI" up
+done
+rm -f "$WORK"/*.add "$WORK"/*.del
+variants=(ours go floorcfg floorbare)
+[ "$FULL" = 1 ] && variants+=(full)
+nv=${#variants[@]}
+for ((i = 0; i < N; i++)); do
+  for ((k = 0; k < nv; k++)); do
+    case ${variants[$(((i + k) % nv))]} in
+      ours) pair ours "$OURS" "$WORK/ours.json" "$GODIR" ;;
+      full) pair full "$OURS" "$WORK/full.json" "$GODIR" ;;
+      go) pair go "$GO" "$WORK/go.json" "$GODIR" ;;
+      floorcfg) floor cfg ;;
+      floorbare) floor bare ;;
+    esac
+    ip link set "$ENI" up # as a freshly attached ENI would be; not timed
+    sleep "$SETTLE"
+  done
+done
+LOOP
+
+echo "bench-eni: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
+echo "  ours: $OURS ($(stat -c %s "$OURS") bytes)"
+echo "  go:   $GO ($(stat -c %s "$GO") bytes) + $GODIR/static"
+runner=()
+if [ "${RT:-0}" = 1 ]; then
+  command -v chrt > /dev/null || die "RT=1 needs chrt (util-linux)"
+  runner=(chrt -f 10)
+  echo "  timed loop under SCHED_FIFO (chrt -f 10)"
+fi
+start=$EPOCHREALTIME
+"${runner[@]}" ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$GODIR" "$WORK" "$TASK" "$ENI" "${OURS_FULL:-0}" "$SETTLE"
+end=$EPOCHREALTIME
+echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
+
+# stats in microseconds -> "median p95 mean min" in ms (nearest-rank percentiles)
+stats() {
+  sort -n "$1" | awk '{ v[NR] = $1; s += $1 }
+    END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          p = int(NR * 0.95 + 0.999999); if (p < 1) p = 1
+          printf "%.3f %.3f %.3f %.3f\n", m / 1000, v[p] / 1000, s / NR / 1000, v[1] / 1000 }'
+}
+printf '  %-26s %9s %9s %9s %9s\n' "" "median" "p95" "mean" "min"
+declare -A med
+for op in add del; do
+  for which in ours full go floor floorcfg floorbare; do
+    [ -f "$WORK/$which.$op" ] || continue
+    read -r m p a n < <(stats "$WORK/$which.$op")
+    med[$which.$op]=$m
+    case $which in
+      ours) label="ours ${op^^}" ;;
+      full) label="ours ${op^^} (mtu+imds)" ;;
+      go) label="go host-device ${op^^}" ;;
+      floor) label="floor ADD (move in)" ;;
+      floorcfg) label="floor DEL (configured)" ;;
+      floorbare) label="floor DEL (bare link)" ;;
+    esac
+    printf '  %-26s %9s %9s %9s %9s  ms\n' "$label" "$m" "$p" "$a" "$n"
+  done
+done
+med[floor.del]=${med[floorcfg.del]}
+for op in add del; do
+  awk -v o="${med[ours.$op]}" -v g="${med[go.$op]}" -v f="${med[floor.$op]}" -v op="${op^^}" 'BEGIN {
+    printf "  %s: ours/floor %.2f  go/floor %.2f  go/ours %.2f  ours-floor %+.3f ms  go-floor %+.3f ms\n",
+      op, o / f, g / f, g / o, o - f, g - f }'
+done

@@ -1,0 +1,391 @@
+//! Finding the ENI, remembering what it looked like in the host, and moving it back.
+
+use std::os::fd::BorrowedFd;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use nl::{Family, Handle, Link};
+
+use crate::config::EniConf;
+use crate::error::EniError;
+
+/// Prefix of the link alias in which ADD records the ENI's host name and MTU (and any alias it
+/// had), so that DEL, a later process, can restore them: `cni-eni:1:<mtu>:<name>:<old alias>`.
+/// Interface names cannot contain `:`.
+pub const MARKER: &str = "cni-eni:1:";
+const ALIAS_MAX: usize = 255;
+
+/// The ENI's state in the host namespace before ADD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Its host name (`eth1`).
+    pub name: String,
+    /// Its MTU there.
+    pub mtu: u32,
+    /// The alias it had, if any.
+    pub alias: Option<String>,
+    /// Whether it was up.
+    pub up: bool,
+}
+
+impl Origin {
+    /// The state to restore for `link`. A link that already carries our marker came back to
+    /// the host when its namespace died (the kernel returns physical devices, possibly renamed
+    /// `devN`): its original state is the one in the marker.
+    pub fn of(link: &Link) -> Origin {
+        if let Some(o) = link.alias.as_deref().and_then(Origin::decode) {
+            return Origin { up: link.up, ..o };
+        }
+        Origin {
+            name: link.name.clone(),
+            mtu: link.mtu,
+            alias: link.alias.clone(),
+            up: link.up,
+        }
+    }
+
+    /// The alias that records this origin (the old alias is cut to fit 255 bytes).
+    pub fn encode(&self) -> String {
+        let mut s = format!("{MARKER}{}:{}:", self.mtu, self.name);
+        if let Some(a) = &self.alias {
+            for c in a.chars() {
+                if s.len() + c.len_utf8() > ALIAS_MAX {
+                    break;
+                }
+                s.push(c);
+            }
+        }
+        s
+    }
+
+    /// Reads a marker alias; `None` for any other alias.
+    pub fn decode(alias: &str) -> Option<Origin> {
+        let rest = alias.strip_prefix(MARKER)?;
+        let (mtu, rest) = rest.split_once(':')?;
+        let (name, old) = rest.split_once(':')?;
+        if name.is_empty() || name.len() > 15 {
+            return None;
+        }
+        Some(Origin {
+            name: name.to_string(),
+            mtu: mtu.parse().ok()?,
+            alias: (!old.is_empty()).then(|| old.to_string()),
+            up: false,
+        })
+    }
+}
+
+/// A name for the ENI while its own is taken: `eni` + the last three MAC bytes.
+pub fn temp_name(mac: &[u8; 6]) -> String {
+    format!("eni{:02x}{:02x}{:02x}", mac[3], mac[4], mac[5])
+}
+
+/// Link kinds that share a MAC with the device below them; never the ENI itself.
+fn is_upper_kind(l: &Link) -> bool {
+    matches!(
+        l.kind.as_deref(),
+        Some("bridge" | "vlan" | "macvlan" | "macvtap" | "ipvlan" | "bond" | "team" | "vrf")
+    )
+}
+
+/// Looks the ENI up once: by `eniName` first (its MAC must then match a configured MAC), else
+/// by MAC (a device rather than a bridge/VLAN/macvlan on it; then the shortest name).
+pub fn lookup(h: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> {
+    if let Some(name) = &conf.name {
+        if let Some(link) = h.link_by_name(name)? {
+            if let (Some(want), found) = (conf.mac, link.mac) {
+                if found != Some(want) {
+                    return Err(EniError::MacMismatch {
+                        name: link.name,
+                        found: found.map_or_else(|| "none".into(), |m| nl::format_mac(&m)),
+                        key: conf.mac_key.clone(),
+                        wanted: nl::format_mac(&want),
+                    });
+                }
+            }
+            return Ok(Some(link));
+        }
+    }
+    let Some(mac) = conf.mac else {
+        return Ok(None);
+    };
+    Ok(h.links()?
+        .into_iter()
+        .filter(|l| l.mac == Some(mac) && !l.loopback)
+        .min_by_key(|l| (is_upper_kind(l), l.name.len(), l.index)))
+}
+
+/// The ENI inside the container already: by MAC, or (without a MAC) by `eniName` carrying our
+/// record. A link of that name without our record is someone else's.
+fn in_container(ctr: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> {
+    if let Some(mac) = conf.mac {
+        return Ok(ctr
+            .links()?
+            .into_iter()
+            .find(|l| l.mac == Some(mac) && !l.loopback));
+    }
+    match &conf.name {
+        Some(name) => Ok(ctr
+            .link_by_name(name)?
+            .filter(|l| l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)))),
+        None => Ok(None),
+    }
+}
+
+/// [`lookup`], polled until the ENI appears or `conf.wait` is over (then code 11). Before
+/// the first wait, the container namespace is looked at too: an ENI already there is a repeated
+/// ADD, reported at once.
+pub fn wait_for(host: &mut Handle, ctr: &mut Handle, conf: &EniConf) -> Result<Link, EniError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(5);
+    let mut looked_in_ctr = false;
+    loop {
+        if let Some(link) = lookup(host, conf)? {
+            return Ok(link);
+        }
+        if !looked_in_ctr {
+            looked_in_ctr = true;
+            if let Some(l) = in_container(ctr, conf)? {
+                return Err(EniError::AlreadyInContainer {
+                    what: conf.describe(),
+                    netns: ctr.netns_label().to_string(),
+                    ifname: l.name,
+                });
+            }
+        }
+        let waited = start.elapsed();
+        if waited >= conf.wait {
+            return Err(EniError::NotFound {
+                what: conf.describe(),
+                netns: host.netns_label().to_string(),
+                waited_ms: waited.as_millis(),
+            });
+        }
+        sleep(delay.min(conf.wait - waited));
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Refuses the loopback device and the interface carrying the host's default route (IPv4 or
+/// IPv6): moving it would cut the host off.
+pub fn refuse_host_critical(
+    host: &mut Handle,
+    link: &Link,
+    conf: &EniConf,
+) -> Result<(), EniError> {
+    let netns = host.netns_label().to_string();
+    let refuse = |reason: String| EniError::Refused {
+        name: link.name.clone(),
+        index: link.index,
+        what: conf.describe(),
+        netns: netns.clone(),
+        reason,
+    };
+    if link.loopback {
+        return Err(refuse("it is the loopback device".into()));
+    }
+    for fam in [Family::V4, Family::V6] {
+        let routes = match host.routes(fam) {
+            Ok(r) => r,
+            // no IPv6 in the host: nothing to refuse
+            Err(e)
+                if fam == Family::V6
+                    && matches!(e.errno(), Some(libc::EAFNOSUPPORT | libc::EOPNOTSUPP)) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(r) = routes
+            .iter()
+            .find(|r| r.dst.prefix() == 0 && r.oif == Some(link.index))
+        {
+            let via = r.gw.map(|g| format!(" via {g}")).unwrap_or_default();
+            return Err(refuse(format!(
+                "it carries the host's default route {}{via}; configure the ENI's MAC, not the primary interface's",
+                r.dst
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Moves `link` (in the namespace of `ctr`) back to the host namespace `host_fd` as it was:
+/// down, MTU and alias restored, original name (or [`temp_name`] when the name is taken on
+/// either side, then renamed in the host if possible). Returns the name it has in the host.
+pub fn return_to_host(
+    ctr: &mut Handle,
+    link: &Link,
+    origin: &Origin,
+    host_fd: BorrowedFd<'_>,
+    host: &mut Handle,
+) -> Result<String, EniError> {
+    let idx = link.index;
+    if link.up {
+        ctr.set_down(idx)?;
+    }
+    if link.mtu != origin.mtu {
+        ctr.set_mtu(idx, origin.mtu)?;
+    }
+    // the alias travels with the link: restore it here, no host round trip needed
+    ctr.set_alias(idx, origin.alias.as_deref().unwrap_or(""))?;
+    let tmp = link
+        .mac
+        .map_or_else(|| format!("eni{idx}"), |m| temp_name(&m));
+    let mut carried = link.name.clone();
+    if carried != origin.name {
+        match ctr.rename(idx, &origin.name) {
+            Ok(()) => carried = origin.name.clone(),
+            Err(e) if e.is_exists() => {
+                ctr.rename(idx, &tmp)?;
+                carried = tmp.clone();
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match ctr.set_netns(idx, host_fd) {
+        Ok(()) => {}
+        Err(e) if e.is_exists() && carried != tmp => {
+            // the name is taken in the host: cross under the temporary name
+            ctr.rename(idx, &tmp)?;
+            carried = tmp.clone();
+            ctr.set_netns(idx, host_fd)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if carried != origin.name {
+        if let Some(l) = host.link_by_name(&carried)? {
+            match host.rename(l.index, &origin.name) {
+                Ok(()) => carried = origin.name.clone(),
+                Err(e) if e.is_exists() => {} // keep the temporary name; nothing of ours clashes
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(carried)
+}
+
+/// DEL without the ENI in the container: if it is back in the host carrying our marker (the
+/// kernel returns physical devices to the host when a namespace dies, under the container
+/// name or `devN`), restore its name, MTU and alias there. Best effort: a name taken in the
+/// host is left as it is.
+pub fn restore_in_host(host: &mut Handle, mac: Option<[u8; 6]>) -> Result<(), EniError> {
+    let Some(mac) = mac else {
+        return Ok(());
+    };
+    let Some(link) = host
+        .links()?
+        .into_iter()
+        .find(|l| l.mac == Some(mac) && l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)))
+    else {
+        return Ok(());
+    };
+    let Some(origin) = link.alias.as_deref().and_then(Origin::decode) else {
+        return Ok(());
+    };
+    if link.name != origin.name {
+        if link.up {
+            host.set_down(link.index)?;
+        }
+        match host.rename(link.index, &origin.name) {
+            Ok(()) => {}
+            Err(e) if e.is_exists() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if link.mtu != origin.mtu {
+        host.set_mtu(link.index, origin.mtu)?;
+    }
+    host.set_alias(link.index, origin.alias.as_deref().unwrap_or(""))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_roundtrip() {
+        let o = Origin {
+            name: "eth1".into(),
+            mtu: 1500,
+            alias: None,
+            up: false,
+        };
+        assert_eq!(o.encode(), "cni-eni:1:1500:eth1:");
+        assert_eq!(Origin::decode(&o.encode()), Some(o.clone()));
+        let o2 = Origin {
+            alias: Some("uplink: a:b".into()),
+            ..o
+        };
+        assert_eq!(o2.encode(), "cni-eni:1:1500:eth1:uplink: a:b");
+        assert_eq!(Origin::decode(&o2.encode()), Some(o2));
+        let long = Origin {
+            name: "eth1".into(),
+            mtu: 9001,
+            alias: Some("é".repeat(200)),
+            up: false,
+        };
+        let enc = long.encode();
+        assert!(enc.len() <= 255, "{}", enc.len());
+        assert!(
+            Origin::decode(&enc)
+                .unwrap()
+                .alias
+                .unwrap()
+                .starts_with("éé")
+        );
+        for other in [
+            "",
+            "uplink",
+            "cni-eni:1:x:eth1:",
+            "cni-eni:1:1500:",
+            "cni-eni:1:1500::",
+        ] {
+            assert_eq!(Origin::decode(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn origin_of_a_returned_eni_is_the_marker() {
+        let mut l = Link {
+            index: 7,
+            name: "dev7".into(),
+            mac: Some([2, 0, 0, 0, 0, 1]),
+            mtu: 9001,
+            up: false,
+            oper_up: false,
+            kind: None,
+            master: None,
+            alias: Some("cni-eni:1:1500:eth1:".into()),
+            peer_index: None,
+            link_netnsid: None,
+            vlan_id: None,
+            loopback: false,
+        };
+        assert_eq!(
+            Origin::of(&l),
+            Origin {
+                name: "eth1".into(),
+                mtu: 1500,
+                alias: None,
+                up: false
+            }
+        );
+        l.alias = Some("mine".into());
+        l.up = true;
+        assert_eq!(
+            Origin::of(&l),
+            Origin {
+                name: "dev7".into(),
+                mtu: 9001,
+                alias: Some("mine".into()),
+                up: true
+            }
+        );
+        assert_eq!(
+            temp_name(&[0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f]),
+            "eni3d4e5f"
+        );
+    }
+}
