@@ -1,0 +1,556 @@
+//! Black-box tests of the `branch-eni` binary.
+//!
+//! The host kernel has no 802.1Q, so the tests here cover what needs no VLAN: STATUS (code 50)
+//! and ADD ("no 802.1Q support") on this kernel, config and CNI_ARGS errors, a missing trunk,
+//! an MTU above the trunk's, a name clash, rollback of the trunk's up state, DEL when things
+//! are gone, VERSION. Every ADD that fails is checked to leave nothing behind.
+//!
+//! The tests that need VLANs live in `branch_eni_vm.rs` (module `vm`, compiled into this same
+//! binary). They are `#[ignore]`d on the host; [`vm_tests_pass_inside_user_mode_linux`] boots
+//! one user-mode-linux guest (netns-fixtures/uml-run.sh, kernel with 8021q, tun, macvtap) and
+//! runs this binary's ignored tests there with `IN_UML=1`, then checks that every one of them
+//! passed. Without linux.uml that test fails, unless `SKIP_UML=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "branch_eni_vm.rs"]
+mod vm;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use suite_tests::*;
+
+/// The plugin binary.
+fn plugin() -> PathBuf {
+    bin("branch-eni")
+}
+
+/// A simulated host with a trunk: a veth end `trk<suffix>` in the host namespace (where the
+/// plugin runs) whose peer `trp<suffix>` sits in the subnet namespace, both up.
+pub struct Trunked {
+    pub sim: SimHost,
+    pub name: String,
+    pub mac: String,
+    pub peer: String,
+}
+
+impl Trunked {
+    pub fn new(prefix: &str, mtu: u32) -> Trunked {
+        let sim = SimHost::new(prefix);
+        let sfx = netns_fixtures::unique_suffix();
+        let (name, peer) = (format!("trk{sfx}"), format!("trp{sfx}"));
+        let mtu = mtu.to_string();
+        sim.host.ip_ok(&[
+            "link",
+            "add",
+            &name,
+            "mtu",
+            &mtu,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+            "mtu",
+            &mtu,
+            "netns",
+            sim.subnet.name(),
+        ]);
+        sim.host.ip_ok(&["link", "set", &name, "up"]);
+        sim.subnet.ip_ok(&["link", "set", &peer, "up"]);
+        let mac = sim.host.link(&name).unwrap()["address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Trunked {
+            sim,
+            name,
+            mac,
+            peer,
+        }
+    }
+
+    /// Runs the plugin in the host namespace.
+    pub fn call(
+        &self,
+        command: &str,
+        container_id: &str,
+        netns: &TestNs,
+        ifname: &str,
+        conf: &Value,
+    ) -> PluginOutput {
+        self.call_env(
+            cni_env(
+                command,
+                container_id,
+                &netns.path().display().to_string(),
+                ifname,
+            ),
+            conf,
+        )
+    }
+
+    pub fn call_env(&self, env: Vec<(String, String)>, conf: &Value) -> PluginOutput {
+        call(&plugin(), Some(&self.sim.host), &env, conf)
+    }
+
+    /// Names of the links in the host namespace.
+    pub fn host_links(&self) -> BTreeSet<String> {
+        link_names(&self.sim.host)
+    }
+}
+
+/// A vlan-mode config as the ECS agent writes it (strings everywhere), by trunk name.
+pub fn vlan_conf(v: &str, trunk: &str, vlan: u16, mac: &str) -> Value {
+    json!({
+        "cniVersion": v, "name": "branch-net", "type": "vpc-branch-eni",
+        "trunkName": trunk, "branchVlanID": vlan.to_string(), "branchMACAddress": mac,
+        "ipAddresses": [], "gatewayIPAddresses": [], "blockInstanceMetadata": false,
+        "interfaceType": "vlan"
+    })
+}
+
+/// Names of the links in a namespace.
+pub fn link_names(ns: &TestNs) -> BTreeSet<String> {
+    ns.ip_json(&["link", "show"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["ifname"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn only_lo() -> BTreeSet<String> {
+    BTreeSet::from(["lo".to_string()])
+}
+
+/// `(code, msg)` of a failed call.
+pub fn failure(out: &PluginOutput) -> (u64, String) {
+    assert_eq!(out.status, 1, "expected a failure: {out:?}");
+    let j = out.json();
+    (
+        j["code"].as_u64().unwrap(),
+        j["msg"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Whether this kernel can create 802.1Q links (asked with ip(8) in a throwaway namespace).
+fn kernel_has_8021q() -> bool {
+    let ns = TestNs::new("bek");
+    ns.ip_ok(&["link", "add", "p0", "type", "veth", "peer", "name", "p1"]);
+    ns.ip(&[
+        "link", "add", "link", "p0", "name", "p0.5", "type", "vlan", "id", "5",
+    ])
+    .status
+    .success()
+}
+
+#[test]
+fn status_is_unavailable_without_8021q() {
+    let t = Trunked::new("bes", 1500);
+    let conf = vlan_conf("1.1.0", &t.name, 101, "0a:00:00:00:00:01");
+    let out = t.call_env(cni_env("STATUS", "", "", ""), &conf);
+    if kernel_has_8021q() {
+        assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:?}");
+        return;
+    }
+    assert_eq!(
+        failure(&out),
+        (
+            50,
+            "no 802.1Q VLAN support in this kernel (module 8021q missing and not loadable): \
+             branch ENIs cannot be created"
+                .to_string()
+        )
+    );
+    // STATUS needs no trunk, no namespace, not even a valid branch config
+    let out = t.call_env(
+        cni_env("STATUS", "", "", ""),
+        &json!({"cniVersion": "1.1.0", "name": "n", "type": "branch-eni"}),
+    );
+    assert_eq!(failure(&out).0, 50);
+    // STATUS and GC exist from 1.1.0 on
+    let out = t.call_env(
+        cni_env("STATUS", "", "", ""),
+        &vlan_conf("1.0.0", &t.name, 101, "0a:00:00:00:00:01"),
+    );
+    assert_eq!(failure(&out).0, 1);
+    let out = t.call_env(cni_env("GC", "", "", ""), &conf);
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:?}");
+}
+
+#[test]
+fn add_without_8021q_fails_clearly_and_restores_the_trunk() {
+    if kernel_has_8021q() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "this kernel has 802.1Q: the VLAN tests run in the vm module instead"
+        );
+        return;
+    }
+    let t = Trunked::new("ben", 1500);
+    let ctr = TestNs::new("ben");
+    // a trunk that is down: ADD brings it up, and back down when it fails
+    t.sim.host.ip_ok(&["link", "set", &t.name, "down"]);
+    let before = t.host_links();
+    for v in VERSIONS {
+        for (conf, mode) in [
+            (vlan_conf(v, &t.name, 101, "0a:00:00:00:00:01"), "vlan"),
+            (
+                json!({"cniVersion": v, "name": "n", "type": "vpc-branch-eni",
+                       "trunkMACAddress": t.mac, "branchVlanID": 7, "branchMACAddress": "0a:00:00:00:00:07",
+                       "interfaceType": "tap", "uid": "1000", "gid": "1000"}),
+                "tap",
+            ),
+            (
+                json!({"cniVersion": v, "name": "n", "type": "vpc-branch-eni",
+                       "trunkName": t.name, "branchVlanID": "8", "branchMACAddress": "0a:00:00:00:00:08",
+                       "interfaceType": "macvtap"}),
+                "macvtap",
+            ),
+        ] {
+            let out = t.call("ADD", "ctr-1", &ctr, "eth0", &conf);
+            let (code, msg) = failure(&out);
+            let vlan = conf["branchVlanID"].to_string().replace('"', "");
+            assert_eq!(code, 101, "{v} {mode}: {msg}");
+            assert_eq!(
+                msg,
+                format!(
+                    "no 802.1Q VLAN support in this kernel (module 8021q missing and not loadable): \
+                     cannot create VLAN {vlan} on trunk {}",
+                    t.name
+                ),
+                "{v} {mode}"
+            );
+            assert_eq!(link_names(&ctr), only_lo(), "{v} {mode}: links left behind");
+            assert_eq!(t.host_links(), before, "{v} {mode}");
+            let flags = t.sim.host.link(&t.name).unwrap()["flags"].to_string();
+            assert!(
+                !flags.contains("\"UP\""),
+                "{v} {mode}: trunk left up: {flags}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_leaves_nothing() {
+    let t = Trunked::new("beb", 1500);
+    let ctr = TestNs::new("beb");
+    let before = t.host_links();
+    let base = vlan_conf("1.0.0", &t.name, 101, "0a:00:00:00:00:01");
+    let with = |pairs: &[(&str, Value)]| {
+        let mut c = base.clone();
+        for (k, v) in pairs {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(*k);
+            } else {
+                c[*k] = v.clone();
+            }
+        }
+        c
+    };
+    let t_name = t.name.clone();
+    let cases: Vec<(Value, &str, u64, String)> = vec![
+        (
+            with(&[("branchVlanID", json!("0"))]),
+            "",
+            7,
+            "invalid network config: key \"branchVlanID\": 0 is not a usable VLAN id (1..=4094)".into(),
+        ),
+        (
+            with(&[("branchVlanID", json!(4095))]),
+            "",
+            7,
+            "invalid network config: key \"branchVlanID\": 4095 is not a usable VLAN id (1..=4094)".into(),
+        ),
+        (
+            with(&[("branchMACAddress", json!("0a:00:00:00:00:zz"))]),
+            "",
+            7,
+            "invalid network config: key \"branchMACAddress\": \"0a:00:00:00:00:zz\" is not a MAC address (expected aa:bb:cc:dd:ee:ff)".into(),
+        ),
+        (
+            with(&[("interfaceType", json!("tap"))]),
+            "",
+            7,
+            "invalid network config: interfaceType \"tap\" requires key \"uid\" (the owner of the TAP device)".into(),
+        ),
+        (
+            with(&[("interfaceType", json!("tap")), ("uid", json!("1000"))]),
+            "",
+            7,
+            "invalid network config: interfaceType \"tap\" requires key \"gid\" (the owner of the TAP device)".into(),
+        ),
+        (
+            with(&[("interfaceType", Value::Null)]),
+            "",
+            7,
+            "invalid network config: interfaceType \"tap\" (the default) requires key \"uid\" (the owner of the TAP device)".into(),
+        ),
+        (
+            with(&[("interfaceType", json!("ipvlan"))]),
+            "",
+            7,
+            "invalid network config: key \"interfaceType\": unknown value \"ipvlan\" (expected \"vlan\", \"tap\" or \"macvtap\")".into(),
+        ),
+        (
+            with(&[("trunkName", Value::Null)]),
+            "",
+            7,
+            "invalid network config: missing required key \"trunkName\" or \"trunkMACAddress\"".into(),
+        ),
+        (
+            base.clone(),
+            "BranchVlanID=5000",
+            4,
+            "invalid CNI_ARGS \"BranchVlanID=5000\": 5000 is not a usable VLAN id (1..=4094)".into(),
+        ),
+        (
+            base.clone(),
+            "IgnoreUnknown=1;BranchMACAddress=01:00:5e:00:00:01",
+            4,
+            "invalid CNI_ARGS \"BranchMACAddress=01:00:5e:00:00:01\": \"01:00:5e:00:00:01\" is a multicast MAC address".into(),
+        ),
+        (
+            with(&[("trunkName", json!("nosuchtrunk0"))]),
+            "",
+            11,
+            "trunk interface nosuchtrunk0 not found in the host network namespace net:[".into(),
+        ),
+        (
+            with(&[("trunkName", Value::Null), ("trunkMACAddress", json!("0a:ff:ff:ff:ff:01"))]),
+            "",
+            11,
+            "trunk interface with MAC 0a:ff:ff:ff:ff:01 not found in the host network namespace net:[".into(),
+        ),
+        (
+            with(&[("mtu", json!(9001))]),
+            "",
+            7,
+            format!("key \"mtu\": 9001 is larger than the MTU 1500 of trunk {t_name}"),
+        ),
+    ];
+    for (conf, args, code, msg) in cases {
+        let mut env = cni_env("ADD", "ctr-1", &ctr.path().display().to_string(), "eth0");
+        env.push(("CNI_ARGS".into(), args.into()));
+        let out = t.call_env(env, &conf);
+        let (got_code, got_msg) = failure(&out);
+        assert_eq!(got_code, code, "{conf} {args}: {got_msg}");
+        assert!(
+            got_msg.starts_with(&msg),
+            "{conf} {args}:\n  got  {got_msg}\n  want {msg}"
+        );
+        assert_eq!(link_names(&ctr), only_lo(), "{conf}");
+        assert_eq!(t.host_links(), before, "{conf}");
+    }
+}
+
+#[test]
+fn an_interface_name_in_use_is_refused_before_anything_is_created() {
+    let t = Trunked::new("bet", 1500);
+    let ctr = TestNs::new("bet");
+    ctr.ip_ok(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "other",
+    ]);
+    let out = t.call(
+        "ADD",
+        "ctr-1",
+        &ctr,
+        "eth0",
+        &vlan_conf("1.1.0", &t.name, 101, "0a:00:00:00:00:01"),
+    );
+    assert_eq!(
+        failure(&out),
+        (
+            100,
+            format!(
+                "interface eth0 already exists in netns {} (a veth link, not created by this \
+                 plugin for this container and interface)",
+                ctr.path().display()
+            )
+        )
+    );
+    let names: BTreeSet<String> = ["eth0", "lo", "other"].map(String::from).into();
+    assert_eq!(link_names(&ctr), names);
+}
+
+#[test]
+fn del_succeeds_when_things_are_gone_and_never_needs_the_trunk() {
+    let t = Trunked::new("bed", 1500);
+    let ctr = TestNs::new("bed");
+    ctr.ip_ok(&[
+        "link", "add", "keep0", "type", "veth", "peer", "name", "keep1",
+    ]);
+    let before = link_names(&ctr);
+    let missing_trunk = json!({"cniVersion": "1.1.0", "name": "n", "type": "vpc-branch-eni",
+        "trunkMACAddress": "0a:ff:ff:ff:ff:02", "branchVlanID": "101",
+        "branchMACAddress": "0a:00:00:00:00:01", "interfaceType": "vlan"});
+    let gone = TestNs::new("bed");
+    let gone_path = gone.path().display().to_string();
+    drop(gone);
+    for conf in [
+        vlan_conf("1.1.0", &t.name, 101, "0a:00:00:00:00:01"),
+        missing_trunk,
+    ] {
+        for netns in [
+            ctr.path().display().to_string(),
+            gone_path.clone(),
+            String::new(),
+        ] {
+            for round in 0..2 {
+                let out = t.call_env(cni_env("DEL", "ctr-1", &netns, "eth0"), &conf);
+                assert_eq!(
+                    (out.status, out.stdout.as_str(), out.stderr.as_str()),
+                    (0, "", ""),
+                    "DEL #{round} netns {netns:?}: {out:?}"
+                );
+            }
+        }
+    }
+    // the untagged veth in the namespace is not ours: untouched
+    assert_eq!(link_names(&ctr), before);
+    // a bad config is still an error on DEL
+    let out = t.call(
+        "DEL",
+        "ctr-1",
+        &ctr,
+        "eth0",
+        &json!({"cniVersion": "1.1.0", "name": "n", "trunkName": "x", "branchVlanID": "0"}),
+    );
+    assert_eq!(failure(&out).0, 7);
+}
+
+#[test]
+fn del_deletes_the_links_tagged_for_the_attachment_and_nothing_else() {
+    let t = Trunked::new("bea", 1500);
+    let ctr = TestNs::new("bea");
+    for (name, peer, alias) in [
+        ("eth0", "p0", Some("cni:ctr-1/eth0")),
+        ("eth1", "p1", Some("cni:ctr-1/eth1")),
+        ("eth2", "p2", Some("cni:ctr-2/eth0")),
+        ("eth3", "p3", None),
+    ] {
+        ctr.ip_ok(&["link", "add", name, "type", "veth", "peer", "name", peer]);
+        if let Some(a) = alias {
+            ctr.ip_ok(&["link", "set", name, "alias", a]);
+        }
+    }
+    let mut env = cni_env("DEL", "ctr-1", &ctr.path().display().to_string(), "eth0");
+    env.push(("CNI_LOG_LEVEL".into(), "info".into()));
+    let out = t.call_env(env, &vlan_conf("1.1.0", "gone0", 101, "0a:00:00:00:00:01"));
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:?}");
+    assert!(
+        out.stderr.contains("deleting veth link eth0 (index"),
+        "{}",
+        out.stderr
+    );
+    let left: BTreeSet<String> = ["eth1", "eth2", "eth3", "lo", "p1", "p2", "p3"]
+        .map(String::from)
+        .into();
+    assert_eq!(link_names(&ctr), left);
+}
+
+#[test]
+fn version_capabilities_and_about() {
+    let p = plugin();
+    let out = run_plugin(
+        &p,
+        None,
+        &[("CNI_COMMAND", "VERSION")],
+        b"{\"cniVersion\":\"1.1.0\"}",
+    );
+    assert_eq!(
+        out.json(),
+        json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS})
+    );
+    let out = Command::new(&p).arg("--capabilities").output().unwrap();
+    let caps: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(caps, json!({"capabilities": ["awsvpc-network-mode"]}));
+    let out = run_plugin(&p, None, &[], b"");
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""));
+    assert!(
+        out.stderr.starts_with("CNI branch-eni plugin"),
+        "{}",
+        out.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The VLAN tests, inside user-mode-linux.
+
+fn uml_runner() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("netns-fixtures")
+        .join("uml-run.sh")
+}
+
+/// The names of this binary's ignored tests (the VM tests), as libtest lists them.
+fn vm_test_names(exe: &Path) -> Vec<String> {
+    let out = Command::new(exe)
+        .args(["--list", "--ignored", "--format", "terse"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn vm_tests_pass_inside_user_mode_linux() {
+    let kernel = std::env::var("UML_KERNEL").unwrap_or_else(|_| "/usr/bin/linux.uml".into());
+    if !Path::new(&kernel).exists() && std::env::var("SKIP_UML").as_deref() == Ok("1") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED vm_tests_pass_inside_user_mode_linux: {kernel} is missing and SKIP_UML=1"
+        );
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let names = vm_test_names(&exe);
+    assert!(
+        names.len() >= 9 && names.iter().all(|n| n.starts_with("vm::")),
+        "unexpected VM test list: {names:?}"
+    );
+    plugin(); // fails early with a hint when the binary is not built
+    let started = std::time::Instant::now();
+    let out = Command::new("bash")
+        .arg(uml_runner())
+        .arg(&exe)
+        .args(["--ignored", "--test-threads=1", "vm::"])
+        .env("IN_UML", "1")
+        .env("CNI_SUITE_BIN_DIR", bin_dir())
+        .env("UML_TIMEOUT", "900")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "--- guest run: exit {:?} after {:?}\n--- stdout:\n{stdout}--- stderr:\n{}",
+        out.status.code(),
+        started.elapsed(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "the VM tests failed");
+    for n in &names {
+        assert!(
+            stdout.contains(&format!("test {n} ... ok")),
+            "{n} did not pass in the guest"
+        );
+    }
+    let summary = format!(
+        "test result: ok. {} passed; 0 failed; 0 ignored",
+        names.len()
+    );
+    assert!(
+        stdout.contains(&summary),
+        "no '{summary}' in the guest output"
+    );
+}
