@@ -1,0 +1,545 @@
+//! The two config dialects, normalised into one [`BridgeConfig`].
+//!
+//! - The reference bridge's (`type: bridge`): `bridge` (default `cni0`), `isGateway`,
+//!   `isDefaultGateway` (implies `isGateway`), `forceAddress`, `ipMasq` (+ `ipMasqBackend`), `mtu`,
+//!   `hairpinMode`, `promiscMode`, `portIsolation`, `macspoofchk`, `disableContainerInterface`,
+//!   `enabledad` (accepted; addresses never wait for DAD), the container MAC from
+//!   `runtimeConfig.mac` > `args.cni.mac` > CNI_ARGS `MAC`, and `ipam`.
+//! - ecs-bridge's (`type: ecs-bridge`, or the binary installed as `ecs-bridge`): `bridge`
+//!   (required), `mtu` (0 means 1500), `ipam` (normally `ecs-ipam`), `blockInstanceMetadata`;
+//!   the reference keys the ECS agent also sends (`isGateway` ... `hairpinMode`) are ignored, as
+//!   ecs-bridge ignores them.
+
+use cni_spec::{Command, Error, Invocation, code, parse_value};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The reference bridge's default bridge name.
+pub const DEFAULT_BRIDGE: &str = "cni0";
+/// ecs-bridge's MTU when `mtu` is 0 or absent.
+pub const ECS_DEFAULT_MTU: u32 = 1500;
+/// The smallest MTU the kernel accepts for an Ethernet device.
+pub const MIN_MTU: u32 = 68;
+/// The largest MTU a device can have.
+pub const MAX_MTU: u32 = 65535;
+/// The program name / plugin type of the ECS dialect.
+pub const ECS_TYPE: &str = "ecs-bridge";
+
+/// The dialect a config is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// containernetworking/plugins' `bridge`.
+    Reference,
+    /// Amazon's `ecs-bridge`: tasks on one bridge only reach the gateway-routed destinations.
+    Ecs,
+}
+
+/// How IPAM is run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpamKind {
+    /// No (or an empty) `ipam` object: a layer-2 attachment without addresses, or, for the ECS
+    /// agent's DEL config `"ipam":{}`, "do not release".
+    None,
+    /// `ipam.type` is `ipam`, `host-local` or `ecs-ipam`: our `ipam` crate, in this process.
+    InProcess(String),
+    /// Any other `ipam.type`: the binary of that name on CNI_PATH.
+    Delegate(String),
+}
+
+impl IpamKind {
+    /// The configured `ipam.type` (empty for none).
+    pub fn type_name(&self) -> &str {
+        match self {
+            IpamKind::None => "",
+            IpamKind::InProcess(t) | IpamKind::Delegate(t) => t,
+        }
+    }
+}
+
+/// IPAM types served in-process by the `ipam` crate (no second exec).
+pub const IN_PROCESS_IPAM: [&str; 3] = ["ipam", "host-local", "ecs-ipam"];
+
+/// Everything a verb needs, whichever dialect it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeConfig {
+    pub dialect: Dialect,
+    /// The bridge's name (1..=15 bytes).
+    pub bridge: String,
+    /// Put each IPAM gateway (or subnet+1) on the bridge, enable forwarding.
+    pub is_gateway: bool,
+    /// Default routes via the gateways.
+    pub is_default_gateway: bool,
+    /// Replace a different bridge address of the same subnet instead of failing.
+    pub force_address: bool,
+    /// Masquerade traffic from the container leaving its subnet (nftables).
+    pub ip_masq: bool,
+    /// MTU of the new bridge and of both veth ends; `None` keeps the kernel default (1500).
+    pub mtu: Option<u32>,
+    /// Hairpin mode on the bridge port (traffic may return through the port it came in on).
+    pub hairpin: bool,
+    /// Promiscuous mode on the bridge.
+    pub promisc: bool,
+    /// The bridge port is isolated (isolated ports cannot talk to each other).
+    pub port_isolation: bool,
+    /// Drop frames from the container whose source MAC is not the container's (nftables).
+    pub mac_spoof_check: bool,
+    /// Leave the container interface down (layer 2 only; no IPAM).
+    pub disable_container_interface: bool,
+    /// The container interface's MAC, if one was asked for.
+    pub mac: Option<[u8; 6]>,
+    /// Blackhole routes to the instance metadata service in the container.
+    pub block_imds: bool,
+    /// ECS: the connected IPv4 route to keep (mask size; `None` deletes it).
+    pub connected_v4: Option<u8>,
+    /// ECS: the connected IPv6 route to keep (mask size; `None` deletes it).
+    pub connected_v6: Option<u8>,
+    pub ipam: IpamKind,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Raw {
+    bridge: Option<String>,
+    #[serde(rename = "isGateway")]
+    is_gateway: bool,
+    #[serde(rename = "isDefaultGateway")]
+    is_default_gateway: bool,
+    #[serde(rename = "forceAddress")]
+    force_address: bool,
+    #[serde(rename = "ipMasq")]
+    ip_masq: bool,
+    #[serde(rename = "ipMasqBackend")]
+    ip_masq_backend: Option<String>,
+    mtu: Option<i64>,
+    #[serde(rename = "hairpinMode")]
+    hairpin_mode: bool,
+    #[serde(rename = "promiscMode")]
+    promisc_mode: bool,
+    #[serde(rename = "portIsolation")]
+    port_isolation: bool,
+    macspoofchk: bool,
+    #[serde(rename = "disableContainerInterface")]
+    disable_container_interface: bool,
+    /// Accepted: addresses are always added without waiting for DAD.
+    #[allow(dead_code)]
+    enabledad: bool,
+    vlan: Option<i64>,
+    #[serde(rename = "vlanTrunk")]
+    vlan_trunk: Option<Vec<Value>>,
+    #[serde(rename = "blockInstanceMetadata")]
+    block_instance_metadata: bool,
+    #[serde(rename = "connectedSubnetMaskSizeIPv4")]
+    connected_v4: Option<u8>,
+    #[serde(rename = "connectedSubnetMaskSizeIPv6")]
+    connected_v6: Option<u8>,
+}
+
+/// The `connectedSubnetMaskSize*` keys, read from the `ipam` object where the ECS agent puts
+/// them.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IpamExtras {
+    #[serde(rename = "connectedSubnetMaskSizeIPv4")]
+    connected_v4: Option<u8>,
+    #[serde(rename = "connectedSubnetMaskSizeIPv6")]
+    connected_v6: Option<u8>,
+}
+
+/// Interface-name rules (the kernel's `dev_valid_name`), reported as a config error on `key`.
+pub fn validate_link_name(key: &str, name: &str) -> Result<(), Error> {
+    let reason = if name.is_empty() {
+        "is empty"
+    } else if name.len() > 15 {
+        "is longer than 15 bytes (the kernel's IFNAMSIZ limit)"
+    } else if name == "." || name == ".." {
+        "must not be \".\" or \"..\""
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
+    {
+        "must not contain '/', ':', NUL or whitespace"
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid_config(format!(
+        "key \"{key}\": \"{name}\" {reason}"
+    )))
+}
+
+/// Parses a unicast MAC from `source` (the key or variable it came from).
+pub fn parse_unicast_mac(source: &str, s: &str) -> Result<[u8; 6], Error> {
+    let mac = nl::parse_mac(s)
+        .ok_or_else(|| Error::invalid_config(format!("{source}: \"{s}\" is not a MAC address")))?;
+    if mac[0] & 1 != 0 || mac == [0; 6] {
+        return Err(Error::invalid_config(format!(
+            "{source}: \"{s}\" is not a unicast MAC address"
+        )));
+    }
+    Ok(mac)
+}
+
+/// `runtimeConfig.mac` > `args.cni.mac` > CNI_ARGS `MAC` (the reference bridge's precedence).
+fn container_mac(inv: &Invocation) -> Result<Option<[u8; 6]>, Error> {
+    if let Some(m) = inv.conf.runtime_config.mac.as_deref() {
+        return parse_unicast_mac("runtimeConfig.mac", m).map(Some);
+    }
+    if let Some(v) = inv.conf.args_cni("mac") {
+        let m: String = parse_value(v, "args.cni.mac")?;
+        return parse_unicast_mac("args.cni.mac", &m).map(Some);
+    }
+    if let Some(m) = inv.env.args.get("MAC") {
+        return parse_unicast_mac("CNI_ARGS MAC", m).map(Some);
+    }
+    Ok(None)
+}
+
+fn mask(key: &str, v: Option<u8>, max: u8) -> Result<Option<u8>, Error> {
+    match v {
+        None | Some(0) => Ok(None),
+        Some(m) if m <= max => Ok(Some(m)),
+        Some(m) => Err(Error::invalid_config(format!(
+            "key \"{key}\": {m} is not a prefix length (0..={max})"
+        ))),
+    }
+}
+
+impl BridgeConfig {
+    /// The dialect of an invocation: ECS when the config's `type` or the program name is
+    /// `ecs-bridge`.
+    pub fn dialect_of(inv: &Invocation) -> Dialect {
+        if inv.conf.plugin_type == ECS_TYPE || inv.program == ECS_TYPE {
+            Dialect::Ecs
+        } else {
+            Dialect::Reference
+        }
+    }
+
+    /// Reads and validates the invocation's config. Errors are code 7 naming the key, or
+    /// code 2 for reference features this plugin does not implement (VLANs).
+    pub fn load(inv: &Invocation) -> Result<BridgeConfig, Error> {
+        let raw: Raw = inv.conf.parse_as()?;
+        let dialect = Self::dialect_of(inv);
+        // CNI_ARGS (MAC is ours, IP is for host-local style IPAM) and the MAC only matter to
+        // ADD; DEL, CHECK, GC and STATUS must not fail over them.
+        let adding = inv.command() == Command::Add;
+        if adding {
+            inv.env.args.check_known(&["MAC", "IP"])?;
+        }
+
+        let bridge = match (dialect, raw.bridge.filter(|b| !b.is_empty())) {
+            (_, Some(b)) => b,
+            (Dialect::Reference, None) => DEFAULT_BRIDGE.to_owned(),
+            (Dialect::Ecs, None) => {
+                return Err(Error::invalid_config(
+                    "missing required parameter in config named: 'bridge'",
+                ));
+            }
+        };
+        validate_link_name("bridge", &bridge)?;
+
+        let mtu = match raw.mtu {
+            None | Some(0) => (dialect == Dialect::Ecs).then_some(ECS_DEFAULT_MTU),
+            Some(m) if (i64::from(MIN_MTU)..=i64::from(MAX_MTU)).contains(&m) => {
+                u32::try_from(m).ok()
+            }
+            Some(m) => {
+                return Err(Error::invalid_config(format!(
+                    "key \"mtu\": {m} is outside {MIN_MTU}..={MAX_MTU}"
+                )));
+            }
+        };
+
+        let ipam = match &inv.conf.ipam {
+            None => IpamKind::None,
+            Some(m) => match m.get("type") {
+                Some(Value::String(t)) if IN_PROCESS_IPAM.contains(&t.as_str()) => {
+                    IpamKind::InProcess(t.clone())
+                }
+                Some(Value::String(t)) if !t.is_empty() => IpamKind::Delegate(t.clone()),
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    return Err(Error::invalid_config(
+                        "key \"ipam.type\" is missing or empty: name the IPAM plugin",
+                    ));
+                }
+                Some(other) => {
+                    return Err(Error::invalid_config(format!(
+                        "key \"ipam.type\": expected a string, got {other}"
+                    )));
+                }
+            },
+        };
+
+        let mac = if adding { container_mac(inv)? } else { None };
+        let block_imds = raw.block_instance_metadata;
+
+        if dialect == Dialect::Ecs {
+            let extras: IpamExtras = match &inv.conf.ipam {
+                Some(m) => parse_value(&Value::Object(m.clone()), "ipam")?,
+                None => IpamExtras::default(),
+            };
+            return Ok(BridgeConfig {
+                dialect,
+                bridge,
+                is_gateway: true,
+                is_default_gateway: false,
+                force_address: false,
+                ip_masq: false,
+                mtu,
+                hairpin: false,
+                promisc: false,
+                port_isolation: false,
+                mac_spoof_check: false,
+                disable_container_interface: false,
+                mac,
+                block_imds,
+                connected_v4: mask(
+                    "ipam.connectedSubnetMaskSizeIPv4",
+                    extras.connected_v4.or(raw.connected_v4),
+                    32,
+                )?,
+                connected_v6: mask(
+                    "ipam.connectedSubnetMaskSizeIPv6",
+                    extras.connected_v6.or(raw.connected_v6),
+                    128,
+                )?,
+                ipam,
+            });
+        }
+
+        if let Some(v) = raw.vlan.filter(|v| *v != 0) {
+            return Err(Error::plugin(
+                code::UNSUPPORTED_FIELD,
+                format!(
+                    "unsupported field \"vlan\": {v} (VLAN filtering on the bridge is not implemented by this plugin)"
+                ),
+            ));
+        }
+        if let Some(t) = raw.vlan_trunk.filter(|t| !t.is_empty()) {
+            return Err(Error::plugin(
+                code::UNSUPPORTED_FIELD,
+                format!(
+                    "unsupported field \"vlanTrunk\": {} (VLAN filtering on the bridge is not implemented by this plugin)",
+                    Value::Array(t)
+                ),
+            ));
+        }
+        match raw.ip_masq_backend.as_deref() {
+            None | Some("") | Some("nftables") | Some("iptables") => {}
+            Some(other) => {
+                return Err(Error::invalid_config(format!(
+                    "key \"ipMasqBackend\": \"{other}\" is neither \"nftables\" nor \"iptables\""
+                )));
+            }
+        }
+        if raw.hairpin_mode && raw.promisc_mode {
+            return Err(Error::invalid_config(
+                "keys \"hairpinMode\" and \"promiscMode\" cannot both be true",
+            ));
+        }
+        if raw.disable_container_interface && ipam != IpamKind::None {
+            return Err(Error::invalid_config(
+                "key \"disableContainerInterface\" is true, which cannot be combined with \"ipam\"",
+            ));
+        }
+        Ok(BridgeConfig {
+            dialect,
+            bridge,
+            is_gateway: raw.is_gateway || raw.is_default_gateway,
+            is_default_gateway: raw.is_default_gateway,
+            force_address: raw.force_address,
+            ip_masq: raw.ip_masq,
+            mtu,
+            hairpin: raw.hairpin_mode,
+            promisc: raw.promisc_mode,
+            port_isolation: raw.port_isolation,
+            mac_spoof_check: raw.macspoofchk,
+            disable_container_interface: raw.disable_container_interface,
+            mac,
+            block_imds,
+            connected_v4: None,
+            connected_v6: None,
+            ipam,
+        })
+    }
+
+    /// Whether DEL, CHECK and GC have nftables rules to look at.
+    pub fn uses_nft(&self) -> bool {
+        self.ip_masq || self.mac_spoof_check
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cni_spec::{CniArgs, Env, NetConf, SpecVersion};
+    use serde_json::json;
+
+    fn inv_with(conf: Value, program: &str, cni_args: &str) -> Invocation {
+        inv_for(Command::Add, conf, program, cni_args)
+    }
+
+    fn inv_for(command: Command, conf: Value, program: &str, cni_args: &str) -> Invocation {
+        Invocation {
+            env: Env {
+                command,
+                container_id: "c1".into(),
+                netns_path: None,
+                netns: None,
+                ifname: "eth0".into(),
+                args: CniArgs::parse(cni_args).unwrap(),
+                path: vec![],
+            },
+            version: SpecVersion::V1_1_0,
+            conf: NetConf::from_value(conf).unwrap(),
+            stdin: Vec::new(),
+            program: program.into(),
+        }
+    }
+
+    fn load(conf: Value) -> Result<BridgeConfig, Error> {
+        BridgeConfig::load(&inv_with(conf, "bridge", ""))
+    }
+
+    #[test]
+    fn reference_defaults() {
+        let c = load(json!({"cniVersion": "1.1.0", "name": "n", "type": "bridge"})).unwrap();
+        assert_eq!(c.dialect, Dialect::Reference);
+        assert_eq!(c.bridge, "cni0");
+        assert_eq!(c.mtu, None);
+        assert_eq!(c.ipam, IpamKind::None);
+        assert!(!c.is_gateway && !c.ip_masq && !c.uses_nft());
+        let c = load(
+            json!({"name": "n", "type": "bridge", "isDefaultGateway": true, "mtu": 9001,
+            "ipam": {"type": "host-local"}}),
+        )
+        .unwrap();
+        assert!(c.is_gateway && c.is_default_gateway);
+        assert_eq!(c.mtu, Some(9001));
+        assert_eq!(c.ipam, IpamKind::InProcess("host-local".into()));
+        let c = load(json!({"name": "n", "ipam": {"type": "dhcp"}})).unwrap();
+        assert_eq!(c.ipam, IpamKind::Delegate("dhcp".into()));
+    }
+
+    #[test]
+    fn ecs_dialect_by_type_or_program() {
+        let agent = json!({"type":"ecs-bridge","cniVersion":"0.3.0","name":"network-name",
+            "bridge":"ecs-bridge","isGateway":false,"isDefaultGateway":false,"forceAddress":false,
+            "ipMasq":false,"mtu":0,"hairpinMode":false,
+            "ipam":{"type":"ecs-ipam","id":"0a:1b:2c:3d:4e:5f","ipv4-subnet":"169.254.172.0/22",
+                    "ipv4-routes":[{"dst":"169.254.170.2/32"}]}});
+        let c = load(agent.clone()).unwrap();
+        assert_eq!(c.dialect, Dialect::Ecs);
+        assert_eq!(c.mtu, Some(1500));
+        assert_eq!(c.bridge, "ecs-bridge");
+        assert_eq!(c.ipam, IpamKind::InProcess("ecs-ipam".into()));
+        assert_eq!((c.connected_v4, c.connected_v6), (None, None));
+        let mut no_bridge = agent.clone();
+        no_bridge.as_object_mut().unwrap().remove("bridge");
+        let e = load(no_bridge).unwrap_err();
+        assert_eq!(e.code(), 7);
+        assert!(e.to_string().contains("'bridge'"), "{e}");
+        // installed as ecs-bridge, type says bridge
+        let c = BridgeConfig::load(&inv_with(
+            json!({"name": "n", "type": "bridge", "bridge": "b0"}),
+            "ecs-bridge",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(c.dialect, Dialect::Ecs);
+        // the agent's DEL config skips IPAM
+        let mut del = agent;
+        del["ipam"] = json!({});
+        assert_eq!(load(del).unwrap().ipam, IpamKind::None);
+        let c = load(json!({"type": "ecs-bridge", "name": "n", "bridge": "b",
+            "ipam": {"type": "ecs-ipam", "connectedSubnetMaskSizeIPv4": 22}}))
+        .unwrap();
+        assert_eq!(c.connected_v4, Some(22));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (conf, key) in [
+            (
+                json!({"name": "n", "bridge": "a-very-long-bridge"}),
+                "bridge",
+            ),
+            (json!({"name": "n", "bridge": "a b"}), "bridge"),
+            (json!({"name": "n", "mtu": 67}), "mtu"),
+            (json!({"name": "n", "mtu": 65536}), "mtu"),
+            (json!({"name": "n", "mtu": -1}), "mtu"),
+            (json!({"name": "n", "mtu": "9001"}), "mtu"),
+            (json!({"name": "n", "isGateway": "true"}), "isGateway"),
+            (
+                json!({"name": "n", "ipam": {"subnet": "10.0.0.0/24"}}),
+                "ipam.type",
+            ),
+            (
+                json!({"name": "n", "hairpinMode": true, "promiscMode": true}),
+                "hairpinMode",
+            ),
+            (
+                json!({"name": "n", "ipMasqBackend": "ebpf"}),
+                "ipMasqBackend",
+            ),
+            (
+                json!({"name": "n", "disableContainerInterface": true, "ipam": {"type": "ipam"}}),
+                "disableContainerInterface",
+            ),
+        ] {
+            let e = load(conf.clone()).unwrap_err();
+            assert_eq!(e.code(), 7, "{conf}: {e}");
+            assert!(e.to_string().contains(key), "{conf}: {e}");
+        }
+        let e = load(json!({"name": "n", "vlan": 100})).unwrap_err();
+        assert_eq!(e.code(), 2);
+        assert!(e.to_string().contains("\"vlan\": 100"), "{e}");
+        assert_eq!(
+            load(json!({"name": "n", "mtu": 65535})).unwrap().mtu,
+            Some(65535)
+        );
+        assert_eq!(load(json!({"name": "n", "mtu": 68})).unwrap().mtu, Some(68));
+    }
+
+    #[test]
+    fn mac_precedence() {
+        let conf = json!({"name": "n",
+            "runtimeConfig": {"mac": "c2:00:00:00:00:01"},
+            "args": {"cni": {"mac": "c2:00:00:00:00:02"}}});
+        let c = BridgeConfig::load(&inv_with(conf, "bridge", "MAC=c2:00:00:00:00:03")).unwrap();
+        assert_eq!(c.mac, Some([0xc2, 0, 0, 0, 0, 1]));
+        let conf = json!({"name": "n", "args": {"cni": {"mac": "c2:00:00:00:00:02"}}});
+        let c = BridgeConfig::load(&inv_with(conf, "bridge", "MAC=c2:00:00:00:00:03")).unwrap();
+        assert_eq!(c.mac, Some([0xc2, 0, 0, 0, 0, 2]));
+        let c = BridgeConfig::load(&inv_with(
+            json!({"name": "n"}),
+            "bridge",
+            "MAC=c2:00:00:00:00:03",
+        ))
+        .unwrap();
+        assert_eq!(c.mac, Some([0xc2, 0, 0, 0, 0, 3]));
+        let e = BridgeConfig::load(&inv_with(
+            json!({"name": "n"}),
+            "bridge",
+            "MAC=01:00:00:00:00:03",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("CNI_ARGS MAC"), "{e}");
+        let e = BridgeConfig::load(&inv_with(json!({"name": "n"}), "bridge", "FOO=1")).unwrap_err();
+        assert_eq!(e.code(), 4);
+        BridgeConfig::load(&inv_with(
+            json!({"name": "n"}),
+            "bridge",
+            "IgnoreUnknown=1;FOO=1",
+        ))
+        .unwrap();
+        // DEL does not care about CNI_ARGS or the MAC
+        let c = BridgeConfig::load(&inv_for(
+            Command::Del,
+            json!({"name": "n", "runtimeConfig": {"mac": "bogus"}}),
+            "bridge",
+            "FOO=1",
+        ))
+        .unwrap();
+        assert_eq!(c.mac, None);
+    }
+}

@@ -1,0 +1,99 @@
+//! The crate's error type, its one mapping to CNI codes, and the step label every ADD error
+//! carries.
+
+use cni_spec::code;
+
+use crate::brport::PortError;
+use crate::nft::NftError;
+
+/// What can go wrong in the bridge plugin itself (IPAM and `cni-spec` errors are already CNI
+/// errors).
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Netlink(#[from] nl::Error),
+    #[error(transparent)]
+    Ipconf(#[from] ipconf::Error),
+    #[error(transparent)]
+    Nft(#[from] NftError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(
+        "interface named {name} already exists in netns {netns}, but is a {kind}, not a bridge"
+    )]
+    NotABridge {
+        name: String,
+        kind: String,
+        netns: String,
+    },
+    #[error("container interface {ifname} already exists in netns {netns}")]
+    IfaceExists { ifname: String, netns: String },
+    #[error(
+        "no free host-side veth name after {attempts} random attempts in the plugin's netns (last: {last})"
+    )]
+    NoVethName { attempts: usize, last: String },
+    #[error(
+        "bridge {bridge} in netns {netns} already has address {existing}, which differs from {wanted}{hint}"
+    )]
+    BridgeAddress {
+        bridge: String,
+        netns: String,
+        existing: String,
+        wanted: String,
+        hint: &'static str,
+    },
+    #[error("IPAM ({ipam}) result unusable: {reason}")]
+    IpamResult { ipam: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("write {key}={value} in the plugin's netns: {source}")]
+    Sysctl {
+        key: String,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the kernel's state differs from prevResult: {}", .0.join("; "))]
+    Check(Vec<String>),
+}
+
+impl BridgeError {
+    /// The CNI code: 7 for configurations and IPAM results that cannot work, 101 when the
+    /// kernel lacks a feature, else 100.
+    pub fn code(&self) -> u32 {
+        match self {
+            BridgeError::Netlink(e) => ipconf::nl_code(e),
+            BridgeError::Ipconf(e) => e.code(),
+            BridgeError::Port(e) if e.errno == libc::EOPNOTSUPP => code::KERNEL_UNSUPPORTED,
+            BridgeError::IpamResult { .. } | BridgeError::Invalid(_) => code::INVALID_CONFIG,
+            _ => code::OPERATION_FAILED,
+        }
+    }
+}
+
+impl From<BridgeError> for cni_spec::Error {
+    fn from(e: BridgeError) -> cni_spec::Error {
+        cni_spec::Error::plugin(e.code(), e.to_string())
+    }
+}
+
+/// Prefixes an error with the step that failed, keeping its code and details.
+pub fn at(step: &str, e: impl Into<cni_spec::Error>) -> cni_spec::Error {
+    let e: cni_spec::Error = e.into();
+    let code = e.code();
+    let details = match &e {
+        cni_spec::Error::Plugin { details, .. } => details.clone(),
+        _ => String::new(),
+    };
+    let out = cni_spec::Error::plugin(code, format!("{step}: {e}"));
+    if details.is_empty() {
+        out
+    } else {
+        out.with_details(details)
+    }
+}
+
+/// `.map_err(step("..."))` for this crate's errors (and everything that converts into them).
+pub fn step<E: Into<BridgeError>>(name: &str) -> impl FnOnce(E) -> cni_spec::Error + '_ {
+    move |e| at(name, e.into())
+}
