@@ -258,7 +258,9 @@ pub fn add(inv: &Invocation) -> Result<CniResult, Error> {
     };
     let ns_arg = inv.netns()?;
     let netns = ipconf::netns_of(ns_arg).map_err(step("ADD: open container netns"))?;
-    let mut ctr = host::ns_handle(&netns).map_err(step("ADD: open netlink in container netns"))?;
+    let mut ctr = netns
+        .handle()
+        .map_err(step("ADD: open netlink in container netns"))?;
     let host_ns = Netns::current().map_err(step("ADD: open the plugin's netns"))?;
     let mut host = Handle::current().map_err(step("ADD: open netlink in the plugin's netns"))?;
     let (bridge, _created) = host::ensure_bridge(&mut host, &cfg)
@@ -333,13 +335,9 @@ impl Steps<'_> {
             .set_master(host_link.index, self.bridge.index)
             .map_err(step(&attach))?;
         if cfg.hairpin || cfg.port_isolation {
-            crate::brport::set_port_flags(
-                host_link.index,
-                host_name,
-                cfg.hairpin,
-                cfg.port_isolation,
-            )
-            .map_err(step(&attach))?;
+            self.host
+                .set_bridge_port(host_link.index, cfg.hairpin, cfg.port_isolation)
+                .map_err(step(&attach))?;
         }
         self.host.set_up(host_link.index).map_err(step(&attach))?;
 

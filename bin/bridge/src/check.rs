@@ -8,7 +8,6 @@ use nl::{Family, Handle};
 use crate::add::CONTAINER_INDEX;
 use crate::config::{BridgeConfig, Dialect};
 use crate::error::{BridgeError, at, step};
-use crate::host;
 use crate::ipam_glue;
 use crate::nft::{self, Nft};
 
@@ -28,8 +27,9 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
     let ns_arg = inv.netns()?;
     let sandbox = ns_arg.path.display().to_string();
     let netns = ipconf::netns_of(ns_arg).map_err(step("CHECK: open container netns"))?;
-    let mut ctr =
-        host::ns_handle(&netns).map_err(step("CHECK: open netlink in container netns"))?;
+    let mut ctr = netns
+        .handle()
+        .map_err(step("CHECK: open netlink in container netns"))?;
     let mut host = Handle::current().map_err(step("CHECK: open netlink in the plugin's netns"))?;
     let mut diffs = Vec::new();
     let fail = |e: BridgeError| at("CHECK", e);

@@ -3,7 +3,6 @@
 
 use cni_spec::code;
 
-use crate::brport::PortError;
 use crate::nft::NftError;
 
 /// What can go wrong in the bridge plugin itself (IPAM and `cni-spec` errors are already CNI
@@ -16,8 +15,6 @@ pub enum BridgeError {
     Ipconf(#[from] ipconf::Error),
     #[error(transparent)]
     Nft(#[from] NftError),
-    #[error(transparent)]
-    Port(#[from] PortError),
     #[error(
         "interface named {name} already exists in netns {netns}, but is a {kind}, not a bridge"
     )]
@@ -64,7 +61,6 @@ impl BridgeError {
         match self {
             BridgeError::Netlink(e) => ipconf::nl_code(e),
             BridgeError::Ipconf(e) => e.code(),
-            BridgeError::Port(e) if e.errno == libc::EOPNOTSUPP => code::KERNEL_UNSUPPORTED,
             BridgeError::IpamResult { .. } | BridgeError::Invalid(_) => code::INVALID_CONFIG,
             _ => code::OPERATION_FAILED,
         }

@@ -11,29 +11,6 @@ use nl::{Handle, Link, VethSpec};
 use crate::config::BridgeConfig;
 use crate::error::BridgeError;
 
-/// Pins the process to the CPU it runs on, best effort.
-///
-/// `nl::Netns` enters a namespace on a short-lived thread while the caller waits for it. Left
-/// free, the scheduler may start that thread on another CPU, and waking an idle virtual CPU
-/// can take milliseconds (a spawn-and-join microbenchmark on this machine kind: p75 3.5 ms
-/// unpinned in a busy moment, 0.09 ms pinned). Pinned, the thread runs on this CPU as soon as
-/// the caller blocks. The plugin is single-threaded otherwise and lives a few milliseconds, so
-/// nothing else is constrained.
-pub fn pin_to_current_cpu() {
-    use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
-    let Ok(cpu) = sched_getcpu() else { return };
-    let mut set = CpuSet::new();
-    if set.set(cpu).is_ok() {
-        let _ = sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
-    }
-}
-
-/// A netlink handle in `netns` (opened on a short-lived thread, see [`pin_to_current_cpu`]).
-pub fn ns_handle(netns: &nl::Netns) -> Result<Handle, nl::Error> {
-    pin_to_current_cpu();
-    netns.handle()
-}
-
 /// How many random host-side veth names are tried.
 pub const VETH_NAME_ATTEMPTS: usize = 10;
 
@@ -86,7 +63,7 @@ pub fn ensure_bridge(host: &mut Handle, cfg: &BridgeConfig) -> Result<(Link, boo
         host.set_up(link.index)?;
     }
     if cfg.promisc {
-        crate::brport::set_promisc(link.index, name)?;
+        host.set_promisc(link.index, true)?;
     }
     Ok((link, created))
 }

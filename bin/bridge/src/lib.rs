@@ -15,7 +15,6 @@
 //!   nftables rules of attachments no longer valid.
 
 pub mod add;
-pub mod brport;
 pub mod check;
 pub mod config;
 pub mod error;
@@ -38,7 +37,7 @@ pub struct Bridge;
 /// link, or a link of another kind (not ours), is left alone.
 fn delete_container_veth(inv: &Invocation, ns: &cni_spec::NetnsArg) -> Result<(), BridgeError> {
     let netns = ipconf::netns_of(ns)?;
-    let mut ctr = crate::host::ns_handle(&netns)?;
+    let mut ctr = netns.handle()?;
     let Some(link) = ctr.link_by_name(&inv.env.ifname)? else {
         return Ok(());
     };

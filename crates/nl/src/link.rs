@@ -5,8 +5,9 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVeth, InfoVlan, LinkAttribute,
-    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoPortData, InfoPortKind,
+    InfoVeth, InfoVlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode,
 };
 
 use crate::handle::Raw;
@@ -358,6 +359,43 @@ impl Handle {
             msg.header.flags = LinkFlags::Up;
         }
         self.set_link(msg, || if up { "set up" } else { "set down" }.to_string())
+    }
+
+    /// Sets or clears IFF_PROMISC.
+    pub fn set_promisc(&mut self, index: u32, on: bool) -> Result<(), Error> {
+        let mut msg = link_msg(index);
+        msg.header.change_mask = LinkFlags::Promisc;
+        if on {
+            msg.header.flags = LinkFlags::Promisc;
+        }
+        self.set_link(msg, || {
+            format!("set promisc {}", if on { "on" } else { "off" })
+        })
+    }
+
+    /// Sets the bridge-port flags of a link already enslaved to a bridge.
+    pub fn set_bridge_port(
+        &mut self,
+        index: u32,
+        hairpin: bool,
+        isolated: bool,
+    ) -> Result<(), Error> {
+        let mut msg = link_msg(index);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![
+                InfoBridgePort::HairpinMode(hairpin),
+                InfoBridgePort::Isolated(isolated),
+            ])),
+        ]));
+        let what = || format!("set bridge port hairpin {hairpin} isolated {isolated}");
+        match self.ack_raw(RouteNetlinkMessage::NewLink(msg), 0) {
+            Ok(()) => Ok(()),
+            Err(raw) => {
+                let link = self.describe_link(index);
+                Err(self.fail(format!("{} on link {link}", what()), raw))
+            }
+        }
     }
 
     /// Sets IFF_UP.

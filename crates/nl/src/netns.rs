@@ -5,9 +5,10 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sched::CloneFlags;
+use nix::sched::{CloneFlags, CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
 use nix::sys::stat::fstat;
 use nix::sys::statfs::{NSFS_MAGIC, PROC_SUPER_MAGIC, fstatfs};
+use nix::unistd::Pid;
 
 use crate::Error;
 use crate::handle::Handle;
@@ -124,6 +125,7 @@ impl Netns {
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
         let fd = self.fd.as_fd();
         let path = &self.path;
+        let _pin = CpuPin::current();
         std::thread::scope(|scope| {
             let thread = std::thread::Builder::new()
                 .spawn_scoped(scope, move || {
@@ -216,6 +218,34 @@ pub(crate) fn sysctl_path(key: &str) -> Result<PathBuf, Error> {
         ));
     }
     Ok(Path::new("/proc/sys").join(rel))
+}
+
+/// Keeps the calling thread on the CPU it runs on while a short-lived thread is spawned and
+/// joined: the child inherits the affinity and runs on the CPU the blocked parent frees, instead
+/// of waiting for a wake-up on another, busy CPU (on a loaded 2-CPU machine that wait dominated:
+/// 3.5 ms p75 for spawn+join unpinned, 0.09 ms pinned). The previous affinity is restored on drop.
+struct CpuPin(Option<CpuSet>);
+
+impl CpuPin {
+    fn current() -> CpuPin {
+        let me = Pid::from_raw(0);
+        let (Ok(saved), Ok(cpu)) = (sched_getaffinity(me), sched_getcpu()) else {
+            return CpuPin(None);
+        };
+        let mut one = CpuSet::new();
+        if one.set(cpu).is_err() || sched_setaffinity(me, &one).is_err() {
+            return CpuPin(None);
+        }
+        CpuPin(Some(saved))
+    }
+}
+
+impl Drop for CpuPin {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let _ = sched_setaffinity(Pid::from_raw(0), saved);
+        }
+    }
 }
 
 #[cfg(test)]
