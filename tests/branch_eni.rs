@@ -18,7 +18,7 @@ mod vm;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -483,74 +483,8 @@ fn version_capabilities_and_about() {
 // ---------------------------------------------------------------------------------------------
 // The VLAN tests, inside user-mode-linux.
 
-fn uml_runner() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("netns-fixtures")
-        .join("uml-run.sh")
-}
-
-/// The names of this binary's ignored tests (the VM tests), as libtest lists them.
-fn vm_test_names(exe: &Path) -> Vec<String> {
-    let out = Command::new(exe)
-        .args(["--list", "--ignored", "--format", "terse"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test"))
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn vm_tests_pass_inside_user_mode_linux() {
-    let kernel = std::env::var("UML_KERNEL").unwrap_or_else(|_| "/usr/bin/linux.uml".into());
-    if !Path::new(&kernel).exists() && std::env::var("SKIP_UML").as_deref() == Ok("1") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED vm_tests_pass_inside_user_mode_linux: {kernel} is missing and SKIP_UML=1"
-        );
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let names = vm_test_names(&exe);
-    assert!(
-        names.len() >= 9 && names.iter().all(|n| n.starts_with("vm::")),
-        "unexpected VM test list: {names:?}"
-    );
     plugin(); // fails early with a hint when the binary is not built
-    let started = std::time::Instant::now();
-    let out = Command::new("bash")
-        .arg(uml_runner())
-        .arg(&exe)
-        .args(["--ignored", "--test-threads=1", "vm::"])
-        .env("IN_UML", "1")
-        .env("CNI_SUITE_BIN_DIR", bin_dir())
-        .env("UML_TIMEOUT", "900")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!(
-        "--- guest run: exit {:?} after {:?}\n--- stdout:\n{stdout}--- stderr:\n{}",
-        out.status.code(),
-        started.elapsed(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "the VM tests failed");
-    for n in &names {
-        assert!(
-            stdout.contains(&format!("test {n} ... ok")),
-            "{n} did not pass in the guest"
-        );
-    }
-    let summary = format!(
-        "test result: ok. {} passed; 0 failed; 0 ignored",
-        names.len()
-    );
-    assert!(
-        stdout.contains(&summary),
-        "no '{summary}' in the guest output"
-    );
+    run_ignored_tests_in_uml("vm::", 9, &[]);
 }

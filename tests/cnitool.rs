@@ -1328,61 +1328,9 @@ fn vm_vpc_branch_eni_example_as_the_agent_calls_it() {
     }
 }
 
-/// The names of this binary's ignored (guest) tests.
-fn vm_test_names(exe: &Path) -> Vec<String> {
-    let out = Command::new(exe)
-        .args(["--list", "--ignored", "--format", "terse"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test"))
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn branch_eni_through_cnitool_inside_user_mode_linux() {
-    let kernel = std::env::var("UML_KERNEL").unwrap_or_else(|_| "/usr/bin/linux.uml".into());
-    if !Path::new(&kernel).exists() && std::env::var("SKIP_UML").as_deref() == Ok("1") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED branch_eni_through_cnitool_inside_user_mode_linux: {kernel} is missing and SKIP_UML=1"
-        );
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let names = vm_test_names(&exe);
-    assert!(
-        names.len() == 2 && names.iter().all(|n| n.starts_with("vm_")),
-        "unexpected guest test list: {names:?}"
-    );
     bin("branch-eni"); // fails early with a hint when it is not built
     let tool = cnitool(); // built on the host: the guest cannot run apt
-    let started = std::time::Instant::now();
-    let out = Command::new("bash")
-        .arg(repo().join("netns-fixtures").join("uml-run.sh"))
-        .arg(&exe)
-        .args(["--ignored", "--test-threads=1", "vm_"])
-        .env("IN_UML", "1")
-        .env("CNI_SUITE_BIN_DIR", bin_dir())
-        .env("CNITOOL", tool)
-        .env("UML_TIMEOUT", "600")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!(
-        "--- guest run: exit {:?} after {:?}\n--- stdout:\n{stdout}--- stderr:\n{}",
-        out.status.code(),
-        started.elapsed(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "the guest tests failed");
-    for n in &names {
-        assert!(
-            stdout.contains(&format!("test {n} ... ok")),
-            "{n} did not pass in the guest"
-        );
-    }
+    run_ignored_tests_in_uml("vm_", 2, &[("CNITOOL", tool.as_os_str())]);
 }

@@ -87,3 +87,75 @@ pub fn call(
 ) -> PluginOutput {
     run_plugin(bin, host, &as_env(env), conf.to_string().as_bytes())
 }
+
+/// The repository root (tests/ lives directly under it).
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Runs this test binary's ignored tests whose names start with `prefix` inside user-mode-linux
+/// (one guest boot for all of them, `IN_UML=1`, our plugins' directory passed through) and
+/// asserts that every one of them passed. `min_tests` guards against an empty filter.
+/// Returns early, saying so on stderr, only when the UML kernel is missing and `SKIP_UML=1`.
+pub fn run_ignored_tests_in_uml(prefix: &str, min_tests: usize, env: &[(&str, &std::ffi::OsStr)]) {
+    use std::io::Write;
+    use std::process::Command;
+    let kernel = std::env::var("UML_KERNEL").unwrap_or_else(|_| "/usr/bin/linux.uml".into());
+    if !std::path::Path::new(&kernel).exists() && std::env::var("SKIP_UML").as_deref() == Ok("1") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the guest tests {prefix}*: {kernel} is missing and SKIP_UML=1"
+        );
+        return;
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let list = Command::new(&exe)
+        .args(["--list", "--ignored", "--format", "terse"])
+        .output()
+        .expect("list the ignored tests");
+    assert!(list.status.success(), "{list:?}");
+    let names: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .filter(|n| n.starts_with(prefix))
+        .map(String::from)
+        .collect();
+    assert!(
+        names.len() >= min_tests,
+        "unexpected guest test list: {names:?}"
+    );
+    let started = std::time::Instant::now();
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo_root().join("netns-fixtures").join("uml-run.sh"))
+        .arg(&exe)
+        .args(["--ignored", "--test-threads=1", prefix])
+        .env("IN_UML", "1")
+        .env("CNI_SUITE_BIN_DIR", bin_dir())
+        .env("UML_TIMEOUT", "900");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run uml-run.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "--- guest run: exit {:?} after {:?}\n--- stdout:\n{stdout}--- stderr:\n{}",
+        out.status.code(),
+        started.elapsed(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "the guest tests failed");
+    for n in &names {
+        assert!(
+            stdout.contains(&format!("test {n} ... ok")),
+            "{n} did not pass in the guest"
+        );
+    }
+    let summary = format!("test result: ok. {} passed; 0 failed", names.len());
+    assert!(
+        stdout.contains(&summary),
+        "no '{summary}' in the guest output"
+    );
+}
