@@ -25,9 +25,16 @@ if [ "$(id -u)" != 0 ]; then
   echo "awsvpc-task: must run as root: it creates network namespaces, veths and a bridge (all inside its own namespaces)." >&2
   exit 1
 fi
-for tool in ip python3; do
-  command -v "$tool" > /dev/null || { echo "awsvpc-task: '$tool' is required (apt-get install -y iproute2 python3)" >&2; exit 1; }
+# A fresh machine of this kind may lack ping: install what is missing (Debian packages, by name).
+missing=()
+for pair in ip:iproute2 ping:iputils-ping nsenter:util-linux python3:python3; do
+  command -v "${pair%%:*}" > /dev/null || missing+=("${pair##*:}")
 done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "awsvpc-task: installing ${missing[*]}" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } > /dev/null ||
+    { echo "awsvpc-task: could not install ${missing[*]}" >&2; exit 1; }
+fi
 
 TAG=awsvpc$$
 HOST=$TAG-host VPC=$TAG-vpc TASK=$TAG-task TASK2=$TAG-task2
