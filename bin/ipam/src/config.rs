@@ -129,7 +129,9 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
         "m" => n * 60.0,
         _ => return None,
     };
-    (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
+    // try_from: a value past Duration's range (e.g. "99999999999999999999s") used to panic
+    // (found in review for issue 5; fuzz/regressions/ipam_config/huge-duration)
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 fn lock_timeout(
@@ -361,6 +363,16 @@ mod tests {
         assert_eq!(parse_go_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_go_duration("5"), None);
         assert_eq!(parse_go_duration("xs"), None);
+        // out of Duration's range, negative, not a number: refused, never a panic
+        for bad in [
+            "99999999999999999999s",
+            "1000000000000000000m",
+            "-1s",
+            "1e300s",
+            "inf s",
+        ] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use std::os::fd::AsRawFd;
@@ -176,7 +176,10 @@ pub fn is_cni_identifier(s: &str) -> bool {
 
 /// Linux interface names: 1..=15 bytes, not `.`/`..`, no `/`, `:` or whitespace; code 4.
 pub fn validate_ifname(name: &str) -> Result<(), Error> {
-    let reason = if name.len() > 15 {
+    let reason = if name.is_empty() {
+        // found by fuzzing (fuzz/regressions/cni_args): the doc said 1..=15 but "" passed
+        Some("is empty")
+    } else if name.len() > 15 {
         Some("longer than 15 bytes")
     } else if name == "." || name == ".." {
         Some("must not be \".\" or \"..\"")
@@ -205,7 +208,14 @@ fn open_netns(path: &std::path::Path, allow_own: bool) -> Result<NetnsArg, Error
         value: path.display().to_string(),
         reason,
     };
-    let file = File::open(path).map_err(|e| invalid(format!("cannot open: {e}")))?;
+    // O_NONBLOCK: a FIFO given as CNI_NETNS must not block the open forever (found by
+    // tests/hardening.rs); O_NOCTTY: nor may a terminal become ours. Neither changes an nsfs
+    // file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| invalid(format!("cannot open: {e}")))?;
     let fs = fstatfs(file.as_fd()).map_err(|e| invalid(format!("statfs failed: {e}")))?;
     #[allow(clippy::unnecessary_cast)]
     let on_nsfs = fs.filesystem_type().0 as i64 == NSFS_MAGIC;
@@ -339,7 +349,17 @@ mod tests {
         for ok in ["eth0", "ecs-eth0", "a", "123456789012345"] {
             assert!(validate_ifname(ok).is_ok(), "{ok}");
         }
-        for bad in ["1234567890123456", ".", "..", "a/b", "a:b", "a b", "a\tb"] {
+        for bad in [
+            "",
+            "1234567890123456",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "a\tb",
+            "a\0b",
+        ] {
             let e = validate_ifname(bad).unwrap_err();
             assert_eq!(e.code(), 4, "{bad}");
             assert!(e.to_string().contains("CNI_IFNAME"));
@@ -391,6 +411,42 @@ mod tests {
         );
         vars.push(("CNI_NETNS_OVERRIDE", "1"));
         assert!(Env::load(Command::Add, &env_of(&vars)).is_ok());
+    }
+
+    /// Regression (tests/hardening.rs): a FIFO as CNI_NETNS blocked ADD forever in open(2).
+    #[test]
+    fn a_fifo_as_netns_is_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("cni-spec-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("netns");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let path = fifo.to_str().unwrap().to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let vars = [
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_PATH", "/x"),
+                ("CNI_NETNS", path.as_str()),
+            ];
+            let add = Env::load(Command::Add, &env_of(&vars)).map(drop);
+            let del = Env::load(Command::Del, &env_of(&vars)).map(|e| e.netns.is_none());
+            let _ = tx.send((add, del));
+        });
+        let (add, del) = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("Env::load blocked on a FIFO");
+        let e = add.unwrap_err();
+        assert_eq!(e.code(), 4);
+        assert!(e.to_string().contains("not a network namespace"), "{e}");
+        assert!(
+            del.unwrap(),
+            "DEL treats a FIFO as a namespace that is gone"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

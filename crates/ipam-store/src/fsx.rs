@@ -113,10 +113,24 @@ impl Dir {
         Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK)
     }
 
-    /// Opens `name` read-only, creating it empty (0600) when missing; for the lock file.
+    /// Opens `name` read-only, creating it empty (0600) when missing; for the lock file. Only
+    /// a regular file is accepted: O_NONBLOCK keeps a FIFO planted there from blocking the
+    /// open forever (found by fuzzing, `fuzz/regressions/ipam_store/fifo-lock`).
     pub(crate) fn open_or_create(&self, name: &str) -> io::Result<OwnedFd> {
-        let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        Ok(openat(self.fd.as_fd(), name, flags, file_mode())?)
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC
+            | OFlag::O_NONBLOCK;
+        let fd = openat(self.fd.as_fd(), name, flags, file_mode())?;
+        let st = nix::sys::stat::fstat(fd.as_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "is not a regular file",
+            ));
+        }
+        Ok(fd)
     }
 
     /// Reads `name` (at most `limit` bytes); `Ok(None)` when it does not exist.
@@ -157,20 +171,26 @@ impl Dir {
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(self.fd.as_fd(), name, flags, file_mode())?;
         let mut f = File::from(fd);
-        f.write_all(content)?;
-        if sync {
-            f.sync_data()?;
+        let written = f
+            .write_all(content)
+            .and_then(|()| if sync { f.sync_data() } else { Ok(()) });
+        if written.is_err() {
+            // A full file system fails the write after the create succeeded: never leave the
+            // empty or partial file behind (found by tests/hardening.rs, full store).
+            let _ = self.unlink(name);
         }
-        Ok(())
+        written
     }
 
     /// Appends `content` to `name` (created 0600 when missing) with one `write(2)`.
     pub(crate) fn append(&self, name: &str, content: &[u8], sync: bool) -> io::Result<()> {
+        // O_NONBLOCK: a FIFO planted in the store fails (ENXIO) instead of blocking us.
         let flags = OFlag::O_WRONLY
             | OFlag::O_CREAT
             | OFlag::O_APPEND
             | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC;
+            | OFlag::O_CLOEXEC
+            | OFlag::O_NONBLOCK;
         let fd = openat(self.fd.as_fd(), name, flags, file_mode())?;
         let mut f = File::from(fd);
         f.write_all(content)?;
@@ -186,7 +206,8 @@ impl Dir {
     /// such as `last_reserved_ip.N`. A symlink in the way is replaced, not followed.
     pub(crate) fn overwrite(&self, name: &str, content: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        // O_NONBLOCK: a FIFO planted in the store fails (ENXIO) instead of blocking us.
+        let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
         match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
             Ok(fd) => {
                 let f = File::from(fd);
@@ -265,5 +286,44 @@ impl Dir {
             out.push(Entry { name });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Regression (fuzz/regressions/ipam_store/fifo-lock): a FIFO in the store made the lock
+    /// open, an index append and the hint overwrite block forever.
+    #[test]
+    fn a_fifo_in_the_store_never_blocks() {
+        let base = std::env::temp_dir().join(format!("ipam-fsx-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = Dir::open_under(&base, "net").unwrap();
+        for name in ["lock", "bucket", "hint"] {
+            let c = std::ffi::CString::new(base.join("net").join(name).to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo reads a NUL-terminated path we own.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = Instant::now();
+        std::thread::spawn(move || {
+            let lock = dir.open_or_create("lock").map(drop);
+            let append = dir.append("bucket", b"+ x\n", false);
+            let overwrite = dir.overwrite("hint", b"10.0.0.2");
+            let read = dir.read_small("bucket", 16).map(|b| b.map(|b| b.len()));
+            let _ = tx.send((lock, append, overwrite, read));
+        });
+        let (lock, append, overwrite, read) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("an operation on a FIFO blocked");
+        assert_eq!(lock.unwrap_err().to_string(), "is not a regular file");
+        assert_eq!(append.unwrap_err().raw_os_error(), Some(libc::ENXIO));
+        assert_eq!(overwrite.unwrap_err().raw_os_error(), Some(libc::ENXIO));
+        assert_eq!(read.unwrap(), Some(0));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

@@ -83,7 +83,7 @@ impl Replay {
     }
 }
 
-fn bucket_name(id: &str) -> String {
+pub(crate) fn bucket_name(id: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
         h ^= u64::from(b);
@@ -119,7 +119,7 @@ fn unescape(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn line(op: char, ip: IpAddr, h: &Holder) -> String {
+pub(crate) fn line(op: char, ip: IpAddr, h: &Holder) -> String {
     let mut s = format!("{op} {ip} ");
     match h {
         Holder::Owner(o) => {
@@ -136,7 +136,7 @@ fn line(op: char, ip: IpAddr, h: &Holder) -> String {
     s
 }
 
-fn parse_line(l: &str) -> Option<(bool, IpAddr, Holder)> {
+pub(crate) fn parse_line(l: &str) -> Option<(bool, IpAddr, Holder)> {
     let mut f = l.split(' ');
     let add = match f.next()? {
         "+" => true,

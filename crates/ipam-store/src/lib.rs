@@ -45,3 +45,37 @@ pub use error::Error;
 pub use owner::{Holder, Owner};
 pub use range::{FieldLabels, Range, RangeSet, RangeSpec, check_sets, validate_sets};
 pub use store::{__set_step_delay, DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT, GcReport, Lease, Store};
+
+/// The crate-private parsers of the on-disk files, for the fuzz targets (`fuzz/`) and their
+/// corpus replay test. Not part of the API.
+#[doc(hidden)]
+pub mod __fuzz {
+    use std::net::IpAddr;
+
+    use crate::{Holder, Owner};
+
+    /// A lease file's content as the store reads it.
+    pub fn lease_content(bytes: &[u8]) -> Result<Holder, &'static str> {
+        Holder::parse(bytes)
+    }
+
+    /// The lease file content the store writes for `owner`.
+    pub fn owner_content(owner: &Owner) -> String {
+        owner.content()
+    }
+
+    /// One owner-index line as the store reads it: `(added, address, holder)`.
+    pub fn index_line(line: &str) -> Option<(bool, IpAddr, Holder)> {
+        crate::index::parse_line(line)
+    }
+
+    /// The owner-index line the store writes for an entry (with its newline).
+    pub fn index_line_of(added: bool, ip: IpAddr, holder: &Holder) -> String {
+        crate::index::line(if added { '+' } else { '-' }, ip, holder)
+    }
+
+    /// The index bucket file (under `.owners/`) of an owner id.
+    pub fn bucket_name(id: &str) -> String {
+        crate::index::bucket_name(id)
+    }
+}
