@@ -19,7 +19,8 @@
 #     guest has finished (not streamed).
 #
 # Read-write host directories visible at the same path inside the guest:
-#   - the current directory (unless it is `/`);
+#   - the current directory (unless it is `/`); when it lies below /tmp, /run, /var/lib, /mnt or
+#     /dev/shm, the top directory below that prefix (a whole checkout in /tmp/x, target/ included);
 #   - $CARGO_TARGET_DIR, if set (it is typically under /tmp, which the guest covers with its own tmpfs);
 #   - if CMD is an absolute path below /tmp, /run, /var/lib, /mnt or /dev/shm, the top directory below it
 #     (so `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=uml-run.sh` works with a target dir in /tmp);
@@ -89,7 +90,10 @@ add_mount() { # add_mount PATH [strict]
   [[ $p == *$'\n'* ]] && die "cannot mount a path containing a newline: '$p'"
   MOUNTS+=("$p")
 }
-add_mount "$CWD"
+# Below a prefix the guest covers with tmpfs (a checkout in /tmp/x), the whole top directory, so
+# that the checkout's target/ is visible too when the command runs in a subdirectory (cargo runs
+# integration tests in their package directory).
+if top=$(shadowed_top "$CWD"); then add_mount "$top"; else add_mount "$CWD"; fi
 if [ -n "${CARGO_TARGET_DIR:-}" ]; then
   mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || true
   add_mount "$CARGO_TARGET_DIR"
