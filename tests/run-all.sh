@@ -13,7 +13,8 @@
 #  5. cargo build --locked --workspace --bins      (the black-box tests run these binaries)
 #  6. cargo test --locked --workspace              (as root: namespace tests and the user-mode-linux
 #                                                   tests included; nothing is skipped)
-#  7. a short summary.
+#  7. the verbs x versions x plugins matrix (netns-fixtures/test-matrix.sh runs each verb);
+#  8. a short summary.
 # Fails fast: the first failing step stops the run with a message naming it and its exit code.
 # Non-interactive: stdin is /dev/null, so it behaves the same under CI=true without a terminal.
 #
@@ -28,8 +29,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 
 # Debian packages, by name. kmod: the user-mode-linux runner loads the guest's modules with modprobe.
+# golang-go, golang-github-appc-cni-dev, dpkg-dev: netns-fixtures/build-cnitool.sh builds cnitool for
+# tests/cnitool.rs. podman, runc, catatonit, busybox-static: the runtime and rootfs of tests/podman.rs.
 PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
-  hyperfine procps)
+  hyperfine procps
+  golang-go golang-github-appc-cni-dev dpkg-dev
+  podman runc catatonit busybox-static)
 COMPONENTS=(rustfmt clippy)
 
 MODE=run
@@ -139,6 +144,8 @@ run_tests() {
   cargo test --locked --workspace 2>&1 | tee "$TEST_LOG"
 }
 step test run_tests
+# verbs x versions x plugins, run for real against the binaries just tested
+step matrix bash netns-fixtures/test-matrix.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 # --- 7. summary --------------------------------------------------------------------------------------
 counts=$(awk '/^test result:/ {

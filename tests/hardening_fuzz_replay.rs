@@ -1,0 +1,160 @@
+//! The CI smoke of the fuzz targets: every committed input of `fuzz/corpus/<target>/` and
+//! `fuzz/regressions/<target>/` goes through the same function libFuzzer calls
+//! (`fuzz/src/lib.rs`, included below), under plain `cargo test` on the stable toolchain,
+//! without libFuzzer. A regression input is a former finding (a panic, a violated property,
+//! a hang); it must pass from now on.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod targets;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// The inputs of `target`: (path, bytes), sorted by path.
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let dir = fuzz_dir().join(kind).join(target);
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_file() {
+                out.push((e.path(), std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs every input of `target`, naming the input that fails; returns how many ran.
+fn replay(target: &str) -> usize {
+    let f = targets::TARGETS
+        .iter()
+        .find(|(n, _)| *n == target)
+        .unwrap_or_else(|| panic!("no target {target}"))
+        .1;
+    let all = inputs(target);
+    assert!(
+        !all.is_empty(),
+        "no committed inputs for {target} under {}",
+        fuzz_dir().display()
+    );
+    let t = Instant::now();
+    for (path, bytes) in &all {
+        let r = std::panic::catch_unwind(|| f(bytes));
+        assert!(
+            r.is_ok(),
+            "fuzz target {target} fails on {} (replay with: cd fuzz && RUSTC_BOOTSTRAP=1 \
+             cargo fuzz run {target} -s none {})",
+            path.display(),
+            path.display()
+        );
+    }
+    eprintln!("{target}: {} inputs in {:?}", all.len(), t.elapsed());
+    all.len()
+}
+
+#[test]
+fn every_fuzz_target_has_a_test_here() {
+    let listed: Vec<String> = std::fs::read_dir(fuzz_dir().join("fuzz_targets"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let mut listed = listed;
+    listed.sort();
+    let mut ours: Vec<String> = targets::TARGETS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    ours.sort();
+    assert_eq!(listed, ours, "fuzz_targets/ and TARGETS disagree");
+    let tested = [
+        "cni_args",
+        "netconf",
+        "result",
+        "dispatch",
+        "ipam_config",
+        "ipam_store_parse",
+        "ipam_store",
+        "eni_config",
+        "bridge_config",
+        "branch_eni_config",
+    ];
+    for t in &ours {
+        assert!(tested.contains(&t.as_str()), "{t} has no replay test");
+    }
+}
+
+#[test]
+fn replay_cni_args() {
+    assert!(replay("cni_args") >= 10);
+}
+
+#[test]
+fn replay_netconf() {
+    assert!(replay("netconf") >= 6);
+}
+
+#[test]
+fn replay_result() {
+    assert!(replay("result") >= 5);
+}
+
+#[test]
+fn replay_dispatch() {
+    assert!(replay("dispatch") >= 50);
+}
+
+#[test]
+fn replay_ipam_config() {
+    assert!(replay("ipam_config") >= 16);
+}
+
+#[test]
+fn replay_ipam_store_parse() {
+    assert!(replay("ipam_store_parse") >= 7);
+}
+
+#[test]
+fn replay_ipam_store() {
+    let t = Instant::now();
+    assert!(replay("ipam_store") >= 6);
+    assert!(t.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn replay_eni_config() {
+    assert!(replay("eni_config") >= 18);
+}
+
+#[test]
+fn replay_bridge_config() {
+    assert!(replay("bridge_config") >= 9);
+}
+
+#[test]
+fn replay_branch_eni_config() {
+    assert!(replay("branch_eni_config") >= 6);
+}
+
+/// The fuzz project stays out of the root workspace (it needs nightly flags).
+#[test]
+fn fuzz_project_is_its_own_workspace() {
+    let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("\n[workspace]\n"), "{manifest}");
+    let root = std::fs::read_to_string(fuzz_dir().join("../Cargo.toml")).unwrap();
+    let members = root
+        .lines()
+        .find(|l| l.starts_with("members"))
+        .expect("root members");
+    assert!(!members.contains("fuzz"), "{members}");
+}
