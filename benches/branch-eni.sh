@@ -24,6 +24,8 @@ set -euo pipefail
 export LC_ALL=C # $EPOCHREALTIME uses the locale's decimal separator
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 SELF=$ROOT/benches/branch-eni.sh
 N=${1:-${N:-30}}
 GO=${GO:-/usr/lib/cni/vlan}
@@ -110,22 +112,15 @@ ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$WORK" "$CTR_OU
 end=$EPOCHREALTIME
 echo "  guest loop wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
 
-# stats in microseconds -> "median p95 mean min" in ms (nearest-rank percentiles)
-stats() {
-  sort -n "$1" | awk '{ v[NR] = $1; s += $1 }
-    END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-          p = int(NR * 0.95 + 0.999999); if (p < 1) p = 1
-          printf "%.1f %.1f %.1f %.1f\n", m / 1000, v[p] / 1000, s / NR / 1000, v[1] / 1000 }'
-}
 printf '  %-18s %9s %9s %9s %9s\n' "(in the guest)" "median" "p95" "mean" "min"
 for row in "ours ADD:ours.add" "go ADD:go.add" "ours DEL:ours.del" "go DEL:go.del" \
   "ours ADD+DEL:ours.both" "go ADD+DEL:go.both" "/bin/true:true"; do
-  read -r m p a n < <(stats "$WORK/${row#*:}")
+  read -r m p a n < <(stats "$WORK/${row#*:}" 1)
   printf '  %-18s %9s %9s %9s %9s  ms\n' "${row%%:*}" "$m" "$p" "$a" "$n"
 done
-read -r mo _ < <(stats "$WORK/ours.both")
-read -r mg _ < <(stats "$WORK/go.both")
-read -r mt _ < <(stats "$WORK/true")
+read -r mo _ < <(stats "$WORK/ours.both" 1)
+read -r mg _ < <(stats "$WORK/go.both" 1)
+read -r mt _ < <(stats "$WORK/true" 1)
 awk -v o="$mo" -v g="$mg" -v t="$mt" 'BEGIN {
   printf "  ratios of ADD+DEL medians: go/ours %.2f  ours/true %.1f  go/true %.1f\n", g / o, o / t, g / t }'
 for ns in "$HOSTNS" "$SUBNS" "$CTR_OURS" "$CTR_GO"; do ip netns del "$ns"; done

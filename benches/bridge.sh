@@ -30,6 +30,8 @@ set -euo pipefail
 export LC_ALL=C # $EPOCHREALTIME uses the locale's decimal separator
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 N=${1:-${N:-100}}
 GO_DS_N=${GO_DS_N:-50}
 GO_DIR=${GO_DIR:-/usr/lib/cni}
@@ -52,13 +54,7 @@ TAG=brbench-$$-$RANDOM
 HOSTNS=$TAG-host
 CTRS=("$TAG-o4" "$TAG-g4" "$TAG-ods" "$TAG-gds" "$TAG-fl")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  local ns
-  for ns in "$HOSTNS" "${CTRS[@]}"; do
-    [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2> /dev/null
-  done
-  rm -rf "$WORK"
-}
+cleanup() { remove_bench_state "$HOSTNS" "${CTRS[@]}"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -136,17 +132,10 @@ ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$GO_DS_N" "$OURS" "$GO_DIR" "
 end=$EPOCHREALTIME
 echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
 
-# stats in microseconds -> "median p95 mean min n" in ms (nearest-rank percentiles)
-stats() {
-  sort -n "$1" | awk '{ v[NR] = $1; s += $1 }
-    END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-          p = int(NR * 0.95 + 0.999999); if (p < 1) p = 1
-          printf "%.3f %.3f %.3f %.3f %d\n", m / 1000, v[p] / 1000, s / NR / 1000, v[1] / 1000, NR }'
-}
 declare -A MED
 printf '  %-16s %9s %9s %9s %9s %5s\n' "" "median" "p95" "mean" "min" "n"
 for t in ours-v4-add go-v4-add ours-ds-add go-ds-add floor-add ours-v4-del go-v4-del ours-ds-del go-ds-del floor-del true; do
-  read -r m p a n c < <(stats "$WORK/t-$t")
+  read -r m p a n c < <(stats "$WORK/t-$t" 3 count)
   MED[$t]=$m
   printf '  %-16s %9s %9s %9s %9s %5s  ms\n' "$t" "$m" "$p" "$a" "$n" "$c"
 done

@@ -38,6 +38,8 @@ set -euo pipefail
 export LC_ALL=C # $EPOCHREALTIME uses the locale's decimal separator
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 N=${1:-${N:-40}}
 GO=${GO:-/usr/lib/cni/host-device}
 GODIR=$(dirname "$GO")
@@ -62,13 +64,7 @@ TASK=$TAG-task
 ENI=enibench0
 MAC=0a:1b:2c:3d:4e:5f
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  local ns
-  for ns in "$HOSTNS" "$SUBNS" "$TASK"; do
-    [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2> /dev/null
-  done
-  rm -rf "$WORK"
-}
+cleanup() { remove_bench_state "$HOSTNS" "$SUBNS" "$TASK"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -182,13 +178,6 @@ start=$EPOCHREALTIME
 end=$EPOCHREALTIME
 echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
 
-# stats in microseconds -> "median p95 mean min" in ms (nearest-rank percentiles)
-stats() {
-  sort -n "$1" | awk '{ v[NR] = $1; s += $1 }
-    END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-          p = int(NR * 0.95 + 0.999999); if (p < 1) p = 1
-          printf "%.3f %.3f %.3f %.3f\n", m / 1000, v[p] / 1000, s / NR / 1000, v[1] / 1000 }'
-}
 printf '  %-26s %9s %9s %9s %9s\n' "" "median" "p95" "mean" "min"
 declare -A med
 for op in add del; do

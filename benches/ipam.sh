@@ -14,6 +14,8 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 N=${1:-${N:-200}}
 GO=${GO:-/usr/lib/cni/host-local}
 die() { echo "bench-ipam: $*" >&2; exit 1; }
@@ -26,7 +28,7 @@ fi
 
 TAG=ipbench-$$-$RANDOM
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() { ip netns del "$TAG" 2> /dev/null || true; rm -rf "$WORK"; }
+cleanup() { remove_bench_state "$TAG"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -21,6 +21,8 @@ set -euo pipefail
 export LC_ALL=C # $EPOCHREALTIME uses the locale's decimal separator
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 N=${1:-${N:-300}}
 GO=${GO:-/usr/lib/cni/loopback}
 
@@ -41,13 +43,7 @@ HOSTNS=$TAG-host
 CTR_OURS=$TAG-ours
 CTR_GO=$TAG-go
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  local ns
-  for ns in "$HOSTNS" "$CTR_OURS" "$CTR_GO"; do
-    [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2> /dev/null
-  done
-  rm -rf "$WORK"
-}
+cleanup() { remove_bench_state "$HOSTNS" "$CTR_OURS" "$CTR_GO"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -95,13 +91,6 @@ ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$WORK/lo.json" 
 end=$EPOCHREALTIME
 echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
 
-# stats in microseconds -> "median p95 mean min" in ms (nearest-rank percentiles)
-stats() {
-  sort -n "$1" | awk '{ v[NR] = $1; s += $1 }
-    END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-          p = int(NR * 0.95 + 0.999999); if (p < 1) p = 1
-          printf "%.3f %.3f %.3f %.3f\n", m / 1000, v[p] / 1000, s / NR / 1000, v[1] / 1000 }'
-}
 read -r m_ours p_ours a_ours n_ours < <(stats "$WORK/ours")
 read -r m_go p_go a_go n_go < <(stats "$WORK/go")
 read -r m_true p_true a_true n_true < <(stats "$WORK/true")
