@@ -282,31 +282,6 @@ fn is_up(ns: &TestNs, dev: &str) -> bool {
     flags(&link).iter().any(|f| f == "UP")
 }
 
-/// Global addresses of `dev` as `addr/prefix`.
-fn global_addrs(ns: &TestNs, dev: &str) -> Vec<String> {
-    let v = ns.ip_json(&["addr", "show", "dev", dev]);
-    v[0]["addr_info"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["scope"] == "global")
-        .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
-        .collect()
-}
-
-/// Routes of one family in the main table as "dst gateway dev type".
-fn routes(ns: &TestNs, fam: &str) -> Vec<String> {
-    ns.ip_json(&[fam, "route", "show"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
-            format!("{} {} {} {}", s("dst"), s("gateway"), s("dev"), s("type"))
-        })
-        .collect()
-}
-
 fn mac(ns: &TestNs, dev: &str) -> String {
     ns.link(dev).unwrap()["address"]
         .as_str()
@@ -397,9 +372,9 @@ fn bridge_and_ipam_through_cnitool_in_three_versions() {
         assert_eq!(global_addrs(&ctr, "eth0"), v("10.66.0.2/24"));
         assert!(is_up(&ctr, "eth0"));
         assert!(
-            routes(&ctr, "-4").contains(&"default 10.66.0.1 eth0 -".to_string()),
+            main_routes(&ctr, "-4").contains(&"default 10.66.0.1 eth0 -".to_string()),
             "{ver}: {:?}",
-            routes(&ctr, "-4")
+            main_routes(&ctr, "-4")
         );
         assert!(ping(&ctr, "10.66.0.1"), "{ver}: gateway unreachable");
         // the lease belongs to cnitool's container ID, and libcni cached the result
@@ -545,13 +520,13 @@ fn eni_and_loopback_through_cnitool() {
         global_addrs(&ctr, "eth0"),
         ["10.0.1.17/24", "2001:db8:1::17/64"].map(String::from)
     );
-    let r4 = routes(&ctr, "-4");
+    let r4 = main_routes(&ctr, "-4");
     assert!(r4.contains(&"default 10.0.1.1 eth0 -".into()), "{r4:?}");
     assert!(
         r4.contains(&"169.254.169.254 - - blackhole".into()),
         "{r4:?}"
     );
-    let r6 = routes(&ctr, "-6");
+    let r6 = main_routes(&ctr, "-6");
     assert!(
         r6.contains(&"default 2001:db8:1::1 eth0 -".into()),
         "{r6:?}"
@@ -1102,7 +1077,7 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
     );
     assert!(sim.host.link(&eni).is_none());
     assert_eq!(global_addrs(&ctr, "eth0"), v("10.0.1.17/24"));
-    let r4 = routes(&ctr, "-4");
+    let r4 = main_routes(&ctr, "-4");
     assert!(r4.contains(&"default 10.0.1.1 eth0 -".into()), "{r4:?}");
     assert!(
         r4.contains(&"169.254.169.254 - - blackhole".into()),
@@ -1123,7 +1098,7 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
     );
     assert_eq!(global_addrs(&sim.host, "ecs-bridge"), v("169.254.172.1/22"));
     assert_eq!(global_addrs(&ctr, "ecs-eth0"), v("169.254.172.2/22"));
-    let r4 = routes(&ctr, "-4");
+    let r4 = main_routes(&ctr, "-4");
     assert!(
         r4.contains(&"169.254.170.2 169.254.172.1 ecs-eth0 -".into()),
         "{r4:?}"
@@ -1180,7 +1155,7 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
         ["10.0.1.17/24", "2001:db8:1::17/64"].map(String::from)
     );
     assert_eq!(ctr.link("eth0").unwrap()["mtu"], json!(9001));
-    assert!(routes(&ctr, "-4").contains(&"default 10.0.1.1 eth0 -".into()));
+    assert!(main_routes(&ctr, "-4").contains(&"default 10.0.1.1 eth0 -".into()));
     assert!(ping(&ctr, "10.0.1.1"));
     for round in 0..2 {
         tool.quiet(&nc, "del", &net, netns, "eth0");
@@ -1272,7 +1247,7 @@ fn vm_branch_eni_conflist_add_check_del_twice() {
     );
     assert_vlan_branch(&ctr, 101, "0a:00:00:00:01:01", "10.101.0.5/24");
     assert!(is_up(&ctr, "lo"));
-    assert!(routes(&ctr, "-4").contains(&"default 10.101.0.1 eth0 -".into()));
+    assert!(main_routes(&ctr, "-4").contains(&"default 10.101.0.1 eth0 -".into()));
     assert!(
         ping(&ctr, "10.101.0.1"),
         "the VLAN 101 gateway is unreachable"

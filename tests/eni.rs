@@ -91,33 +91,6 @@ fn ctr_links(ns: &TestNs) -> Vec<String> {
         .collect()
 }
 
-fn global_addrs(ns: &TestNs, dev: &str) -> Vec<String> {
-    let v = ns.ip_json(&["addr", "show", "dev", dev]);
-    v[0]["addr_info"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["scope"] == "global")
-        .map(|a| {
-            assert!(a.get("tentative").is_none(), "tentative address: {a}");
-            format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"])
-        })
-        .collect()
-}
-
-/// `ip route` lines of one family in the main table, as "dst gateway dev type".
-fn routes(ns: &TestNs, fam: &str) -> Vec<String> {
-    ns.ip_json(&[fam, "route", "show"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
-            format!("{} {} {} {}", s("dst"), s("gateway"), s("dev"), s("type"))
-        })
-        .collect()
-}
-
 fn route_get_ok(ns: &TestNs, dst: &str) -> bool {
     ns.ip(&["route", "get", dst]).status.success()
 }
@@ -209,7 +182,7 @@ fn ipv4_only_every_version() {
             (1500, true, format!("cni-eni:1:1500:{}:", f.eni.name))
         );
         assert_eq!(global_addrs(&ctr, "eth0"), vec!["10.0.1.17/24"]);
-        let r4 = routes(&ctr, "-4");
+        let r4 = main_routes(&ctr, "-4");
         assert!(
             r4.contains(&"default 10.0.1.1 eth0 -".to_string()),
             "{r4:?}"
@@ -319,7 +292,7 @@ fn dual_stack_jumbo_mtu_end_to_end() {
         global_addrs(&f.ctr, "eth0"),
         vec!["10.0.1.17/24", "2001:db8:1::17/64"]
     );
-    let r6 = routes(&f.ctr, "-6");
+    let r6 = main_routes(&f.ctr, "-6");
     assert!(
         r6.contains(&"default 2001:db8:1::1 eth0 -".to_string()),
         "{r6:?}"
@@ -365,8 +338,8 @@ fn ipv6_only() {
         )
     );
     assert_eq!(global_addrs(&f.ctr, "eth0"), vec!["2001:db8:1::17/64"]);
-    assert!(routes(&f.ctr, "-4").contains(&"169.254.169.254 - - blackhole".to_string()));
-    assert!(routes(&f.ctr, "-6").contains(&"default 2001:db8:1::1 eth0 -".to_string()));
+    assert!(main_routes(&f.ctr, "-4").contains(&"169.254.169.254 - - blackhole".to_string()));
+    assert!(main_routes(&f.ctr, "-6").contains(&"default 2001:db8:1::1 eth0 -".to_string()));
     assert!(ping(&f.ctr, "2001:db8:1::1", "56"));
     assert!(!route_get_ok(&f.ctr, "fd00:ec2::254"));
     let prev = with_prev_result(&conf, &add.json());
@@ -392,12 +365,12 @@ fn metadata_not_blocked_is_reachable_through_the_gateway() {
     let got = f.ctr.ip_ok(&["route", "get", "169.254.169.254"]);
     assert!(got.contains("via 10.0.1.1 dev eth0"), "{got}");
     assert!(
-        routes(&f.ctr, "-4")
+        main_routes(&f.ctr, "-4")
             .iter()
             .all(|r| !r.ends_with("blackhole"))
     );
     assert!(
-        routes(&f.ctr, "-6")
+        main_routes(&f.ctr, "-6")
             .iter()
             .all(|r| !r.ends_with("blackhole"))
     );
@@ -580,7 +553,8 @@ fn refuses_the_interface_carrying_the_default_route() {
     // the primary keeps its address and default route; nothing reached the container
     assert!(global_addrs(&f.sim.host, &primary.name).contains(&"198.51.100.2/24".to_string()));
     assert!(
-        routes(&f.sim.host, "-4").contains(&format!("default 198.51.100.1 {} -", primary.name))
+        main_routes(&f.sim.host, "-4")
+            .contains(&format!("default 198.51.100.1 {} -", primary.name))
     );
     f.assert_untouched("after refusing the primary");
 }
@@ -607,12 +581,12 @@ fn rollback_after_the_kernel_rejects_a_step() {
     // back in the host with its name, MTU, alias and up state; nothing left in the container
     f.assert_untouched("after rollback");
     assert!(
-        routes(&f.ctr, "-4").is_empty(),
+        main_routes(&f.ctr, "-4").is_empty(),
         "{:?}",
-        routes(&f.ctr, "-4")
+        main_routes(&f.ctr, "-4")
     );
     assert!(
-        routes(&f.ctr, "-6")
+        main_routes(&f.ctr, "-6")
             .iter()
             .all(|r| !r.ends_with("blackhole"))
     );
@@ -842,7 +816,7 @@ fn stay_down_only_moves() {
         (1500, false, format!("cni-eni:1:1500:{}:", f.eni.name))
     );
     assert!(global_addrs(&f.ctr, &f.eni.name).is_empty());
-    assert!(routes(&f.ctr, "-4").is_empty());
+    assert!(main_routes(&f.ctr, "-4").is_empty());
     let prev = with_prev_result(&conf, &add.json());
     let check = f.call("CHECK", "eth0", &prev);
     assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
@@ -1010,11 +984,11 @@ fn dual_stack_without_ipv6_gateway_leaves_router_advertisements_accepted() {
     );
     assert_eq!(r["routes"], json!([{"dst": "0.0.0.0/0", "gw": "10.0.1.1"}]));
     assert!(
-        !routes(&f.ctr, "-6")
+        !main_routes(&f.ctr, "-6")
             .iter()
             .any(|r| r.starts_with("default")),
         "{:?}",
-        routes(&f.ctr, "-6")
+        main_routes(&f.ctr, "-6")
     );
     assert_eq!(f.ctr.sysctl_get("net.ipv6.conf.eth0.accept_ra"), "1");
     assert_eq!(f.ctr.sysctl_get("net.ipv6.conf.eth0.forwarding"), "0");

@@ -159,3 +159,36 @@ pub fn run_ignored_tests_in_uml(prefix: &str, min_tests: usize, env: &[(&str, &s
         "no '{summary}' in the guest output"
     );
 }
+
+/// Global addresses of `dev` in `ns` as `addr/prefix`; asserts none is still tentative (DAD).
+pub fn global_addrs(ns: &TestNs, dev: &str) -> Vec<String> {
+    let v = ns.ip_json(&["addr", "show", "dev", dev]);
+    v[0]["addr_info"]
+        .as_array()
+        .expect("addr_info")
+        .iter()
+        .filter(|a| a["scope"] == "global")
+        .map(|a| {
+            assert!(a.get("tentative").is_none(), "tentative address: {a}");
+            format!(
+                "{}/{}",
+                a["local"].as_str().unwrap_or_default(),
+                a["prefixlen"]
+            )
+        })
+        .collect()
+}
+
+/// Routes of one family (`-4`/`-6`) in the main table of `ns`, as "dst gateway dev type"
+/// (`-` for an absent field).
+pub fn main_routes(ns: &TestNs, fam: &str) -> Vec<String> {
+    ns.ip_json(&[fam, "route", "show"])
+        .as_array()
+        .expect("route list")
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            format!("{} {} {} {}", s("dst"), s("gateway"), s("dev"), s("type"))
+        })
+        .collect()
+}
