@@ -780,3 +780,74 @@ fn a_failing_later_step_rolls_everything_back() {
         "DEL",
     );
 }
+
+#[test]
+#[ignore = "needs 802.1Q: runs inside user-mode-linux (vm_tests_pass_inside_user_mode_linux)"]
+fn kill_9_during_add_then_del_strands_no_vlan() {
+    use std::io::Write;
+    use std::process::Stdio;
+    // Hardening (issue 5): kill -9 the plugin at random points of ADD, then DEL: no VLAN link is
+    // left in the task or on the host, the VLAN id is free again, and the next ADD works.
+    let t = subnet_with_vlans("bek", 1500);
+    let a = TestNs::new("bek");
+    let conf = dual_stack_conf("1.0.0", &t.name, 101, "0a:00:00:00:07:01");
+    let netns = a.path().display().to_string();
+    let host_links = link_names(&t.sim.host);
+    // how long an undisturbed ADD takes here, to spread the kills over it
+    let started = Instant::now();
+    let out = t.call("ADD", "ctr-k", &a, "eth0", &conf);
+    assert_eq!(out.status, 0, "ADD (timing): {out:?}");
+    let span = started.elapsed().as_micros().max(1000) as u64;
+    ok(&t.call("DEL", "ctr-k", &a, "eth0", &conf), "DEL (timing)");
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut killed = 0;
+    for round in 0..30 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = Duration::from_micros((seed >> 33) % span);
+        let mut cmd = Command::new(bin("branch-eni"));
+        cmd.env_clear()
+            .envs(cni_env("ADD", "ctr-k", &netns, "eth0"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = t.sim.host.spawn(&mut cmd);
+        let _ = child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(conf.to_string().as_bytes());
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        ok(
+            &t.call("DEL", "ctr-k", &a, "eth0", &conf),
+            &format!("DEL after kill #{round}"),
+        );
+        assert_eq!(
+            link_names(&a),
+            only_lo(),
+            "round {round}: a link was left in the task"
+        );
+        assert_eq!(
+            link_names(&t.sim.host),
+            host_links,
+            "round {round}: a link was left on the host"
+        );
+    }
+    eprintln!("30 ADDs killed at random points ({killed} while running), DEL after each");
+    let out = t.call("ADD", "ctr-k", &a, "eth0", &conf);
+    assert_eq!(out.status, 0, "ADD after the kills: {out:?}");
+    assert!(
+        ping(&a, "10.101.0.1"),
+        "the branch's gateway is unreachable after the kills"
+    );
+    ok(&t.call("DEL", "ctr-k", &a, "eth0", &conf), "final DEL");
+}

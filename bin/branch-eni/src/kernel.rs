@@ -44,9 +44,15 @@ fn random_u64() -> u64 {
     h.finish()
 }
 
-/// A temporary link name, `brtmp` + 8 hex digits.
-pub fn temp_name() -> String {
-    format!("brtmp{:08x}", random_u64() as u32)
+/// The temporary name of the VLAN link of attachment `tag` ([`owner_tag`]) until it is renamed:
+/// `brtmp` + 8 hex digits of a hash of the tag. Deterministic, so that DEL finds a link left
+/// under it by an ADD killed between creating and tagging it, and a retried ADD can clear it.
+pub fn temp_name(tag: &str) -> String {
+    // FNV-1a, 32 bits: stable across builds and platforms (std's hasher is not).
+    let h = tag.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("brtmp{h:08x}")
 }
 
 /// A random locally administered unicast MAC (for the tap-mode bridge and its VLAN port).
@@ -214,8 +220,10 @@ mod tests {
         assert_eq!(vlan_link_name("eth1", 102), "eth1.102");
         assert_eq!(vlan_link_name("enp0s31f6xy", 4094), "vlan4094");
         assert_eq!(bridge_name(7), "tapbr7");
-        let t = temp_name();
+        let t = temp_name("cni:ctr-a/eth0");
         assert!(t.starts_with("brtmp") && t.len() == 13, "{t}");
+        assert_eq!(t, temp_name("cni:ctr-a/eth0"), "stable");
+        assert_ne!(t, temp_name("cni:ctr-b/eth0"));
         let m = random_mac();
         assert_eq!(m[0] & 0x03, 0x02, "locally administered unicast");
     }

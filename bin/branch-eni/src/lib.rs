@@ -223,7 +223,15 @@ impl Add<'_> {
     /// Creates the 802.1Q link on the trunk directly inside the container namespace under a
     /// temporary name, tags it, and returns its index there.
     fn create_vlan(&mut self, trunk: &Link, mac: [u8; 6]) -> Result<u32, BranchEniError> {
-        let temp = kernel::temp_name();
+        let temp = kernel::temp_name(&self.tag);
+        // Left by an ADD of this attachment killed before it tagged or renamed the link.
+        if let Some(stale) = self.ctr.link_by_name(&temp)? {
+            log_info!(
+                "deleting {temp} (index {}) left by an interrupted ADD",
+                stale.index
+            );
+            self.ctr.delete_link(stale.index)?;
+        }
         let spec = VlanSpec {
             name: &temp,
             parent: trunk.index,
@@ -495,33 +503,35 @@ pub fn del(
     let mut ctr = ipconf::netns_of(arg)?.handle()?;
     let tag = kernel::owner_tag(container_id, ifname);
     let links = ctr.links()?;
+    // What this attachment's ADD made: links tagged with its owner, the VLAN link still under
+    // its temporary name (an ADD killed before tagging it), and, untagged, the links
+    // vpc-branch-eni (or an ADD killed between creating and tagging) leaves for this config.
+    let temp = kernel::temp_name(&tag);
+    let untagged = |l: &Link| {
+        !l.alias
+            .as_deref()
+            .is_some_and(|a| a.starts_with(kernel::TAG_PREFIX))
+    };
+    let is_kind = |l: &Link, k: &str| l.kind.as_deref() == Some(k);
+    let own_vlan = |l: &Link| is_kind(l, "vlan") && l.vlan_id == Some(conf.vlan_id);
+    let bridge = kernel::bridge_name(conf.vlan_id);
+    let made_for_config = |l: &Link| match conf.mode {
+        Mode::Vlan => l.name == ifname && own_vlan(l),
+        Mode::Tap { .. } => {
+            (l.name == ifname && is_kind(l, "tun"))
+                || (l.name == bridge && is_kind(l, "bridge"))
+                || own_vlan(l)
+        }
+        Mode::Macvtap => (l.name == ifname && is_kind(l, "macvtap")) || own_vlan(l),
+    };
     let mut doomed: Vec<&Link> = links
         .iter()
-        .filter(|l| l.alias.as_deref() == Some(tag.as_str()))
+        .filter(|l| {
+            l.alias.as_deref() == Some(tag.as_str())
+                || (l.name == temp && is_kind(l, "vlan"))
+                || (untagged(l) && made_for_config(l))
+        })
         .collect();
-    if doomed.is_empty() {
-        let untagged = |l: &&Link| {
-            !l.alias
-                .as_deref()
-                .is_some_and(|a| a.starts_with(kernel::TAG_PREFIX))
-        };
-        let is_kind = |l: &Link, k: &str| l.kind.as_deref() == Some(k);
-        let own_vlan = |l: &Link| is_kind(l, "vlan") && l.vlan_id == Some(conf.vlan_id);
-        let bridge = kernel::bridge_name(conf.vlan_id);
-        doomed = links
-            .iter()
-            .filter(untagged)
-            .filter(|l| match conf.mode {
-                Mode::Vlan => l.name == ifname && own_vlan(l),
-                Mode::Tap { .. } => {
-                    (l.name == ifname && is_kind(l, "tun"))
-                        || (l.name == bridge && is_kind(l, "bridge"))
-                        || own_vlan(l)
-                }
-                Mode::Macvtap => (l.name == ifname && is_kind(l, "macvtap")) || own_vlan(l),
-            })
-            .collect();
-    }
     doomed.sort_by_key(|l| del_rank(l));
     let mut first: Option<nl::Error> = None;
     for l in doomed {
