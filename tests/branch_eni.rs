@@ -19,7 +19,6 @@ mod vm;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::{Value, json};
 use suite_tests::*;
@@ -457,27 +456,7 @@ fn del_deletes_the_links_tagged_for_the_attachment_and_nothing_else() {
 
 #[test]
 fn version_capabilities_and_about() {
-    let p = plugin();
-    let out = run_plugin(
-        &p,
-        None,
-        &[("CNI_COMMAND", "VERSION")],
-        b"{\"cniVersion\":\"1.1.0\"}",
-    );
-    assert_eq!(
-        out.json(),
-        json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS})
-    );
-    let out = Command::new(&p).arg("--capabilities").output().unwrap();
-    let caps: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(caps, json!({"capabilities": ["awsvpc-network-mode"]}));
-    let out = run_plugin(&p, None, &[], b"");
-    assert_eq!((out.status, out.stdout.as_str()), (0, ""));
-    assert!(
-        out.stderr.starts_with("CNI branch-eni plugin"),
-        "{}",
-        out.stderr
-    );
+    assert_version_about_and_capabilities("branch-eni", &["awsvpc-network-mode"]);
 }
 
 // ---------------------------------------------------------------------------------------------

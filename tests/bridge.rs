@@ -1022,23 +1022,5 @@ fn port_flags_promisc_layer2_and_disabled_interface() {
 
 #[test]
 fn version_and_capabilities() {
-    let b = bin("bridge");
-    let out = run_plugin(
-        &b,
-        None,
-        &[("CNI_COMMAND", "VERSION")],
-        b"{\"cniVersion\":\"1.1.0\"}",
-    );
-    assert_eq!(
-        out.json(),
-        json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS})
-    );
-    let out = run_plugin(&b, None, &[], b"");
-    assert!(out.stderr.starts_with("CNI bridge plugin"), "{out:?}");
-    let mut cmd = std::process::Command::new(&b);
-    let out = cmd.arg("--capabilities").output().unwrap();
-    assert_eq!(
-        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
-        json!({"capabilities": ["awsvpc-network-mode"]})
-    );
+    assert_version_about_and_capabilities("bridge", &["awsvpc-network-mode"]);
 }

@@ -890,18 +890,8 @@ fn repeated_add_is_refused_at_once() {
 }
 
 #[test]
-fn version_lists_every_advertised_version() {
-    let out = run_plugin(
-        &bin("eni"),
-        None,
-        &[("CNI_COMMAND", "VERSION")],
-        b"{\"cniVersion\":\"1.1.0\"}",
-    );
-    assert_eq!(out.status, 0);
-    assert_eq!(
-        out.json(),
-        json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS})
-    );
+fn version_about_and_capabilities() {
+    assert_version_about_and_capabilities("eni", &["awsvpc-network-mode"]);
 }
 
 #[test]

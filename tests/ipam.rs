@@ -452,3 +452,8 @@ fn hundred_concurrent_adds_never_duplicate_or_lose_a_lease() {
         .count();
     assert_eq!(files, 100, "one lease file per ADD");
 }
+
+#[test]
+fn version_about_and_capabilities() {
+    assert_version_about_and_capabilities("ipam", &["awsvpc-network-mode"]);
+}

@@ -296,24 +296,7 @@ fn bad_input_gives_clear_errors_and_no_partial_stdout() {
 
 #[test]
 fn version_and_about() {
-    let lo = bin("loopback");
-    let out = run_plugin(
-        &lo,
-        None,
-        &[("CNI_COMMAND", "VERSION")],
-        b"{\"cniVersion\":\"1.1.0\"}",
-    );
-    assert_eq!(
-        out.json(),
-        json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS})
-    );
-    let out = run_plugin(&lo, None, &[], b"");
-    assert_eq!((out.status, out.stdout.as_str()), (0, ""));
-    assert!(
-        out.stderr.starts_with("CNI loopback plugin"),
-        "{}",
-        out.stderr
-    );
+    assert_version_about_and_capabilities("loopback", &[]);
 }
 
 #[test]

@@ -192,3 +192,37 @@ pub fn main_routes(ns: &TestNs, fam: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// The agent- and runtime-facing basics of a plugin binary: VERSION lists every advertised
+/// version, no CNI_COMMAND prints the one-line "about" on stderr only, and `--capabilities`
+/// prints `capabilities`.
+pub fn assert_version_about_and_capabilities(plugin: &str, capabilities: &[&str]) {
+    let p = bin(plugin);
+    let out = run_plugin(
+        &p,
+        None,
+        &[("CNI_COMMAND", "VERSION")],
+        b"{\"cniVersion\":\"1.1.0\"}",
+    );
+    assert_eq!(
+        out.json(),
+        serde_json::json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS}),
+        "{plugin} VERSION"
+    );
+    let out = run_plugin(&p, None, &[], b"");
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{plugin} about");
+    assert!(
+        out.stderr.starts_with(&format!("CNI {plugin} plugin")) && out.stderr.lines().count() == 1,
+        "{plugin} about: {}",
+        out.stderr
+    );
+    let out = std::process::Command::new(&p)
+        .arg("--capabilities")
+        .output()
+        .expect("run --capabilities");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).expect("--capabilities prints JSON"),
+        serde_json::json!({ "capabilities": capabilities }),
+        "{plugin} --capabilities"
+    );
+}
