@@ -31,7 +31,8 @@
 //!    capabilities) are passed on as written, `null` included.
 //! 4. **Errors name the key as written.** A value of the wrong type is code 7 with the path of
 //!    the member as the user wrote it: `key "ipam.Ranges[0][0].subnet": invalid type: ...`.
-//!    Checks made after parsing (ranges, MTU bounds) name the key in its documented spelling.
+//!    Checks made after parsing (ranges, MTU bounds) name the key in its documented spelling in
+//!    bridge and ipam, as written in eni and branch-eni (which look keys up with [`GoObject`]).
 //!
 //! # Case folding
 //!
@@ -41,10 +42,11 @@
 //! `s`, as in every Go version. Rust's standard library has full, not simple, case mappings;
 //! we use a full mapping when it is one character and otherwise the simple mapping it starts
 //! with (lower case: only `İ` U+0130, whose simple lower case is `i`) or the character itself
-//! (upper case: `ß`, ligatures, a few Greek letters with iota subscript, whose Go folding
-//! differs for the last group only). Go 1.20 and earlier matched `İ`/`ı` against `i` only in
-//! their own case; config keys are ASCII in practice and no plugin key contains `i` followed
-//! by such a letter spelled on purpose, so the newer rule is used.
+//! (upper case: `ß`, ligatures, Greek letters with iota subscript; for the last group Go
+//! folds to another member of the same class, so the same keys match). Go 1.20 and earlier folded with `unicode.SimpleFold`,
+//! under which `İ` (U+0130) and `ı` (U+0131) match no ASCII letter, where Go 1.21+ and we match
+//! them with `i`; only keys spelled with those two letters are read differently, and no Go
+//! program writes such keys.
 //!
 //! # Known differences from Go (deliberate, all on nonsensical input)
 //!
@@ -642,6 +644,8 @@ mod tests {
         // non-ASCII letters fold among themselves: Greek sigma's three forms, Cyrillic
         assert!(fold_eq("\u{3c3}", "\u{3a3}") && fold_eq("\u{3c2}", "\u{3a3}"));
         assert!(fold_eq("сеть", "СЕТЬ"));
+        // iota subscript: Go folds ᾳ and ᾼ to ᾼ, we to ᾳ; either way they match each other
+        assert!(fold_eq("\u{1fb3}", "\u{1fbc}"));
         // punctuation and digits stay as they are
         assert!(!fold_eq("ipv4-subnet", "ipv4_subnet"));
         assert!(fold_eq("ipv4-subnet", "IPV4-SUBNET"));
