@@ -37,7 +37,8 @@ pub struct NetConf {
     pub cni_version: String,
     pub name: String,
     pub plugin_type: String,
-    /// The `ipam` object, if any (an empty object counts as none), its keys as written.
+    /// The `ipam` object, if any (an empty object, or one of only `null` members, counts as
+    /// none), its keys as written.
     pub ipam: Option<Map<String, Value>>,
     pub dns: Option<Dns>,
     pub args: Option<Value>,
@@ -149,7 +150,8 @@ impl NetConf {
         let plugin_type = string("type")?.unwrap_or_default();
         let ipam = match common.get("ipam") {
             None => None,
-            Some((_, Value::Object(m))) if m.is_empty() => None,
+            // `{}`, or only null members (null = absent): no IPAM
+            Some((_, Value::Object(m))) if m.values().all(Value::is_null) => None,
             Some((_, Value::Object(m))) => Some(m.clone()),
             Some((key, other)) => {
                 return Err(Error::invalid_config(format!(
@@ -371,6 +373,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.cni_version, "0.1.0");
         assert!(c.ipam.is_none() && c.dns.is_none() && c.args.is_none());
+        let c = NetConf::from_value(json!({"ipam": {"type": null, "Routes": null}})).unwrap();
+        assert!(c.ipam.is_none());
         assert!(c.prev_result.is_none() && c.valid_attachments.is_none());
         // wrong types name the key as written
         let e = NetConf::from_value(json!({"Name": 1})).unwrap_err();
