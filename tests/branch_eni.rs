@@ -454,6 +454,72 @@ fn del_deletes_the_links_tagged_for_the_attachment_and_nothing_else() {
     assert_eq!(link_names(&ctr), left);
 }
 
+/// Keys in the spellings Go's `encoding/json` accepts (cni_spec::gojson) reach the kernel step
+/// (the trunk and VLAN named by folded keys, `null` keys unset, the later spelling winning,
+/// CNI_ARGS still case-sensitive and overriding), and errors name the key as written. The
+/// VLAN itself is checked in the guest (vm::go_spellings_nulls_and_cni_args_every_version).
+#[test]
+fn go_spellings_are_read_and_errors_name_the_key_as_written() {
+    let t = Trunked::new("beg", 1500);
+    let ctr = TestNs::new("beg");
+    let before = t.host_links();
+    let conf = |v: &str| {
+        json!({"cniVersion": v, "name": "n", "type": "vpc-branch-eni",
+            "TRUNKNAME": "not-this-one", "trunkname": t.name, "TrunkMACAddress": null,
+            "BranchVlanId": "101", "BRANCHMACADDRESS": "0a:00:00:00:00:01",
+            "IpAddresses": ["10.101.0.5/24"], "GatewayIpAddresses": ["10.101.0.1"],
+            "BlockInstanceMetadata": null, "InterfaceType": "vlan", "MTU": null})
+    };
+    if !kernel_has_8021q() {
+        for v in VERSIONS {
+            for (args, vlan) in [("", "101"), ("BranchVlanID=102;branchvlanid=7", "102")] {
+                let mut env = cni_env("ADD", "ctr-1", &ctr.path().display().to_string(), "eth0");
+                env.push(("CNI_ARGS".into(), format!("IgnoreUnknown=1;{args}")));
+                let (code, msg) = failure(&t.call_env(env, &conf(v)));
+                assert_eq!(code, 101, "{v}: {msg}");
+                assert_eq!(
+                    msg,
+                    format!(
+                        "no 802.1Q VLAN support in this kernel (module 8021q missing and not loadable): \
+                         cannot create VLAN {vlan} on trunk {}",
+                        t.name
+                    ),
+                    "{v} {args:?}"
+                );
+                assert_eq!(link_names(&ctr), only_lo(), "{v}");
+                assert_eq!(t.host_links(), before, "{v}");
+            }
+        }
+    }
+    for (key, value, want) in [
+        (
+            "BranchVlanId",
+            json!("0"),
+            "invalid network config: key \"BranchVlanId\": 0 is not a usable VLAN id (1..=4094)",
+        ),
+        (
+            "IpAddresses",
+            json!(["10.101.0.5"]),
+            "invalid network config: key \"IpAddresses\": \"10.101.0.5\" has no prefix length (expected e.g. 10.0.1.17/24)",
+        ),
+        (
+            "trunkname",
+            json!(7),
+            "invalid network config: key \"trunkname\": expected a string, got 7",
+        ),
+    ] {
+        let mut c = conf("1.0.0");
+        c[key] = value;
+        let out = t.call("ADD", "ctr-1", &ctr, "eth0", &c);
+        assert_eq!(failure(&out), (7, want.to_string()), "{key}");
+    }
+}
+
+#[test]
+fn non_string_cni_version_is_a_decode_error() {
+    assert_non_string_cni_version_is_a_decode_error("branch-eni");
+}
+
 #[test]
 fn version_capabilities_and_about() {
     assert_version_about_and_capabilities("branch-eni", &["awsvpc-network-mode"]);
@@ -465,5 +531,5 @@ fn version_capabilities_and_about() {
 #[test]
 fn vm_tests_pass_inside_user_mode_linux() {
     plugin(); // fails early with a hint when the binary is not built
-    run_ignored_tests_in_uml("vm::", 9, &[]);
+    run_ignored_tests_in_uml("vm::", 10, &[]);
 }

@@ -332,6 +332,58 @@ fn two_branches_reach_their_own_gateways_over_tagged_frames() {
     assert!(is_up(&t.sim.host.link(&t.name).unwrap()));
 }
 
+/// Keys in the spellings Go's `encoding/json` accepts (cni_spec::gojson): any case, `null` for
+/// unset, the later of two spellings winning; CNI_ARGS (case-sensitive, as vpc-branch-eni)
+/// still override the config. Every version.
+#[test]
+#[ignore = "needs 802.1Q: runs inside user-mode-linux (vm_tests_pass_inside_user_mode_linux)"]
+fn go_spellings_nulls_and_cni_args_every_version() {
+    let t = subnet_with_vlans("beg", 9001);
+    let a = TestNs::new("bega");
+    for v in VERSIONS {
+        let conf = json!({"cniVersion": v, "name": "n", "type": "vpc-branch-eni",
+            "TRUNKNAME": "not-this-one", "trunkname": t.name, "TrunkMACAddress": null,
+            "BranchVlanId": "999", "BRANCHMACADDRESS": "0a:00:00:00:03:01",
+            "IpAddresses": ["10.101.0.7/24"], "GatewayIpAddresses": ["10.101.0.1"],
+            "BlockInstanceMetadata": null, "InterfaceType": "vlan", "MTU": 1500, "mtu": null});
+        // the VLAN id comes from CNI_ARGS (an exact-case key; a folded one is not read)
+        let mut env = cni_env("ADD", "ctr-g", &a.path().display().to_string(), "eth0");
+        env.push((
+            "CNI_ARGS".into(),
+            "IgnoreUnknown=1;BranchVlanID=101;branchvlanid=102".into(),
+        ));
+        let out = t.call_env(env, &conf);
+        assert_eq!(out.status, 0, "{v}: {out:?}");
+        assert_eq!(
+            out.json(),
+            vlan_result(
+                v,
+                &a,
+                "0a:00:00:00:03:01",
+                1500,
+                &[("10.101.0.7/24", Some("10.101.0.1"))],
+                &["10.101.0.1"]
+            ),
+            "{v}"
+        );
+        let l = a.link("eth0").unwrap();
+        assert_eq!(l["linkinfo"]["info_data"]["id"], json!(101), "{v}: {l}");
+        assert_eq!(l["address"], json!("0a:00:00:00:03:01"), "{v}");
+        assert_eq!(l["mtu"], json!(1500), "{v}");
+        assert_eq!(addresses(&a, "eth0"), ["10.101.0.7/24"], "{v}");
+        assert!(!routes(&a, "-4").iter().any(|r| r.0 == "blackhole"), "{v}");
+        assert!(ping(&a, "10.101.0.1"), "{v}: VLAN 101 gateway unreachable");
+        let mut conf_101 = conf.clone();
+        conf_101["BranchVlanId"] = json!(101);
+        let with_prev = with_prev_result(&conf_101, &out.json());
+        if allows_check(v) {
+            ok(&t.call("CHECK", "ctr-g", &a, "eth0", &with_prev), "CHECK");
+        }
+        ok(&t.call("DEL", "ctr-g", &a, "eth0", &with_prev), "DEL");
+        assert_eq!(link_names(&a), only_lo(), "{v}");
+    }
+}
+
 #[test]
 #[ignore = "needs 802.1Q: runs inside user-mode-linux (vm_tests_pass_inside_user_mode_linux)"]
 fn instance_metadata_is_blocked_when_asked() {

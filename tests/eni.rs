@@ -445,6 +445,74 @@ fn ecs_eni_config_unchanged() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Keys in the spellings Go's `encoding/json` accepts (cni_spec::gojson), in both dialects and
+/// every version: any case, the later of two spellings wins (`Mtu` then `mtu`), `null` is not
+/// set. The folded keys take effect in the kernel.
+#[test]
+fn go_spellings_and_nulls_in_both_dialects_every_version() {
+    let f = Fix::new("enig");
+    for v in VERSIONS {
+        let vpc = json!({"cniVersion": v, "name": "eni-net", "type": "eni", "eniName": null,
+            "ENIMACAddress": MAC, "EniIPAddresses": ["10.0.1.17/24"],
+            "GATEWAYIPADDRESSES": ["10.0.1.1"], "blockinstancemetadata": true, "OpStateDown": null,
+            "Mtu": 1500, "mtu": 9001});
+        let ecs = json!({"cniVersion": v, "name": "eni-net", "type": "ecs-eni",
+            "ENI": "eni-0123456789abcdef0", "MAC": MAC, "IP-Addresses": ["10.0.1.17/24"],
+            "Gateway-IP-Addresses": ["10.0.1.1"], "BLOCK-INSTANCE-METADATA": true,
+            "stay-down": null, "MTU": 9001});
+        for conf in [vpc, ecs] {
+            let what = format!("{v} {}", conf["type"]);
+            let add = f.call("ADD", "eth0", &conf);
+            assert_eq!(add.status, 0, "{what}: {add:?}");
+            assert_eq!(
+                add.json(),
+                expected_result(
+                    v,
+                    &f.netns(),
+                    9001,
+                    vec![ip_entry(v, "10.0.1.17/24", Some("10.0.1.1"))],
+                    vec![json!({"dst": "0.0.0.0/0", "gw": "10.0.1.1"})]
+                ),
+                "{what}"
+            );
+            let link = f.ctr.link("eth0").unwrap();
+            assert_eq!(link["address"], MAC, "{what}");
+            assert_eq!(
+                state(&link),
+                (9001, true, format!("cni-eni:1:1500:{}:", f.eni.name)),
+                "{what}"
+            );
+            assert_eq!(global_addrs(&f.ctr, "eth0"), vec!["10.0.1.17/24"], "{what}");
+            assert!(
+                main_routes(&f.ctr, "-4").contains(&"default 10.0.1.1 eth0 -".to_string()),
+                "{what}"
+            );
+            assert!(
+                !route_get_ok(&f.ctr, "169.254.169.254"),
+                "{what}: IMDS blocked"
+            );
+            assert!(ping(&f.ctr, "10.0.1.1", "8000"), "{what}: jumbo frames");
+            let with_prev = with_prev_result(&conf, &add.json());
+            if allows_check(v) {
+                let check = f.call("CHECK", "eth0", &with_prev);
+                assert_eq!(
+                    (check.status, check.stdout.as_str()),
+                    (0, ""),
+                    "{what} CHECK: {check:?}"
+                );
+            }
+            let del = f.call("DEL", "eth0", &with_prev);
+            assert_eq!(
+                (del.status, del.stdout.as_str()),
+                (0, ""),
+                "{what}: {del:?}"
+            );
+            assert_eq!(f.in_host(), Some((1500, false, String::new())), "{what}");
+            f.sim.host.ip_ok(&["link", "set", &f.eni.name, "up"]);
+        }
+    }
+}
+
 fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "{tag}-{}-{}",
@@ -887,6 +955,11 @@ fn repeated_add_is_refused_at_once() {
         )
     );
     assert_eq!(global_addrs(&f.ctr, "eth0"), vec!["10.0.1.17/24"]);
+}
+
+#[test]
+fn non_string_cni_version_is_a_decode_error() {
+    assert_non_string_cni_version_is_a_decode_error("eni");
 }
 
 #[test]

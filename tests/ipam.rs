@@ -208,6 +208,151 @@ fn requested_addresses_from_every_source() {
     assert_eq!(out.json()["code"], json!(4));
 }
 
+/// Configs written by Go programs (cni_spec::gojson): `Ranges`, `DataDir`, `RangeStart` in
+/// other cases, the last of two spellings winning, and `null` for "not set" (`routes`,
+/// `gateway`, `resolvConf`, `args`, `runtimeConfig`).
+#[test]
+fn host_local_keys_in_go_spellings_and_nulls_in_every_version() {
+    let ns = TestNs::new("ipg");
+    for v in VERSIONS {
+        let data = DataDir::new("go");
+        let conf = json!({"cniVersion": v, "name": "gonet", "type": "bridge",
+            "args": null, "runtimeConfig": {"ips": null, "ipRanges": null},
+            "ipam": {"TYPE": "ipam",
+                "Ranges": [[{"Subnet": "10.83.0.0/24", "RANGESTART": "10.83.0.10", "gateway": null}],
+                           [{"SUBNET": "fd83::/64", "RangeEnd": null}]],
+                "dataDir": "/nonexistent/used-only-if-the-later-spelling-were-ignored",
+                "DataDir": data.path(),
+                "routes": null, "resolvConf": null}});
+        let add = run(&ns, "ADD", "ctr-go", "eth0", &conf);
+        assert_eq!(add.status, 0, "{v}: {add:?}");
+        let ip = |addr: &str, gw: &str, fam: &str| {
+            if has_ip_version(v) {
+                json!({"version": fam, "address": addr, "gateway": gw})
+            } else {
+                json!({"address": addr, "gateway": gw})
+            }
+        };
+        let mut want = json!({"cniVersion": v,
+            "ips": [ip("10.83.0.10/24", "10.83.0.1", "4"), ip("fd83::2/64", "fd83::1", "6")]});
+        if v != "1.1.0" {
+            want["dns"] = json!({});
+        }
+        assert_eq!(add.json(), want, "{v}");
+        // the lease files land in the DataDir given last
+        let dir = data.net("gonet");
+        assert_eq!(lease(&dir, "10.83.0.10").as_deref(), Some("ctr-go\r\neth0"));
+        assert_eq!(lease(&dir, "fd83::2").as_deref(), Some("ctr-go\r\neth0"));
+        if allows_check(v) {
+            let check = run(
+                &ns,
+                "CHECK",
+                "ctr-go",
+                "eth0",
+                &with_prev_result(&conf, &add.json()),
+            );
+            assert_eq!(
+                (check.status, check.stdout.as_str()),
+                (0, ""),
+                "{v}: {check:?}"
+            );
+        }
+        let del = run(&ns, "DEL", "ctr-go", "eth0", &conf);
+        assert_eq!((del.status, del.stdout.as_str()), (0, ""), "{v}: {del:?}");
+        assert_eq!(lease(&dir, "10.83.0.10"), None, "{v}");
+        assert_eq!(lease(&dir, "fd83::2"), None, "{v}");
+    }
+    // a wrong type names the key as the user wrote it
+    let data = DataDir::new("gobad");
+    let conf = json!({"cniVersion": "1.0.0", "name": "gonet", "type": "bridge",
+        "ipam": {"type": "ipam", "DataDir": data.path(), "Ranges": [[{"Subnet": 10}]]}});
+    let out = run(&ns, "ADD", "ctr-go", "eth0", &conf);
+    assert_eq!(out.json()["code"], json!(7), "{out:?}");
+    assert_eq!(
+        out.json()["msg"],
+        json!(
+            "invalid network config: key \"ipam.Ranges[0][0].Subnet\": invalid type: integer `10`, expected a string"
+        )
+    );
+}
+
+/// ecs-ipam's keys in Go spellings (`IPV4-SUBNET`, `IPv4-Routes`, `ID`), nulls for the
+/// optional ones: the ecs dialect is recognised and served, in every version.
+#[test]
+fn ecs_keys_in_go_spellings_in_every_version() {
+    let ns = TestNs::new("ipeg");
+    for v in VERSIONS {
+        let data = DataDir::new("ecsgo");
+        let db = data.0.join("eni-ipam.db").display().to_string();
+        let env_with = |verb: &str, cid: &str| {
+            let mut e = cni_env(verb, cid, &ns.path().display().to_string(), "ecs-eth0");
+            e.push(("IPAM_DB_PATH".into(), db.clone()));
+            e
+        };
+        let conf = |id: &str| {
+            json!({"cniVersion": v, "name": "network-name", "type": "ecs-bridge",
+                "ipam": {"Type": "ecs-ipam", "ID": id, "IPV4-SUBNET": "169.254.172.0/22",
+                    "IPv4-Routes": [{"DST": "169.254.170.2/32", "gw": null}],
+                    "ipv4-address": null, "ipv4-gateway": null, "ipv6-subnet": null}})
+        };
+        let a = call(
+            &bin("ipam"),
+            None,
+            &env_with("ADD", "pause-a"),
+            &conf("0a:1b:2c:3d:4e:01"),
+        );
+        assert_eq!(a.status, 0, "{v}: {a:?}");
+        let a = a.json();
+        let addr_a = a["ips"][0]["address"].as_str().unwrap().to_string();
+        assert!(
+            addr_a.starts_with("169.254.17") && addr_a.ends_with("/22"),
+            "{v}: {a}"
+        );
+        let mut ip = json!({"address": addr_a, "gateway": "169.254.172.1"});
+        if has_ip_version(v) {
+            ip["version"] = json!("4");
+        }
+        let mut want = json!({"cniVersion": v, "ips": [ip],
+            "routes": [{"dst": "169.254.170.2/32"}]});
+        if v != "1.1.0" {
+            want["dns"] = json!({});
+        }
+        assert_eq!(a, want, "{v}");
+        // the lease is recorded: the same id gets it again, another id gets another address
+        let again = call(
+            &bin("ipam"),
+            None,
+            &env_with("ADD", "pause-a"),
+            &conf("0a:1b:2c:3d:4e:01"),
+        );
+        assert_eq!(again.json()["ips"][0]["address"], json!(addr_a), "{v}");
+        let b = call(
+            &bin("ipam"),
+            None,
+            &env_with("ADD", "pause-b"),
+            &conf("0a:1b:2c:3d:4e:02"),
+        );
+        let addr_b = b.json()["ips"][0]["address"].as_str().unwrap().to_string();
+        assert_ne!(addr_a, addr_b, "{v}: one address handed out twice");
+        for (cid, id) in [
+            ("pause-a", "0a:1b:2c:3d:4e:01"),
+            ("pause-b", "0a:1b:2c:3d:4e:02"),
+        ] {
+            let del = call(&bin("ipam"), None, &env_with("DEL", cid), &conf(id));
+            assert_eq!((del.status, del.stdout.as_str()), (0, ""), "{v}: {del:?}");
+        }
+        // released: a third id may ask for the first address by IPV4-ADDRESS
+        let mut c = conf("0a:1b:2c:3d:4e:03");
+        c["ipam"]["IPV4-ADDRESS"] = json!(addr_a);
+        let out = call(&bin("ipam"), None, &env_with("ADD", "pause-c"), &c);
+        assert_eq!(
+            out.json()["ips"][0]["address"],
+            json!(addr_a),
+            "{v}: {out:?}"
+        );
+    }
+}
+
 #[test]
 fn legacy_range_keys_resolv_conf_and_legacy_lease_files() {
     let ns = TestNs::new("ipl");
@@ -451,6 +596,11 @@ fn hundred_concurrent_adds_never_duplicate_or_lose_a_lease() {
         })
         .count();
     assert_eq!(files, 100, "one lease file per ADD");
+}
+
+#[test]
+fn non_string_cni_version_is_a_decode_error() {
+    assert_non_string_cni_version_is_a_decode_error("ipam");
 }
 
 #[test]

@@ -138,6 +138,60 @@ fn every_verb_in_every_version() {
     }
 }
 
+/// The common keys as Go programs may write them (libcni reads them with Go's
+/// `encoding/json`: any case, `null` for unset): `CNIVersion` sets the version of the result,
+/// in every version and every verb.
+#[test]
+fn common_keys_in_go_spellings_every_version() {
+    let host = SimHost::new("lbg");
+    let lo = bin("loopback");
+    for v in VERSIONS {
+        let ctr = TestNs::new("lbgc");
+        let netns = ctr.path().display().to_string();
+        let conf = json!({"CNIVersion": v, "Name": "lo-net", "TYPE": "loopback", "ipam": null,
+            "dns": null, "args": null, "runtimeConfig": null, "prevResult": null});
+        let run = |verb: &str, conf: &Value| {
+            call(
+                &lo,
+                Some(&host.host),
+                &cni_env(verb, "ctr-g", &netns, "eth0"),
+                conf,
+            )
+        };
+        let add = run("ADD", &conf);
+        assert_eq!(add.status, 0, "{v} ADD: {add:?}");
+        assert_eq!(add.json(), expected_add(v, &netns), "{v}");
+        assert!(lo_flags(&ctr).contains(&"UP".to_string()), "{v}: lo up");
+        let mut with_prev = conf.clone();
+        with_prev["PrevResult"] = add.json();
+        if allows_check(v) {
+            let check = run("CHECK", &with_prev);
+            assert_eq!(
+                (check.status, check.stdout.as_str()),
+                (0, ""),
+                "{v} CHECK: {check:?}"
+            );
+        }
+        if allows_gc_status(v) {
+            for verb in ["STATUS", "GC"] {
+                let out = call(&lo, Some(&host.host), &cni_env(verb, "", "", ""), &conf);
+                assert_eq!(
+                    (out.status, out.stdout.as_str()),
+                    (0, ""),
+                    "{v} {verb}: {out:?}"
+                );
+            }
+        }
+        let del = run("DEL", &with_prev);
+        assert_eq!(
+            (del.status, del.stdout.as_str()),
+            (0, ""),
+            "{v} DEL: {del:?}"
+        );
+        assert!(!lo_flags(&ctr).contains(&"UP".to_string()), "{v}: lo down");
+    }
+}
+
 #[test]
 fn prev_result_is_passed_through_when_chained() {
     let host = SimHost::new("lbp");
@@ -292,6 +346,11 @@ fn bad_input_gives_clear_errors_and_no_partial_stdout() {
         &conf("1.0.0").to_string(),
     );
     assert_eq!(out.json()["code"], json!(4));
+}
+
+#[test]
+fn non_string_cni_version_is_a_decode_error() {
+    assert_non_string_cni_version_is_a_decode_error("loopback");
 }
 
 #[test]

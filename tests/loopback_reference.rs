@@ -118,6 +118,45 @@ fn same_results_as_the_reference_plugin() {
     }
 }
 
+/// libcni reads the common keys with Go's `encoding/json`: any case, and of two spellings of
+/// one key the later wins even when the earlier is the exact one. Ours agrees (cni_spec::gojson).
+#[test]
+fn go_spellings_of_the_common_keys_as_the_reference_plugin() {
+    let host = SimHost::new("lrg");
+    let (ours, go) = (bin("loopback"), reference());
+    for v in SHARED_VERSIONS {
+        for conf in [
+            json!({"CNIVersion": v, "name": "cmp", "type": "loopback"}),
+            json!({"cniversion": v, "NAME": "cmp", "Type": "loopback", "dns": null}),
+            json!({"cniVersion": "9.9.9", "CNIVERSION": v, "name": "cmp", "type": "loopback"}),
+        ] {
+            let (a, b) = (TestNs::new("lrga"), TestNs::new("lrgb"));
+            let (pa, pb) = (
+                a.path().display().to_string(),
+                b.path().display().to_string(),
+            );
+            let mine = run(&ours, &host.host, "ADD", &pa, "eth0", &conf);
+            let theirs = run(&go, &host.host, "ADD", &pb, "eth0", &conf);
+            assert_eq!(
+                (mine.status, theirs.status),
+                (0, 0),
+                "{conf}: {mine:?} {theirs:?}"
+            );
+            assert_eq!(mine.json()["cniVersion"], json!(v), "{conf}");
+            assert_eq!(
+                normalise(mine.json(), &pa),
+                normalise(theirs.json(), &pb),
+                "{conf}"
+            );
+            assert_eq!(
+                a.link("lo").unwrap()["flags"],
+                b.link("lo").unwrap()["flags"],
+                "{conf}: lo flags"
+            );
+        }
+    }
+}
+
 #[test]
 fn same_error_codes_as_the_reference_plugin() {
     let host = SimHost::new("lre");
@@ -160,6 +199,16 @@ fn same_error_codes_as_the_reference_plugin() {
             "bad network name",
             cni_env("ADD", "c", &netns, "eth0"),
             json!({"cniVersion": "1.0.0", "name": "a b", "type": "loopback"}).to_string(),
+        ),
+        (
+            "cniVersion a number",
+            cni_env("ADD", "c", &netns, "eth0"),
+            json!({"cniVersion": 1, "name": "n", "type": "loopback"}).to_string(),
+        ),
+        (
+            "CNIVersion a boolean",
+            cni_env("ADD", "c", &netns, "eth0"),
+            json!({"CNIVersion": true, "name": "n", "type": "loopback"}).to_string(),
         ),
         (
             "unknown verb",

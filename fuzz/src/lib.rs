@@ -21,9 +21,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use cni_spec::gojson::{GoObject, fold_eq};
 use cni_spec::{
     CniArgs, CniResult, Command, Env, Error, Invocation, NetConf, Plugin, SpecVersion,
-    is_cni_identifier, run_with, validate_container_id, validate_ifname,
+    is_cni_identifier, run_with, validate_container_id, validate_ifname, version_hint,
 };
 use ipam_store::{Holder, Owner, RangeSet, RangeSpec, Store, validate_sets};
 use serde_json::{Value, json};
@@ -169,6 +170,12 @@ pub fn netconf(data: &[u8]) {
         return;
     };
     let is_object = v.is_object();
+    // libcni decodes cniVersion first: a non-string one (in any spelling Go accepts) is code 6
+    let bad_version = v.as_object().is_some_and(|m| {
+        GoObject::new(m, &["cniVersion"])
+            .get("cniVersion")
+            .is_some_and(|(_, v)| !v.is_string())
+    });
     match NetConf::from_value(v) {
         Ok(c) => {
             assert!(is_object);
@@ -185,7 +192,7 @@ pub fn netconf(data: &[u8]) {
         Err(e) => {
             let code = e.code();
             assert!(code == 6 || code == 7, "code {code}: {e}");
-            assert_eq!(code == 6, !is_object, "{e}");
+            assert_eq!(code == 6, !is_object || bad_version, "{e}");
         }
     }
 }
@@ -318,7 +325,8 @@ pub fn dispatch(data: &[u8]) {
         assert!(SpecVersion::parse(ver).is_some(), "{v}");
     } else if command == "ADD" && argv.len() == 1 {
         let conf: Value = serde_json::from_slice(stdin).expect("an ADD that succeeded had JSON");
-        assert_eq!(v["cniVersion"], conf["cniVersion"], "{v}");
+        // the version as libcni reads it: any spelling of cniVersion, the last one winning
+        assert_eq!(v["cniVersion"].as_str(), version_hint(&conf), "{v}");
     }
 }
 
@@ -372,15 +380,18 @@ pub fn ipam_config(data: &[u8]) {
     let Ok(mut v) = serde_json::from_slice::<Value>(b.rest()) else {
         return;
     };
-    // Never read a file the input names.
-    if let Some(ipam) = v.get_mut("ipam").and_then(Value::as_object_mut)
-        && ipam
-            .get("resolvConf")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    {
-        let ours = scratch().join("resolv.conf");
-        ipam.insert("resolvConf".into(), json!(ours.to_string_lossy()));
+    // Never read a file the input names: every spelling Go's rules accept for ipam.resolvConf
+    // (keys fold case-insensitively) points at our own file.
+    let ours = json!(scratch().join("resolv.conf").to_string_lossy());
+    for (k, ipam) in v.as_object_mut().into_iter().flatten() {
+        let Some(ipam) = ipam.as_object_mut().filter(|_| fold_eq(k, "ipam")) else {
+            continue;
+        };
+        for (k, file) in ipam.iter_mut() {
+            if fold_eq(k, "resolvConf") && file.as_str().is_some_and(|s| !s.is_empty()) {
+                *file = ours.clone();
+            }
+        }
     }
     let Ok(conf) = NetConf::from_value(v) else {
         return;

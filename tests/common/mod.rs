@@ -226,3 +226,49 @@ pub fn assert_version_about_and_capabilities(plugin: &str, capabilities: &[&str]
         "{plugin} --capabilities"
     );
 }
+
+/// libcni decodes `cniVersion` before anything else: a non-string one, in any spelling Go's
+/// `encoding/json` matches, is a decode error (code 6) naming the key as written, reported in
+/// the newest version, for every verb that reads a config. Runs `plugin` in a simulated host.
+pub fn assert_non_string_cni_version_is_a_decode_error(plugin: &str) {
+    let p = bin(plugin);
+    let sim = SimHost::new("cv");
+    let ctr = TestNs::new("cvc");
+    let netns = ctr.path().display().to_string();
+    for (key, value, shown) in [
+        ("cniVersion", serde_json::json!(1), "1"),
+        ("CNIVersion", serde_json::json!(1.0), "1.0"),
+        ("cniversion", serde_json::json!(true), "true"),
+        ("CNIVERSION", serde_json::json!(["1.0.0"]), "[\"1.0.0\"]"),
+        (
+            "cniVersion",
+            serde_json::json!({"v": "1.0.0"}),
+            "{\"v\":\"1.0.0\"}",
+        ),
+    ] {
+        let mut conf = serde_json::json!({"name": "n", "type": plugin});
+        conf[key] = value;
+        for verb in ["ADD", "DEL", "CHECK"] {
+            let out = call(
+                &p,
+                Some(&sim.host),
+                &cni_env(verb, "c1", &netns, "eth0"),
+                &conf,
+            );
+            assert_eq!(out.status, 1, "{plugin} {verb} {conf}: {out:?}");
+            let msg = format!(
+                "failed to decode network config: key \"{key}\": expected a string, got {shown}"
+            );
+            assert_eq!(
+                out.json(),
+                serde_json::json!({"cniVersion": "1.1.0", "code": 6, "msg": msg}),
+                "{plugin} {verb} {conf}"
+            );
+        }
+    }
+    assert_eq!(
+        ctr.ip_json(&["link", "show"]).as_array().map(Vec::len),
+        Some(1),
+        "{plugin}: a refused config touched the container namespace"
+    );
+}

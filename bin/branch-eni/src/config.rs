@@ -1,12 +1,14 @@
 //! The config dialect of vpc-branch-eni, plus our `mtu`, and the per-container CNI_ARGS.
 //!
-//! Keys are read the way Go's `encoding/json` reads them: case-insensitively, later keys
-//! overriding earlier ones, `null` meaning "not set", unknown keys ignored. Values may be
+//! Keys are read the way Go's `encoding/json` reads them (`cni_spec::gojson`, shared by every
+//! plugin): case-insensitively, later keys overriding earlier ones, `null` meaning "not set",
+//! unknown keys ignored. Values may be
 //! strings where vpc-branch-eni has strings (`"branchVlanID":"102"`, `"uid":"1000"`) and
 //! numbers as well.
 
 use std::net::IpAddr;
 
+use cni_spec::gojson::GoObject;
 use cni_spec::{CniArgs, Error};
 use ipnetwork::IpNetwork;
 use serde_json::{Map, Value};
@@ -104,30 +106,6 @@ pub struct BranchConf {
     pub mode: Mode,
     /// MTU of the created links; `None`: the trunk's (vlan link), 9001 (tap and bridge).
     pub mtu: Option<u32>,
-}
-
-/// Go-style key matching: equal under Unicode lowercase folding.
-fn fold_eq(a: &str, b: &str) -> bool {
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
-}
-
-/// The config's values of [`KEYS`], by canonical key, each with the key as written. Later
-/// keys win; `null` values are skipped (Go leaves the field alone).
-fn fold_keys(raw: &Map<String, Value>) -> Vec<(&'static str, &str, &Value)> {
-    let mut out: Vec<(&'static str, &str, &Value)> = Vec::new();
-    for (written, value) in raw {
-        if value.is_null() {
-            continue;
-        }
-        let Some(canonical) = KEYS.iter().find(|k| fold_eq(k, written)) else {
-            continue;
-        };
-        out.retain(|(c, _, _)| c != canonical);
-        out.push((canonical, written.as_str(), value));
-    }
-    out
 }
 
 fn bad(key: &str, msg: impl std::fmt::Display) -> Error {
@@ -233,7 +211,7 @@ struct Raw {
 
 fn read_keys(raw: &Map<String, Value>) -> Result<Raw, Error> {
     let mut r = Raw::default();
-    for (canonical, key, v) in fold_keys(raw) {
+    for (canonical, key, v) in GoObject::new(raw, &KEYS).iter() {
         match canonical {
             "trunkName" => {
                 let s = as_str(key, v)?;
@@ -658,9 +636,17 @@ mod tests {
 
     #[test]
     fn go_style_folding() {
+        use cni_spec::gojson::fold_eq;
         assert!(fold_eq("trunkName", "TRUNKNAME"));
         // U+212A KELVIN SIGN folds to k, as in Go
         assert!(fold_eq("trunkName", "trun\u{212a}Name"));
         assert!(!fold_eq("trunkName", "trunk_name"));
+        let c = parse(
+            json!({"trun\u{212a}Name":"eth3","branchVlanID":"5","branchMACAddress":"0a:00:00:00:00:01",
+                "interfaceType":"vlan"}),
+            "",
+        )
+        .unwrap();
+        assert_eq!(c.trunk.name.as_deref(), Some("eth3"));
     }
 }

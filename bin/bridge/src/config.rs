@@ -9,6 +9,9 @@
 //!   (required), `mtu` (0 means 1500), `ipam` (normally `ecs-ipam`), `blockInstanceMetadata`;
 //!   the reference keys the ECS agent also sends (`isGateway` ... `hairpinMode`) are ignored, as
 //!   ecs-bridge ignores them.
+//!
+//! Keys are read with Go's `encoding/json` rules (case-insensitive, the last member wins, `null`
+//! is absent): see `cni_spec::gojson`.
 
 use cni_spec::{Command, Error, Invocation, code, parse_value};
 use serde::Deserialize;
@@ -251,19 +254,19 @@ impl BridgeConfig {
 
         let ipam = match &inv.conf.ipam {
             None => IpamKind::None,
-            Some(m) => match m.get("type") {
-                Some(Value::String(t)) if IN_PROCESS_IPAM.contains(&t.as_str()) => {
+            Some(_) => match inv.conf.ipam_member("type") {
+                Some((_, Value::String(t))) if IN_PROCESS_IPAM.contains(&t.as_str()) => {
                     IpamKind::InProcess(t.clone())
                 }
-                Some(Value::String(t)) if !t.is_empty() => IpamKind::Delegate(t.clone()),
-                Some(Value::String(_)) | None | Some(Value::Null) => {
+                Some((_, Value::String(t))) if !t.is_empty() => IpamKind::Delegate(t.clone()),
+                Some((_, Value::String(_))) | None => {
                     return Err(Error::invalid_config(
                         "key \"ipam.type\" is missing or empty: name the IPAM plugin",
                     ));
                 }
-                Some(other) => {
+                Some((key, other)) => {
                     return Err(Error::invalid_config(format!(
-                        "key \"ipam.type\": expected a string, got {other}"
+                        "key \"ipam.{key}\": expected a string, got {other}"
                     )));
                 }
             },

@@ -1,10 +1,11 @@
-//! The two config dialects (ecs-eni's and vpc-eni's), read with Go's case-insensitive key
-//! matching, validated completely before anything on the host is touched.
+//! The two config dialects (ecs-eni's and vpc-eni's), read with Go's `encoding/json` rules
+//! (`cni_spec::gojson`: case-insensitive keys, the last member wins, `null` is absent),
+//! validated completely before anything on the host is touched.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use cni_spec::gojson::GoObject;
 use ipconf::{Field, IfaceConfig};
 use ipnetwork::IpNetwork;
 use serde_json::{Map, Value};
@@ -80,10 +81,28 @@ impl Dialect {
     }
 }
 
-/// The config's top-level keys, matched case-insensitively as Go's `encoding/json` does (a key
-/// given twice in different case: the later one wins).
+/// Every key this plugin reads, in both dialects (canonical spelling).
+const FIELDS: [&str; 14] = [
+    "eni",
+    "mac",
+    "ip-addresses",
+    "gateway-ip-addresses",
+    "block-instance-metadata",
+    "stay-down",
+    "eniName",
+    "eniMACAddress",
+    "eniIPAddresses",
+    "gatewayIPAddresses",
+    "blockInstanceMetadata",
+    "opStateDown",
+    MTU_KEY,
+    WAIT_KEY,
+];
+
+/// The config's keys read with Go's `encoding/json` rules (`cni_spec::gojson`): matched
+/// case-insensitively, the last member of a key wins, `null` counts as absent.
 struct Lookup<'a> {
-    by_lower: HashMap<String, (&'a str, &'a Value)>,
+    object: GoObject<'a, 'static>,
 }
 
 fn bad(key: &str, reason: impl Into<String>) -> EniError {
@@ -106,19 +125,14 @@ fn json_kind(v: &Value) -> &'static str {
 
 impl<'a> Lookup<'a> {
     fn new(raw: &'a Map<String, Value>) -> Lookup<'a> {
-        let mut by_lower = HashMap::with_capacity(raw.len());
-        for (k, v) in raw {
-            by_lower.insert(k.to_lowercase(), (k.as_str(), v));
+        Lookup {
+            object: GoObject::new(raw, &FIELDS),
         }
-        Lookup { by_lower }
     }
 
-    /// The key as written and its value; JSON `null` counts as absent (as in Go).
+    /// The key as written and its value; absent when missing or `null`.
     fn get(&self, key: &str) -> Option<(&'a str, &'a Value)> {
-        self.by_lower
-            .get(&key.to_lowercase())
-            .copied()
-            .filter(|(_, v)| !v.is_null())
+        self.object.get(key)
     }
 
     fn string(&self, key: &str) -> Result<Option<(&'a str, String)>, EniError> {

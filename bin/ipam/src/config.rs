@@ -7,11 +7,15 @@
 //! - ecs-ipam's: `id`, `ipv4-subnet`/`-address`/`-gateway`/`-routes` and the `ipv6-` twins; the
 //!   store location from `IPAM_DB_PATH`. Chosen when `ipam.type` is `ecs-ipam`, when the binary
 //!   runs as `ecs-ipam`, or when any `ipv4-*`/`ipv6-*` key is present.
+//!
+//! Keys are read with Go's `encoding/json` rules (case-insensitive, the last member wins, `null`
+//! is absent): see `cni_spec::gojson`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cni_spec::gojson::fold_key;
 use cni_spec::{Dns, Error, Invocation, RangeConf, Route, parse_value};
 use ipam_store::{FieldLabels, RangeSet, RangeSpec, check_sets, validate_sets};
 use ipnetwork::IpNetwork;
@@ -183,11 +187,12 @@ impl IpamConfig {
         let ipam = inv.conf.ipam.clone().ok_or_else(|| {
             Error::invalid_config("key \"ipam\" is missing or empty; an IPAM plugin needs it")
         })?;
-        let is_ecs = ipam.get("type").and_then(Value::as_str) == Some("ecs-ipam")
+        let is_ecs = inv.conf.ipam_member("type").and_then(|(_, t)| t.as_str()) == Some("ecs-ipam")
             || inv.program == "ecs-ipam"
-            || ipam
-                .keys()
-                .any(|k| k.starts_with("ipv4-") || k.starts_with("ipv6-"));
+            || ipam.iter().any(|(k, v)| {
+                let k = fold_key(k);
+                !v.is_null() && (k.starts_with("IPV4-") || k.starts_with("IPV6-"))
+            });
         let value = Value::Object(ipam);
         if is_ecs {
             Self::load_ecs(inv, parse_value(&value, "ipam")?, get_env)

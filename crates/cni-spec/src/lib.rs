@@ -4,22 +4,30 @@
 //! handles `--version`/`--capabilities`, the "about" line, VERSION, the per-verb CNI_*
 //! environment ([`Env`]), the config ([`NetConf`]), version negotiation and output in the
 //! requested version ([`CniResult::to_json`]), and error objects on stdout ([`Error`]).
+//!
+//! Every config key, common or a plugin's own, is read with Go's `encoding/json` rules: keys
+//! match case-insensitively (the exact spelling first), the last of several members for one
+//! field wins, and `null` counts as absent. The rules, and where we deliberately differ from
+//! Go, are documented once in [`gojson`]; plugins get them through [`NetConf`],
+//! [`NetConf::parse_as`], [`parse_value`] and [`gojson::GoObject`].
 
 mod conf;
 mod delegate;
 mod env;
 mod error;
+pub mod gojson;
 pub mod log;
 mod result;
 mod skel;
 mod version;
 
-pub use conf::{Attachment, NetConf, RangeConf, RuntimeConfig, parse_value};
+pub use conf::{Attachment, NetConf, RangeConf, RuntimeConfig, version_hint};
 pub use delegate::{delegate, find_in_path};
 pub use env::{
     CniArgs, Command, Env, NetnsArg, is_cni_identifier, validate_container_id, validate_ifname,
 };
 pub use error::{Error, code};
+pub use gojson::parse_value;
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_with};
 pub use version::SpecVersion;

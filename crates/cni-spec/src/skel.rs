@@ -186,12 +186,7 @@ fn dispatch<P: Plugin>(
     // Decode first so that every later error is reported in the config's version.
     let decoded: Result<Value, Error> =
         serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()));
-    if let Some(v) = decoded
-        .as_ref()
-        .ok()
-        .and_then(|v| v.get("cniVersion"))
-        .and_then(Value::as_str)
-    {
+    if let Some(v) = decoded.as_ref().ok().and_then(crate::version_hint) {
         if SpecVersion::parse(v).is_some() {
             v.clone_into(reported_version);
         }
