@@ -139,7 +139,12 @@ fn a_gateway_outside_the_subnet_is_accepted_as_host_local_does() {
         let dirs = Dirs::new("gw");
         let ours_dir = dirs.data("ours");
         let c = conf(v, &ours_dir, ranges.clone(), json!({}));
-        let add = call(&bin("ipam"), None, &env("ADD", "c1", Some(&ns_path), ""), &c);
+        let add = call(
+            &bin("ipam"),
+            None,
+            &env("ADD", "c1", Some(&ns_path), ""),
+            &c,
+        );
         assert_eq!(add.status, 0, "{v}: {add:?}");
         let mut want = json!({"cniVersion": v, "ips": [
             ip_json(v, "10.77.0.1/29", "10.99.0.1"), ip_json(v, "fd77::1/125", "fd99::1")]});
@@ -162,7 +167,12 @@ fn a_gateway_outside_the_subnet_is_accepted_as_host_local_does() {
                 "{v}: {out:?}"
             );
         }
-        let full = call(&bin("ipam"), None, &env("ADD", "c7", Some(&ns_path), ""), &c);
+        let full = call(
+            &bin("ipam"),
+            None,
+            &env("ADD", "c7", Some(&ns_path), ""),
+            &c,
+        );
         assert_eq!(full.status, 1, "{v}: {full:?}");
         assert!(
             full.json()["msg"]
@@ -180,7 +190,12 @@ fn a_gateway_outside_the_subnet_is_accepted_as_host_local_does() {
             );
             assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
         }
-        let del = call(&bin("ipam"), None, &env("DEL", "c1", Some(&ns_path), ""), &c);
+        let del = call(
+            &bin("ipam"),
+            None,
+            &env("DEL", "c1", Some(&ns_path), ""),
+            &c,
+        );
         assert_eq!((del.status, del.stdout.as_str()), (0, ""), "{del:?}");
         assert!(!del.stderr.contains("outside subnet"), "DEL warns: {del:?}");
 

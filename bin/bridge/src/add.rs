@@ -404,7 +404,14 @@ impl Steps<'_> {
             block_imds: cfg.block_imds,
         };
         if !cfg.disable_container_interface {
-            let applied = ipconf::apply(self.netns, self.ctr, ctr_link.index, &ifcfg)
+            // the reference bridge adds routes next to those of the container's other networks
+            // (two networks with isDefaultGateway: two IPv4 default routes, one IPv6 multipath
+            // route); a task of ecs-bridge has exactly one way out
+            let mode = match cfg.dialect {
+                Dialect::Reference => ipconf::RouteMode::Alongside,
+                Dialect::Ecs => ipconf::RouteMode::Exclusive,
+            };
+            let applied = ipconf::apply_with(self.netns, self.ctr, ctr_link.index, &ifcfg, mode)
                 .map_err(step(&format!("ADD: configure {ifname} in the container")))?;
             rb.applied = Some(applied);
         }

@@ -51,7 +51,7 @@ pub use ipnetwork::IpNetwork;
 pub use link::{Link, MacvlanMode, MacvlanSpec, MacvtapSpec, VethSpec, VlanSpec};
 pub use neigh::Neigh;
 pub use netns::Netns;
-pub use route::{Family, Route, RouteKind, RouteSpec, Scope, TABLE_LOCAL, TABLE_MAIN};
+pub use route::{Family, Nexthop, Route, RouteKind, RouteSpec, Scope, TABLE_LOCAL, TABLE_MAIN};
 pub use tap::{create_tap, delete_tap};
 
 /// Parses `aa:bb:cc:dd:ee:ff` (or with `-` separators, any case) into 6 bytes.

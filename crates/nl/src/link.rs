@@ -333,7 +333,7 @@ impl Handle {
     }
 
     /// "eth0 (index 4)" when the link can be found, else "index 4". Used in error messages.
-    pub(crate) fn describe_link(&mut self, index: u32) -> String {
+    pub fn describe_link(&mut self, index: u32) -> String {
         match self.link_by_index(index) {
             Ok(Some(l)) => format!("{} (index {index})", l.name),
             _ => format!("index {index}"),
