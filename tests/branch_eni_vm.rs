@@ -781,8 +781,9 @@ fn a_failing_later_step_rolls_everything_back() {
     let (code, msg) = failure(&t.call("ADD", "ctr-r", &a, "eth0", &conf));
     assert_eq!(code, 100, "{msg}");
     assert!(
-        msg.starts_with("route 0.0.0.0/0 via 10.101.0.1 dev index")
-            && msg.contains("conflicts with existing route 0.0.0.0/0 via 192.0.2.1"),
+        msg.starts_with(
+            "route 0.0.0.0/0 via 10.101.0.1 dev eth0 conflicts with existing route 0.0.0.0/0 via 192.0.2.1 dev x0 proto boot"
+        ),
         "{msg}"
     );
     assert_eq!(link_names(&a), before);

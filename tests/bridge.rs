@@ -913,7 +913,16 @@ fn bad_input_gives_clear_errors_and_leaves_nothing() {
             7,
             "invalid network config: key \"mtu\": invalid type",
         ),
-        (json!({"vlan": 12}), 2, "unsupported field \"vlan\": 12"),
+        (
+            json!({"vlan": 4095}),
+            7,
+            "invalid network config: key \"vlan\": 4095 is outside 0..=4094",
+        ),
+        (
+            json!({"vlanTrunk": [{"minID": 9}]}),
+            7,
+            "invalid network config: key \"vlanTrunk[0]\": minID and maxID go together",
+        ),
     ];
     for (extra, code, msg) in cases {
         let conf = w.conf("1.0.0", &["10.90.0.0/24"], extra.clone());

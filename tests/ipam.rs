@@ -493,8 +493,8 @@ fn bad_configs_name_the_field() {
             "ipam.ranges[0][0].subnet",
         ),
         (
-            json!({"ranges": [[{"subnet": "10.80.0.0/24", "gateway": "10.81.0.1"}]]}),
-            "ipam.ranges[0][0].gateway",
+            json!({"ranges": [[{"subnet": "10.80.0.0/24", "gateway": "fd00::1"}]]}),
+            "ipam.ranges[0][0].gateway fd00::1 is an IPv6 address",
         ),
         (
             json!({"ranges": [[{"subnet": "10.80.0.0/24"}], [{"subnet": "10.80.0.0/25"}]]}),

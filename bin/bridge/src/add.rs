@@ -339,9 +339,24 @@ impl Steps<'_> {
                 .set_bridge_port(host_link.index, cfg.hairpin, cfg.port_isolation)
                 .map_err(step(&attach))?;
         }
+        if cfg.vlan.configures_port() {
+            let v = &cfg.vlan;
+            host::set_port_vlans(
+                self.host,
+                host_link.index,
+                self.bridge,
+                v.vlan,
+                &v.trunk,
+                v.preserve_default,
+            )
+            .map_err(step(&format!(
+                "ADD: set the VLANs of bridge port {host_name}"
+            )))?;
+        }
         self.host.set_up(host_link.index).map_err(step(&attach))?;
 
-        // the gateways on the bridge, forwarding on
+        // the gateways on the bridge (or, with a VLAN, on <bridge>.<vlan>), forwarding on
+        let mut vlan_gateway: Option<nl::Link> = None;
         if cfg.is_gateway {
             let mut wants: Vec<IpNetwork> = Vec::new();
             for ip in &plan.ips {
@@ -353,9 +368,25 @@ impl Steps<'_> {
                     wants.push(want);
                 }
             }
+            if let (Some(name), Some(vlan), false) =
+                (cfg.vlan_gateway_link(), cfg.vlan.vlan, wants.is_empty())
+            {
+                let gw = host::ensure_vlan_gateway(
+                    self.host,
+                    self.bridge,
+                    vlan,
+                    cfg.vlan.preserve_default,
+                )
+                .map_err(step(&format!("ADD: ensure VLAN gateway interface {name}")))?;
+                vlan_gateway = Some(gw);
+            }
+            let (gw_link, gw_what) = match &vlan_gateway {
+                Some(l) => (l, ""),
+                None => (self.bridge, "bridge "),
+            };
             host::ensure_bridge_addrs(
                 self.host,
-                self.bridge,
+                gw_link,
                 &wants,
                 cfg.force_address,
                 cfg.dialect == Dialect::Ecs,
@@ -363,7 +394,7 @@ impl Steps<'_> {
             .map_err(|b| {
                 let (want, e) = *b;
                 at(
-                    &format!("ADD: add gateway {want} to bridge {}", cfg.bridge),
+                    &format!("ADD: add gateway {want} to {gw_what}{}", gw_link.name),
                     e,
                 )
             })?;
@@ -404,7 +435,14 @@ impl Steps<'_> {
             block_imds: cfg.block_imds,
         };
         if !cfg.disable_container_interface {
-            let applied = ipconf::apply(self.netns, self.ctr, ctr_link.index, &ifcfg)
+            // the reference bridge adds routes next to those of the container's other networks
+            // (two networks with isDefaultGateway: two IPv4 default routes, one IPv6 multipath
+            // route); a task of ecs-bridge has exactly one way out
+            let mode = match cfg.dialect {
+                Dialect::Reference => ipconf::RouteMode::Alongside,
+                Dialect::Ecs => ipconf::RouteMode::Exclusive,
+            };
+            let applied = ipconf::apply_with(self.netns, self.ctr, ctr_link.index, &ifcfg, mode)
                 .map_err(step(&format!("ADD: configure {ifname} in the container")))?;
             rb.applied = Some(applied);
         }
@@ -433,7 +471,8 @@ impl Steps<'_> {
             }
         }
 
-        // the result (the bridge as found: its MAC was pinned at creation)
+        // the result; the bridge re-read: one we did not create (without a pinned MAC) takes
+        // the lowest MAC of its ports, so its MAC may have changed when our veth joined
         let iface = |l: &nl::Link, sandbox: Option<String>| Interface {
             mtu: Some(l.mtu),
             ..Interface::new(l.name.clone(), l.mac.map(|m| nl::format_mac(&m)), sandbox)
@@ -442,9 +481,16 @@ impl Steps<'_> {
         let mut result = inv.conf.prev_result.clone().unwrap_or_default();
         let base = result.interfaces.len();
         result.cni_version = None;
-        result.interfaces.push(iface(self.bridge, None));
+        let bridge = match self.host.link_by_index(self.bridge.index) {
+            Ok(Some(b)) => b,
+            _ => self.bridge.clone(),
+        };
+        result.interfaces.push(iface(&bridge, None));
         result.interfaces.push(iface(&host_link, None));
         result.interfaces.push(iface(&ctr_link, sandbox));
+        if let Some(gw) = &vlan_gateway {
+            result.interfaces.push(iface(gw, None));
+        }
         result.ips.extend(
             plan.ips
                 .iter()
@@ -521,6 +567,7 @@ mod tests {
             connected_v4: None,
             connected_v6: None,
             ipam: IpamKind::InProcess("ipam".into()),
+            vlan: Default::default(),
         }
     }
 

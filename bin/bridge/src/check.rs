@@ -8,11 +8,110 @@ use nl::{Family, Handle};
 use crate::add::CONTAINER_INDEX;
 use crate::config::{BridgeConfig, Dialect};
 use crate::error::{BridgeError, at, step};
+use crate::host;
 use crate::ipam_glue;
 use crate::nft::{self, Nft};
 
 fn same_mac(a: Option<[u8; 6]>, b: &str) -> bool {
     a.is_some() && a == nl::parse_mac(b)
+}
+
+/// `100 PVID untagged, 101, 200` (as `bridge vlan show` says it).
+fn describe_vlans(v: &[nl::PortVlan]) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.iter()
+        .map(|p| {
+            let mut s = p.vid.to_string();
+            if p.pvid {
+                s.push_str(" PVID");
+            }
+            if p.untagged {
+                s.push_str(" untagged");
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The container's bridge port has exactly the VLANs ADD gave it.
+fn check_port_vlans(
+    host: &mut Handle,
+    bridge: &nl::Link,
+    port: &nl::Link,
+    cfg: &BridgeConfig,
+    diffs: &mut Vec<String>,
+) -> Result<(), BridgeError> {
+    let pvid = host
+        .bridge_vlan_state(bridge.index)?
+        .and_then(|s| s.default_pvid)
+        .unwrap_or(0);
+    let v = &cfg.vlan;
+    let want = host::expected_port_vlans(pvid, v.vlan, &v.trunk, v.preserve_default);
+    let have = host.port_vlans(port.index)?;
+    if have != want {
+        diffs.push(format!(
+            "bridge port {} has VLANs {} instead of {}",
+            port.name,
+            describe_vlans(&have),
+            describe_vlans(&want)
+        ));
+    }
+    Ok(())
+}
+
+/// `<bridge>.<vlan>` is a veth with the result's MAC whose peer is a port of the bridge with
+/// the VLAN as PVID, egress untagged.
+fn check_vlan_gateway(
+    host: &mut Handle,
+    bridge: &nl::Link,
+    vlan: u16,
+    listed: &cni_spec::Interface,
+    diffs: &mut Vec<String>,
+) -> Result<(), BridgeError> {
+    let name = &listed.name;
+    let Some(gw) = host.link_by_name(name)? else {
+        diffs.push(format!("VLAN gateway interface {name} does not exist"));
+        return Ok(());
+    };
+    if gw.kind.as_deref() != Some("veth") {
+        diffs.push(format!(
+            "{name} is a {}, not a veth",
+            gw.kind.as_deref().unwrap_or("device")
+        ));
+        return Ok(());
+    }
+    if let Some(mac) = listed.mac.as_deref() {
+        if !same_mac(gw.mac, mac) {
+            diffs.push(format!(
+                "{name} has MAC {} instead of {mac}",
+                gw.mac.map(|m| nl::format_mac(&m)).unwrap_or_default()
+            ));
+        }
+    }
+    let port = match gw.peer_index {
+        Some(i) => host.link_by_index(i)?,
+        None => None,
+    };
+    match port {
+        Some(p) if p.master == Some(bridge.index) => {
+            let vlans = host.port_vlans(p.index)?;
+            if !vlans.iter().any(|v| v.vid == vlan && v.pvid && v.untagged) {
+                diffs.push(format!(
+                    "bridge port {} of {name} has VLANs {} without {vlan} PVID untagged",
+                    p.name,
+                    describe_vlans(&vlans)
+                ));
+            }
+        }
+        _ => diffs.push(format!(
+            "the peer of {name} is not a port of bridge {}",
+            bridge.name
+        )),
+    }
+    Ok(())
 }
 
 /// Compares the bridge, the veth pair (peer indexes must cross-match), the host end's master,
@@ -150,6 +249,32 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
             if !p.up {
                 diffs.push(format!("{} is down", p.name));
             }
+            if let Some(b) = &bridge {
+                if cfg.vlan.configures_port() {
+                    check_port_vlans(&mut host, b, &p, &cfg, &mut diffs).map_err(step("CHECK"))?;
+                }
+            }
+        }
+    }
+    if cfg.vlan.filtering {
+        if let Some(b) = &bridge {
+            match host.bridge_vlan_state(b.index).map_err(step("CHECK"))? {
+                Some(s) if s.filtering => {}
+                Some(s) if s.default_pvid.is_none() => diffs.push(format!(
+                    "bridge {}: the kernel has no bridge VLAN filtering",
+                    b.name
+                )),
+                _ => diffs.push(format!("bridge {} has vlan_filtering off", b.name)),
+            }
+        }
+    }
+    if let (Some(name), Some(vlan), Some(b)) = (cfg.vlan_gateway_link(), cfg.vlan.vlan, &bridge) {
+        let listed = prev
+            .interfaces
+            .iter()
+            .find(|i| i.name == name && i.sandbox.as_deref().unwrap_or("").is_empty());
+        if let Some(listed) = listed {
+            check_vlan_gateway(&mut host, b, vlan, listed, &mut diffs).map_err(step("CHECK"))?;
         }
     }
 

@@ -3,7 +3,8 @@
 //! - The reference bridge's (`type: bridge`): `bridge` (default `cni0`), `isGateway`,
 //!   `isDefaultGateway` (implies `isGateway`), `forceAddress`, `ipMasq` (+ `ipMasqBackend`), `mtu`,
 //!   `hairpinMode`, `promiscMode`, `portIsolation`, `macspoofchk`, `disableContainerInterface`,
-//!   `enabledad` (accepted; addresses never wait for DAD), the container MAC from
+//!   `enabledad` (accepted; addresses never wait for DAD), `vlan`, `vlanTrunk`,
+//!   `preserveDefaultVlan` (bridge VLAN filtering), the container MAC from
 //!   `runtimeConfig.mac` > `args.cni.mac` > CNI_ARGS `MAC`, and `ipam`.
 //! - ecs-bridge's (`type: ecs-bridge`, or the binary installed as `ecs-bridge`): `bridge`
 //!   (required), `mtu` (0 means 1500), `ipam` (normally `ecs-ipam`), `blockInstanceMetadata`;
@@ -13,7 +14,7 @@
 //! Keys are read with Go's `encoding/json` rules (case-insensitive, the last member wins, `null`
 //! is absent): see `cni_spec::gojson`.
 
-use cni_spec::{Command, Error, Invocation, code, parse_value};
+use cni_spec::{Command, Error, Invocation, parse_value};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -97,6 +98,90 @@ pub struct BridgeConfig {
     /// ECS: the connected IPv6 route to keep (mask size; `None` deletes it).
     pub connected_v6: Option<u8>,
     pub ipam: IpamKind,
+    /// The bridge's VLAN settings (reference dialect; all off in the ECS dialect).
+    pub vlan: VlanConfig,
+}
+
+/// The reference bridge's VLAN keys: `vlan`, `vlanTrunk`, `preserveDefaultVlan`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VlanConfig {
+    /// `vlan` (1..=4094; 0 or absent = none): the port's PVID, egress untagged (access port,
+    /// or the native VLAN of a trunk).
+    pub vlan: Option<u16>,
+    /// `vlanTrunk`, expanded, sorted, without repeats: tagged VLANs of the port.
+    pub trunk: Vec<u16>,
+    /// `preserveDefaultVlan` (default false, as in the reference plugin since v1.8): keep the
+    /// bridge's default VLAN (normally 1, egress untagged) on the port when VLANs are set.
+    pub preserve_default: bool,
+    /// The bridge needs `vlan_filtering`: `vlan` is set or `vlanTrunk` is given (even empty, as
+    /// the reference plugin decides).
+    pub filtering: bool,
+}
+
+impl VlanConfig {
+    /// Whether the container's port gets VLANs.
+    pub fn configures_port(&self) -> bool {
+        self.vlan.is_some() || !self.trunk.is_empty()
+    }
+}
+
+/// One `vlanTrunk` entry: `{"id": N}` and/or `{"minID": A, "maxID": B}`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TrunkEntry {
+    id: Option<i64>,
+    #[serde(rename = "minID")]
+    min_id: Option<i64>,
+    #[serde(rename = "maxID")]
+    max_id: Option<i64>,
+}
+
+/// The reference plugin's `vlanTrunk` rules (`collectVlanTrunk`): ids in 1..=4094, `minID`
+/// and `maxID` together with `minID <= maxID`; the union of all entries, sorted. Errors name
+/// the entry and key (code 7).
+pub fn collect_vlan_trunk(entries: &[Value]) -> Result<Vec<u16>, Error> {
+    let mut vids = std::collections::BTreeSet::new();
+    for (i, v) in entries.iter().enumerate() {
+        let key = format!("vlanTrunk[{i}]");
+        let e: TrunkEntry = parse_value(v, &key)?;
+        let id_of = |name: &str, n: i64| -> Result<u16, Error> {
+            u16::try_from(n)
+                .ok()
+                .filter(|n| (1..=nl::MAX_VLAN_ID).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid_config(format!(
+                        "key \"{key}.{name}\": {n} is outside 1..={}",
+                        nl::MAX_VLAN_ID
+                    ))
+                })
+        };
+        match (e.min_id, e.max_id) {
+            (Some(min), Some(max)) => {
+                let (min, max) = (id_of("minID", min)?, id_of("maxID", max)?);
+                if max < min {
+                    return Err(Error::invalid_config(format!(
+                        "key \"{key}\": minID {min} is greater than maxID {max}"
+                    )));
+                }
+                vids.extend(min..=max);
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid_config(format!(
+                    "key \"{key}\": minID and maxID go together, minID is missing"
+                )));
+            }
+            (Some(_), None) => {
+                return Err(Error::invalid_config(format!(
+                    "key \"{key}\": minID and maxID go together, maxID is missing"
+                )));
+            }
+            (None, None) => {}
+        }
+        if let Some(id) = e.id {
+            vids.insert(id_of("id", id)?);
+        }
+    }
+    Ok(vids.into_iter().collect())
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +214,8 @@ struct Raw {
     vlan: Option<i64>,
     #[serde(rename = "vlanTrunk")]
     vlan_trunk: Option<Vec<Value>>,
+    #[serde(rename = "preserveDefaultVlan")]
+    preserve_default_vlan: bool,
     #[serde(rename = "blockInstanceMetadata")]
     block_instance_metadata: bool,
     #[serde(rename = "connectedSubnetMaskSizeIPv4")]
@@ -217,8 +304,7 @@ impl BridgeConfig {
         }
     }
 
-    /// Reads and validates the invocation's config. Errors are code 7 naming the key, or
-    /// code 2 for reference features this plugin does not implement (VLANs).
+    /// Reads and validates the invocation's config. Errors are code 7 naming the key.
     pub fn load(inv: &Invocation) -> Result<BridgeConfig, Error> {
         let raw: Raw = inv.conf.parse_as()?;
         let dialect = Self::dialect_of(inv);
@@ -306,25 +392,38 @@ impl BridgeConfig {
                     128,
                 )?,
                 ipam,
+                vlan: VlanConfig::default(),
             });
         }
 
-        if let Some(v) = raw.vlan.filter(|v| *v != 0) {
-            return Err(Error::plugin(
-                code::UNSUPPORTED_FIELD,
-                format!(
-                    "unsupported field \"vlan\": {v} (VLAN filtering on the bridge is not implemented by this plugin)"
-                ),
-            ));
-        }
-        if let Some(t) = raw.vlan_trunk.filter(|t| !t.is_empty()) {
-            return Err(Error::plugin(
-                code::UNSUPPORTED_FIELD,
-                format!(
-                    "unsupported field \"vlanTrunk\": {} (VLAN filtering on the bridge is not implemented by this plugin)",
-                    Value::Array(t)
-                ),
-            ));
+        let vlan_id = match raw.vlan {
+            None | Some(0) => None,
+            Some(v) => Some(
+                u16::try_from(v)
+                    .ok()
+                    .filter(|v| *v <= nl::MAX_VLAN_ID)
+                    .ok_or_else(|| {
+                        Error::invalid_config(format!(
+                            "key \"vlan\": {v} is outside 0..={} (0 = none)",
+                            nl::MAX_VLAN_ID
+                        ))
+                    })?,
+            ),
+        };
+        let vlan = VlanConfig {
+            vlan: vlan_id,
+            trunk: collect_vlan_trunk(raw.vlan_trunk.as_deref().unwrap_or_default())?,
+            preserve_default: raw.preserve_default_vlan,
+            filtering: vlan_id.is_some() || raw.vlan_trunk.is_some(),
+        };
+        let is_gateway = raw.is_gateway || raw.is_default_gateway;
+        if let Some(v) = vlan.vlan {
+            let gateway_link = format!("{bridge}.{v}");
+            if is_gateway && ipam != IpamKind::None && gateway_link.len() > 15 {
+                return Err(Error::invalid_config(format!(
+                    "key \"bridge\": with \"vlan\" {v} and \"isGateway\" the gateway goes on \"{gateway_link}\", which is longer than 15 bytes (the kernel's IFNAMSIZ limit)"
+                )));
+            }
         }
         match raw.ip_masq_backend.as_deref() {
             None | Some("") | Some("nftables") | Some("iptables") => {}
@@ -347,7 +446,7 @@ impl BridgeConfig {
         Ok(BridgeConfig {
             dialect,
             bridge,
-            is_gateway: raw.is_gateway || raw.is_default_gateway,
+            is_gateway,
             is_default_gateway: raw.is_default_gateway,
             force_address: raw.force_address,
             ip_masq: raw.ip_masq,
@@ -362,7 +461,20 @@ impl BridgeConfig {
             connected_v4: None,
             connected_v6: None,
             ipam,
+            vlan,
         })
+    }
+
+    /// `<bridge>.<vlan>`: the reference bridge's gateway interface for a layer-3 network with a
+    /// VLAN (a veth whose peer is a port of the bridge in that VLAN); `None` when the gateway
+    /// goes on the bridge itself.
+    pub fn vlan_gateway_link(&self) -> Option<String> {
+        match self.vlan.vlan {
+            Some(v) if self.is_gateway && self.ipam != IpamKind::None => {
+                Some(format!("{}.{v}", self.bridge))
+            }
+            _ => None,
+        }
     }
 
     /// Whether DEL, CHECK and GC have nftables rules to look at.
@@ -488,19 +600,122 @@ mod tests {
                 json!({"name": "n", "disableContainerInterface": true, "ipam": {"type": "ipam"}}),
                 "disableContainerInterface",
             ),
+            (json!({"name": "n", "vlan": 4095}), "key \"vlan\": 4095"),
+            (json!({"name": "n", "vlan": -1}), "key \"vlan\": -1"),
+            (json!({"name": "n", "vlan": "100"}), "vlan"),
+            (
+                json!({"name": "n", "preserveDefaultVlan": "yes"}),
+                "preserveDefaultVlan",
+            ),
+            (json!({"name": "n", "vlanTrunk": {"id": 5}}), "vlanTrunk"),
+            (
+                json!({"name": "n", "bridge": "bridge-long0", "vlan": 1000, "isGateway": true,
+                       "ipam": {"type": "ipam"}}),
+                "\"bridge-long0.1000\", which is longer than 15 bytes",
+            ),
         ] {
             let e = load(conf.clone()).unwrap_err();
             assert_eq!(e.code(), 7, "{conf}: {e}");
             assert!(e.to_string().contains(key), "{conf}: {e}");
         }
-        let e = load(json!({"name": "n", "vlan": 100})).unwrap_err();
-        assert_eq!(e.code(), 2);
-        assert!(e.to_string().contains("\"vlan\": 100"), "{e}");
+
         assert_eq!(
             load(json!({"name": "n", "mtu": 65535})).unwrap().mtu,
             Some(65535)
         );
         assert_eq!(load(json!({"name": "n", "mtu": 68})).unwrap().mtu, Some(68));
+    }
+
+    /// The reference plugin's vlanTrunk table (bridge_test.go): empty, min/max, id, id plus
+    /// range; errors for a missing minID or maxID, ids out of 1..=4094, maxID < minID.
+    #[test]
+    fn vlan_trunk_table() {
+        let ok = |v: Value| collect_vlan_trunk(v.as_array().unwrap()).unwrap();
+        assert_eq!(ok(json!([])), Vec::<u16>::new());
+        assert_eq!(ok(json!([{}])), Vec::<u16>::new());
+        assert_eq!(
+            ok(json!([{"minID": 100, "maxID": 103}])),
+            [100, 101, 102, 103]
+        );
+        assert_eq!(ok(json!([{"id": 101}])), [101]);
+        assert_eq!(
+            ok(json!([{"id": 101}, {"minID": 200, "maxID": 202}, {"id": 201}])),
+            [101, 200, 201, 202]
+        );
+        assert_eq!(ok(json!([{"id": 5, "minID": 1, "maxID": 2}])), [1, 2, 5]);
+        assert_eq!(ok(json!([{"minID": 4094, "maxID": 4094}])), [4094]);
+        for (bad, msg) in [
+            (
+                json!([{"maxID": 10}]),
+                "key \"vlanTrunk[0]\": minID and maxID go together, minID is missing",
+            ),
+            (
+                json!([{"id": 1}, {"minID": 10}]),
+                "key \"vlanTrunk[1]\": minID and maxID go together, maxID is missing",
+            ),
+            (
+                json!([{"minID": 0, "maxID": 10}]),
+                "key \"vlanTrunk[0].minID\": 0 is outside 1..=4094",
+            ),
+            (
+                json!([{"minID": 1, "maxID": 4095}]),
+                "key \"vlanTrunk[0].maxID\": 4095 is outside 1..=4094",
+            ),
+            (
+                json!([{"id": -1}]),
+                "key \"vlanTrunk[0].id\": -1 is outside 1..=4094",
+            ),
+            (
+                json!([{"minID": 20, "maxID": 10}]),
+                "key \"vlanTrunk[0]\": minID 20 is greater than maxID 10",
+            ),
+        ] {
+            let e = collect_vlan_trunk(bad.as_array().unwrap()).unwrap_err();
+            assert_eq!(e.code(), 7, "{bad}");
+            assert_eq!(
+                e.to_string(),
+                format!("invalid network config: {msg}"),
+                "{bad}"
+            );
+        }
+        let e = collect_vlan_trunk(&[json!({"id": "5"})]).unwrap_err();
+        assert!(e.to_string().contains("vlanTrunk[0]"), "{e}");
+    }
+
+    #[test]
+    fn vlan_keys() {
+        let c = load(json!({"name": "n"})).unwrap();
+        assert_eq!(c.vlan, VlanConfig::default());
+        let c = load(json!({"name": "n", "vlan": 0, "vlanTrunk": null})).unwrap();
+        assert!(!c.vlan.filtering && !c.vlan.configures_port());
+        let c = load(json!({"name": "n", "vlan": 100})).unwrap();
+        assert_eq!(
+            c.vlan,
+            VlanConfig {
+                vlan: Some(100),
+                trunk: vec![],
+                preserve_default: false,
+                filtering: true
+            }
+        );
+        assert_eq!(c.vlan_gateway_link(), None, "layer 2: no gateway interface");
+        // an empty vlanTrunk still turns filtering on, as in the reference plugin
+        let c = load(json!({"name": "n", "vlanTrunk": []})).unwrap();
+        assert!(c.vlan.filtering && !c.vlan.configures_port());
+        let c = load(json!({"name": "n", "vlan": 7, "preserveDefaultVlan": true,
+            "vlanTrunk": [{"id": 101}, {"minID": 200, "maxID": 201}],
+            "isGateway": true, "ipam": {"type": "ipam"}}))
+        .unwrap();
+        assert_eq!(c.vlan.trunk, [101, 200, 201]);
+        assert!(c.vlan.preserve_default);
+        assert_eq!(c.vlan_gateway_link().as_deref(), Some("cni0.7"));
+        // ecs-bridge knows no VLANs: ignored
+        let c = load(
+            json!({"name": "n", "type": "ecs-bridge", "bridge": "b", "vlan": 100,
+            "ipam": {"type": "ecs-ipam"}}),
+        )
+        .unwrap();
+        assert_eq!(c.vlan, VlanConfig::default());
     }
 
     #[test]

@@ -23,6 +23,24 @@ pub enum BridgeError {
         kind: String,
         netns: String,
     },
+    #[error(
+        "bridge {bridge} in netns {netns}: the kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), which \"{key}\" needs"
+    )]
+    NoVlanFiltering {
+        bridge: String,
+        netns: String,
+        key: &'static str,
+    },
+    #[error(
+        "interface named {name} already exists in netns {netns}, but is a {kind}, not the veth of bridge {bridge}'s VLAN {vlan} gateway"
+    )]
+    NotAVlanGateway {
+        name: String,
+        kind: String,
+        netns: String,
+        bridge: String,
+        vlan: u16,
+    },
     #[error("container interface {ifname} already exists in netns {netns}")]
     IfaceExists { ifname: String, netns: String },
     #[error(
@@ -30,9 +48,10 @@ pub enum BridgeError {
     )]
     NoVethName { attempts: usize, last: String },
     #[error(
-        "bridge {bridge} in netns {netns} already has address {existing}, which differs from {wanted}{hint}"
+        "{bridge} in netns {netns} already has address {existing}, which differs from {wanted}{hint}"
     )]
     BridgeAddress {
+        /// `bridge cni0`, or `VLAN gateway interface cni0.100`.
         bridge: String,
         netns: String,
         existing: String,
@@ -62,6 +81,7 @@ impl BridgeError {
             BridgeError::Netlink(e) => ipconf::nl_code(e),
             BridgeError::Ipconf(e) => e.code(),
             BridgeError::IpamResult { .. } | BridgeError::Invalid(_) => code::INVALID_CONFIG,
+            BridgeError::NoVlanFiltering { .. } => code::KERNEL_UNSUPPORTED,
             _ => code::OPERATION_FAILED,
         }
     }

@@ -92,7 +92,8 @@ impl Plugin for Bridge {
         check::check(inv)
     }
 
-    /// IPAM STATUS; code 50 when the config needs nft and there is none.
+    /// IPAM STATUS; code 50 when the config needs nft and there is none, or needs bridge VLAN
+    /// filtering and the kernel lacks it.
     fn status(&self, inv: &Invocation) -> Result<(), Error> {
         let cfg = BridgeConfig::load(inv)?;
         if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
@@ -100,6 +101,20 @@ impl Plugin for Bridge {
             if let Err(e) = Nft::find(what) {
                 return Err(Error::plugin(code::UNAVAILABLE, e.to_string()));
             }
+        }
+        if cfg.vlan.filtering && lacks_vlan_filtering(&cfg.bridge) {
+            let e = BridgeError::NoVlanFiltering {
+                bridge: cfg.bridge.clone(),
+                netns: nl::Netns::current()
+                    .map(|n| n.path().display().to_string())
+                    .unwrap_or_default(),
+                key: if cfg.vlan.vlan.is_some() {
+                    "vlan"
+                } else {
+                    "vlanTrunk"
+                },
+            };
+            return Err(Error::plugin(code::UNAVAILABLE, e.to_string()));
         }
         ipam_glue::forward(inv, &cfg.ipam, Command::Status)
             .map_err(|e| at("STATUS: IPAM STATUS", e))
@@ -130,6 +145,35 @@ impl Plugin for Bridge {
                     .join("; "),
             )),
         }
+    }
+}
+
+/// Whether the kernel surely lacks bridge VLAN filtering: the existing bridge reports no
+/// default PVID, or, with no bridge yet, one made with `vlan_filtering` in a throwaway
+/// namespace is refused with EOPNOTSUPP. Anything that cannot be probed counts as present
+/// (STATUS is informational; ADD gives the real answer).
+fn lacks_vlan_filtering(bridge: &str) -> bool {
+    let Ok(mut host) = nl::Handle::current() else {
+        return false;
+    };
+    match host.link_by_name(bridge) {
+        Ok(Some(l)) if l.kind.as_deref() == Some("bridge") => host
+            .bridge_vlan_state(l.index)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.default_pvid.is_none()),
+        Ok(None) => nl::Netns::in_fresh(|| {
+            nl::Handle::current().is_ok_and(|mut h| {
+                h.create_bridge_with(&nl::BridgeSpec {
+                    name: "cni-vlan-probe",
+                    vlan_filtering: true,
+                    ..nl::BridgeSpec::default()
+                })
+                .is_err_and(|e| e.is_not_supported())
+            })
+        })
+        .unwrap_or(false),
+        _ => false,
     }
 }
 

@@ -177,6 +177,32 @@ fn store_error(e: ipam_store::Error) -> Error {
     crate::IpamError::Store(e).into()
 }
 
+/// host-local accepts a gateway outside its subnet and so do we, with a warning on ADD (the
+/// address is reported as the gateway; network+1 is handed out like any other address).
+/// `field` names the list (`ipam.ranges`), or the legacy key's parent when `legacy`.
+fn warn_foreign_gateways(inv: &Invocation, sets: &[RangeSet], field: &str, legacy: bool) {
+    if inv.command() != cni_spec::Command::Add {
+        return;
+    }
+    for (i, set) in sets.iter().enumerate() {
+        for (j, r) in set.ranges().iter().enumerate() {
+            if r.gateway_in_subnet() {
+                continue;
+            }
+            let key = if legacy {
+                format!("{field}.gateway")
+            } else {
+                format!("{field}[{i}][{j}].gateway")
+            };
+            cni_spec::log_warn!(
+                "{key} {} is outside subnet {}: accepted as host-local does; the container may not reach it",
+                r.gateway(),
+                r.subnet()
+            );
+        }
+    }
+}
+
 impl IpamConfig {
     /// Reads the invocation's `ipam` object in whichever dialect it is written.
     /// `get_env` reads the process environment (`IPAM_DB_PATH`, `IPAM_DB_CONNECTION_TIMEOUT`).
@@ -216,7 +242,9 @@ impl IpamConfig {
                 .iter()
                 .map(|s| s.iter().map(to_spec).collect())
                 .collect();
-            validate_sets(&raw, field).map_err(store_error)
+            let sets = validate_sets(&raw, field).map_err(store_error)?;
+            warn_foreign_gateways(inv, &sets, field, false);
+            Ok(sets)
         };
         let mut sets = list(&inv.conf.runtime_config.ip_ranges, "runtimeConfig.ipRanges")?;
         if let Some(subnet) = &c.subnet {
@@ -229,7 +257,9 @@ impl IpamConfig {
             let r = legacy
                 .validate(&FieldLabels::at("ipam"))
                 .map_err(store_error)?;
-            sets.push(RangeSet::new(vec![r]).map_err(store_error)?);
+            let set = RangeSet::new(vec![r]).map_err(store_error)?;
+            warn_foreign_gateways(inv, std::slice::from_ref(&set), "ipam", true);
+            sets.push(set);
         }
         sets.extend(list(&c.ranges, "ipam.ranges")?);
         if sets.is_empty() {
@@ -311,6 +341,14 @@ impl IpamConfig {
             }
             .validate(&labels)
             .map_err(store_error)?;
+            // ecs-ipam refuses a gateway outside the subnet (host-local does not)
+            if !range.gateway_in_subnet() {
+                return Err(store_error(ipam_store::Error::InvalidRange {
+                    field: labels.gateway.clone(),
+                    value: range.gateway().to_string(),
+                    reason: format!("is outside subnet {}", range.subnet()),
+                }));
+            }
             let want_v4 = fam == "ipv4";
             if range.is_ipv4() != want_v4 {
                 return Err(Error::invalid_config(format!(

@@ -14,7 +14,7 @@ pub mod config;
 
 use std::collections::HashSet;
 
-use cni_spec::{CniResult, Error, Invocation, IpConfig, Plugin, code};
+use cni_spec::{CniResult, Error, Invocation, IpConfig, NetnsUse, Plugin, code};
 use ipam_store::{Owner, Store};
 
 pub use config::{Dialect, IpamConfig};
@@ -113,6 +113,8 @@ impl Plugin for Ipam {
     const NAME: &'static str = "ipam";
     const ABOUT: &'static str = "host-local and ecs-ipam compatible address management";
     const CAPABILITIES: &'static [&'static str] = &["awsvpc-network-mode"];
+    /// IPAM never enters the container's namespace; like host-local it does not open CNI_NETNS.
+    const USES_NETNS: NetnsUse = NetnsUse::Ignore;
 
     fn add(&self, inv: &Invocation) -> Result<CniResult, Error> {
         Ipam::allocate(inv)

@@ -72,6 +72,19 @@ impl Command {
     }
 }
 
+/// Whether a plugin works inside the namespace CNI_NETNS names ([`crate::Plugin::USES_NETNS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetnsUse {
+    /// Open it: ADD and CHECK fail (code 4) when it is missing or not a network namespace;
+    /// DEL goes on without it.
+    Open,
+    /// Never enter it (an IPAM plugin, as host-local): CNI_NETNS must still be set for ADD and
+    /// CHECK (Go's skel requires it), but a missing path or a file that is not a network
+    /// namespace is fine and [`Env::netns`] stays `None`. The plugin's own namespace is still
+    /// refused (code 8), as Go's skel (v1.2+) refuses it for every plugin.
+    Ignore,
+}
+
 /// An opened, verified network namespace given by CNI_NETNS.
 #[derive(Debug)]
 pub struct NetnsArg {
@@ -101,7 +114,17 @@ fn var(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
 
 impl Env {
     /// Reads and validates the variables `command` needs; every missing one is named at once.
+    /// CNI_NETNS is opened and validated ([`NetnsUse::Open`]).
     pub fn load(command: Command, get: &dyn Fn(&str) -> Option<String>) -> Result<Env, Error> {
+        Env::load_for(command, get, NetnsUse::Open)
+    }
+
+    /// [`Env::load`] for a plugin that uses CNI_NETNS as `netns_use` says.
+    pub fn load_for(
+        command: Command,
+        get: &dyn Fn(&str) -> Option<String>,
+        netns_use: NetnsUse,
+    ) -> Result<Env, Error> {
         let missing: Vec<&'static str> = command
             .required()
             .iter()
@@ -133,6 +156,15 @@ impl Env {
             Some("1") | Some("true") | Some("TRUE") | Some("True")
         );
         let netns = match (&netns_path, command) {
+            // never entered: only our own namespace is refused, anything else is not our business
+            (Some(p), Command::Add | Command::Check | Command::Del)
+                if netns_use == NetnsUse::Ignore =>
+            {
+                match open_netns(p, override_own) {
+                    Err(e @ Error::OwnNetns { .. }) => return Err(e),
+                    Ok(_) | Err(_) => None,
+                }
+            }
             (Some(p), Command::Add | Command::Check) => Some(open_netns(p, override_own)?),
             // DEL: a missing or no-longer-namespace path is normal; our own namespace is not.
             (Some(p), Command::Del) => match open_netns(p, override_own) {
@@ -411,6 +443,41 @@ mod tests {
         );
         vars.push(("CNI_NETNS_OVERRIDE", "1"));
         assert!(Env::load(Command::Add, &env_of(&vars)).is_ok());
+    }
+
+    /// An IPAM plugin never enters CNI_NETNS (host-local never opens it): a missing path or a
+    /// file that is not a namespace is fine, an unset one is not (Go's skel requires it for
+    /// ADD and CHECK), our own namespace is refused as for every plugin.
+    #[test]
+    fn a_plugin_that_ignores_the_netns_does_not_open_it() {
+        let base = |netns: &'static str| {
+            vec![
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_PATH", "/x"),
+                ("CNI_NETNS", netns),
+            ]
+        };
+        for cmd in [Command::Add, Command::Check, Command::Del] {
+            for path in ["/run/netns/does-not-exist-cni-spec-test", "/etc/hostname"] {
+                let env = Env::load_for(cmd, &env_of(&base(path)), NetnsUse::Ignore).unwrap();
+                assert!(env.netns.is_none(), "{cmd:?} {path}");
+                assert_eq!(env.netns_path.as_deref(), Some(std::path::Path::new(path)));
+            }
+            let own = base("/proc/thread-self/ns/net");
+            let e = Env::load_for(cmd, &env_of(&own), NetnsUse::Ignore).unwrap_err();
+            assert_eq!(e.code(), 8, "{cmd:?}: {e}");
+            let mut own = own;
+            own.push(("CNI_NETNS_OVERRIDE", "1"));
+            assert!(Env::load_for(cmd, &env_of(&own), NetnsUse::Ignore).is_ok());
+        }
+        let mut unset = base("");
+        unset.pop();
+        for cmd in [Command::Add, Command::Check] {
+            let e = Env::load_for(cmd, &env_of(&unset), NetnsUse::Ignore).unwrap_err();
+            assert_eq!(e.to_string(), "required env variables [CNI_NETNS] missing");
+        }
+        assert!(Env::load_for(Command::Del, &env_of(&unset), NetnsUse::Ignore).is_ok());
     }
 
     /// Regression (tests/hardening.rs): a FIFO as CNI_NETNS blocked ADD forever in open(2).

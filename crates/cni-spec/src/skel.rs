@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::env::is_cni_identifier;
+use crate::env::{NetnsUse, is_cni_identifier};
 use crate::{CniResult, Command, Env, Error, NetConf, SpecVersion};
 
 /// Upper bound on the config read from stdin (prevResults included).
@@ -45,6 +45,10 @@ pub trait Plugin {
     const ABOUT: &'static str;
     /// Printed by `--capabilities` (the ECS agent asks for `awsvpc-network-mode`).
     const CAPABILITIES: &'static [&'static str] = &[];
+    /// Whether the plugin works inside CNI_NETNS. An IPAM plugin says [`NetnsUse::Ignore`]:
+    /// the dispatcher then neither opens nor validates the path (host-local never does), and
+    /// [`Invocation::netns`] is an error for it.
+    const USES_NETNS: NetnsUse = NetnsUse::Open;
 
     fn add(&self, inv: &Invocation) -> Result<CniResult, Error>;
     fn del(&self, inv: &Invocation) -> Result<(), Error>;
@@ -191,7 +195,7 @@ fn dispatch<P: Plugin>(
             v.clone_into(reported_version);
         }
     }
-    let env = Env::load(command, get)?;
+    let env = Env::load_for(command, get, P::USES_NETNS)?;
     let conf = NetConf::from_value(decoded?)?;
     let version =
         SpecVersion::parse(&conf.cni_version).ok_or_else(|| Error::IncompatibleVersion {

@@ -6,10 +6,14 @@
 //!
 //! Defaults and checks are host-local's (`Range.Canonicalize`, `RangeSet.Canonicalize`):
 //! the subnet has no host bits and room for addresses (prefix at most /30 for IPv4, /126 for
-//! IPv6); the gateway defaults to network+1 and must lie in the subnet; `rangeStart` defaults to
-//! network+1, `rangeEnd` to broadcast−1 (IPv4) or the last address (IPv6); both must lie in the
-//! subnet with start ≤ end. On top of host-local, the network address and the IPv4 broadcast
-//! address are never handed out even when an explicit `rangeStart`/`rangeEnd` includes them.
+//! IPv6); the gateway defaults to network+1; `rangeStart` defaults to network+1, `rangeEnd` to
+//! broadcast−1 (IPv4) or the last address (IPv6); both must lie in the subnet with start ≤ end.
+//! Like host-local, an explicit gateway may lie outside the subnet (it is then reported as the
+//! gateway and network+1 is handed out like any other address; see
+//! [`Range::gateway_in_subnet`], which a dialect can use to warn or refuse); unlike host-local,
+//! it must be of the subnet's family. On top of host-local, the network address and the IPv4
+//! broadcast address are never handed out even when an explicit `rangeStart`/`rangeEnd`
+//! includes them.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -162,7 +166,7 @@ impl Range {
         let subnet = IpNetwork::new(network, subnet.prefix()).map_err(|e| {
             Error::range(&labels.subnet, subnet, format!("is not a valid CIDR ({e})"))
         })?;
-        let inside = |label: &str, ip: IpAddr| -> Result<IpAddr, Error> {
+        let same_fam = |label: &str, ip: IpAddr| -> Result<IpAddr, Error> {
             if !same_family(ip, network) {
                 return Err(Error::range(
                     label,
@@ -174,6 +178,10 @@ impl Range {
                     ),
                 ));
             }
+            Ok(ip)
+        };
+        let inside = |label: &str, ip: IpAddr| -> Result<IpAddr, Error> {
+            same_fam(label, ip)?;
             if !subnet.contains(ip) {
                 return Err(Error::range(
                     label,
@@ -184,8 +192,9 @@ impl Range {
             Ok(ip)
         };
         let first = next(network);
+        // host-local accepts a gateway outside the subnet (Range.Canonicalize never checks it)
         let gateway = match gateway {
-            Some(g) => inside(&labels.gateway, g)?,
+            Some(g) => same_fam(&labels.gateway, g)?,
             None => first,
         };
         let start = match start {
@@ -229,6 +238,12 @@ impl Range {
     /// The gateway (never allocated).
     pub fn gateway(&self) -> IpAddr {
         self.gateway
+    }
+
+    /// Whether the gateway lies inside the subnet. host-local accepts one outside it (and so do
+    /// we, in its dialect, with a warning); ecs-ipam refuses it.
+    pub fn gateway_in_subnet(&self) -> bool {
+        self.subnet.contains(self.gateway)
     }
 
     /// Whether this is an IPv4 range.
@@ -619,10 +634,6 @@ mod tests {
                 "ranges[0][0].rangeStart 192.0.2.50 is after ranges[0][0].rangeEnd 192.0.2.40",
             ),
             (
-                spec("10.0.0.0/24", None, None, Some("192.168.1.1")),
-                "ranges[0][0].gateway 192.168.1.1 is outside subnet 10.0.0.0/24",
-            ),
-            (
                 spec("10.0.0.0/24", None, None, Some("2001:db8::1")),
                 "ranges[0][0].gateway 2001:db8::1 is an IPv6 address but subnet 10.0.0.0/24 is IPv4",
             ),
@@ -638,6 +649,39 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(err(s.validate(&l)), want);
         }
+    }
+
+    /// host-local hands out network+1 and reports the foreign gateway (checked against Debian's
+    /// Go host-local 1.1.1: `10.77.0.0/29` with gateway `10.99.0.1` gives `.1` .. `.6`).
+    #[test]
+    fn gateway_outside_the_subnet_is_accepted() {
+        let r = spec("10.77.0.0/29", None, None, Some("10.99.0.1"))
+            .validate(&FieldLabels::at("ranges[0][0]"))
+            .unwrap();
+        assert!(!r.gateway_in_subnet());
+        assert_eq!(
+            (r.start(), r.end(), r.gateway()),
+            (ip("10.77.0.1"), ip("10.77.0.6"), ip("10.99.0.1"))
+        );
+        assert_eq!(r.capacity(), 6);
+        let set = RangeSet::new(vec![r]).unwrap();
+        assert_eq!(
+            order(&set, None),
+            [
+                "10.77.0.1",
+                "10.77.0.2",
+                "10.77.0.3",
+                "10.77.0.4",
+                "10.77.0.5",
+                "10.77.0.6"
+            ]
+        );
+        let r6 = spec("fd00:77::/125", None, None, Some("fd00:99::1"))
+            .validate(&FieldLabels::default())
+            .unwrap();
+        assert!(!r6.gateway_in_subnet());
+        assert_eq!(r6.capacity(), 7);
+        assert!(range("10.0.0.0/24").gateway_in_subnet());
     }
 
     #[test]

@@ -330,12 +330,18 @@ impl Store {
 
     /// Reserves one address per range set for `owner` and returns the leases in set order.
     ///
-    /// Per set: a requested address inside the set is reserved exactly; otherwise the owner's
-    /// existing lease in the set is returned (a repeated ADD is retry-safe); otherwise the next
-    /// free address round-robin from `last_reserved_ip.<set>`. Each requested address must lie
-    /// in some set's window, at most one per set, and not be a gateway, network or broadcast
-    /// address. When a set fails, the leases this call created in earlier sets are released.
+    /// Per set, in order: a requested address inside the set is reserved exactly (refused if it
+    /// is a gateway, network or broadcast address, or taken); otherwise the owner's existing
+    /// lease in the set is returned (a repeated ADD is retry-safe); otherwise the next free
+    /// address round-robin from `last_reserved_ip.<set>`. A set takes the first requested
+    /// address (in the order given) inside its windows; a requested address no set takes
+    /// (outside every set, or a second one in a set) is refused once every set has allocated.
+    /// When a set fails, or an address is left over, the leases this call created are released.
     /// The whole call holds the lock once.
+    ///
+    /// `last_reserved_ip.<set>` moves exactly as host-local moves it: on every reservation,
+    /// also one a later failure releases again (so after an ADD refused for a requested
+    /// address outside every range, each set's pointer has advanced by one allocation).
     pub fn allocate(
         &self,
         owner: &Owner,
@@ -344,7 +350,7 @@ impl Store {
     ) -> Result<Vec<Lease>, Error> {
         owner.validate()?;
         check_sets(sets, "ranges")?;
-        let want = map_requests(sets, requested)?;
+        let (want, leftover) = map_requests(sets, requested);
         let s = self.begin()?;
         let mut held = s.held(&owner.id, |h| h.is(owner))?;
         let mut created = Vec::new();
@@ -361,7 +367,11 @@ impl Store {
                     &mut created,
                 )
             })
-            .collect::<Result<Vec<_>, _>>();
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|leases| match leftover_error(sets, &want, &leftover) {
+                Some(e) => Err(e),
+                None => Ok(leases),
+            });
         if let Some(t) = &tmp {
             let _ = self.dir.unlink(t);
         }
@@ -556,54 +566,47 @@ fn allocatable(set: &RangeSet, ip: IpAddr) -> bool {
         .is_some_and(|r| r.reserved_kind(ip).is_none())
 }
 
-/// Assigns each requested address to the set whose window contains it.
-fn map_requests(sets: &[RangeSet], requested: &[IpAddr]) -> Result<Vec<Option<IpAddr>>, Error> {
+/// Assigns requested addresses to range sets as host-local does: each set takes the first
+/// requested address (in the order given) inside one of its windows; repeats of an address are
+/// ignored. Returns each set's address and the addresses no set took.
+fn map_requests(sets: &[RangeSet], requested: &[IpAddr]) -> (Vec<Option<IpAddr>>, Vec<IpAddr>) {
     let mut want: Vec<Option<IpAddr>> = vec![None; sets.len()];
+    let mut leftover: Vec<IpAddr> = Vec::new();
     for &ip in requested {
-        let found = sets
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| s.range_for(ip).map(|r| (i, s, r)));
-        let Some((i, set, range)) = found else {
-            let all: Vec<String> = sets.iter().map(ToString::to_string).collect();
-            return Err(Error::RequestedOutsideRanges {
-                address: ip,
-                ranges: all.join("; "),
-            });
-        };
-        match want.get(i).copied().flatten() {
-            Some(first) if first == ip => continue,
-            Some(first) => {
-                return Err(Error::RequestedTwiceInSet {
-                    first,
-                    second: ip,
-                    set: i,
-                    ranges: set.to_string(),
-                });
-            }
-            None => {}
+        if want.contains(&Some(ip)) || leftover.contains(&ip) {
+            continue;
         }
-        match range.reserved_kind(ip) {
-            Some("gateway") => {
-                return Err(Error::RequestedGateway {
-                    address: ip,
-                    range: range.to_string(),
-                });
-            }
-            Some(kind) => {
-                return Err(Error::RequestedReserved {
-                    address: ip,
-                    kind,
-                    subnet: range.subnet().to_string(),
-                });
-            }
-            None => {}
-        }
-        if let Some(w) = want.get_mut(i) {
-            *w = Some(ip);
+        match sets.iter().position(|s| s.contains(ip)) {
+            Some(i) if want[i].is_none() => want[i] = Some(ip),
+            _ => leftover.push(ip),
         }
     }
-    Ok(want)
+    (want, leftover)
+}
+
+/// Why the first address [`map_requests`] left over cannot be allocated.
+fn leftover_error(
+    sets: &[RangeSet],
+    want: &[Option<IpAddr>],
+    leftover: &[IpAddr],
+) -> Option<Error> {
+    let &ip = leftover.first()?;
+    Some(match sets.iter().position(|s| s.contains(ip)) {
+        Some(i) => Error::RequestedTwiceInSet {
+            first: want.get(i).copied().flatten().unwrap_or(ip),
+            second: ip,
+            set: i,
+            ranges: sets[i].to_string(),
+        },
+        None => Error::RequestedOutsideRanges {
+            address: ip,
+            ranges: sets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+    })
 }
 
 fn describe(e: &std::io::Error) -> String {
@@ -695,6 +698,25 @@ impl Session<'_> {
             .filter(|ip| allocatable(set, *ip))
             .collect();
         if let Some(req) = want {
+            match set
+                .range_for(req)
+                .and_then(|r| r.reserved_kind(req).map(|k| (r, k)))
+            {
+                Some((r, "gateway")) => {
+                    return Err(Error::RequestedGateway {
+                        address: req,
+                        range: r.to_string(),
+                    });
+                }
+                Some((r, kind)) => {
+                    return Err(Error::RequestedReserved {
+                        address: req,
+                        kind,
+                        subnet: r.subnet().to_string(),
+                    });
+                }
+                None => {}
+            }
             if mine.contains(&req) {
                 return lease(req);
             }

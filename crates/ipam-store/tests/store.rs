@@ -959,16 +959,25 @@ fn typed_ranges_for_a_single_subnet_dialect() {
         range_end: "ipv4-subnet".into(),
         gateway: "ipv4-gateway".into(),
     };
-    let e = ipam_store::RangeSpec {
+    // a gateway outside the subnet is host-local's rule (accepted; the dialect decides)
+    let r = ipam_store::RangeSpec {
         subnet: "169.254.172.0/22".into(),
         gateway: Some("169.254.180.1".into()),
+        ..Default::default()
+    }
+    .validate(&labels)
+    .unwrap();
+    assert!(!r.gateway_in_subnet());
+    let e = ipam_store::RangeSpec {
+        subnet: "169.254.172.0/22".into(),
+        gateway: Some("fd00::1".into()),
         ..Default::default()
     }
     .validate(&labels)
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "ipv4-gateway 169.254.180.1 is outside subnet 169.254.172.0/22"
+        "ipv4-gateway fd00::1 is an IPv6 address but subnet 169.254.172.0/22 is IPv4"
     );
     let r = Range::new(
         "169.254.172.0/22".parse().unwrap(),

@@ -9,6 +9,21 @@ use crate::error::Error;
 /// `RTPROT_RA`: a route learned from a router advertisement.
 const RTPROT_RA: u8 = 9;
 
+/// How [`apply_with`] adds a route when another route to the same destination exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouteMode {
+    /// A different route to the same destination is a conflict (an error naming both); only
+    /// an IPv6 route learned from a router advertisement is replaced. What the ECS plugins
+    /// need: a task has exactly one way out.
+    #[default]
+    Exclusive,
+    /// Added alongside (`NLM_F_CREATE` without `NLM_F_EXCL`, as the reference plugins add
+    /// routes): IPv4 keeps both routes, IPv6 merges gateway routes into one multipath route.
+    /// Two networks with a default gateway in one container then both work, as with the
+    /// reference bridge.
+    Alongside,
+}
+
 /// What [`apply`] changed, so that a caller rolling back a later failure can remove it with
 /// [`undo`]. Addresses and routes through the link also disappear when the link leaves the
 /// namespace; the IMDS blackholes do not.
@@ -78,12 +93,23 @@ pub fn apply(
     index: u32,
     cfg: &IfaceConfig,
 ) -> Result<Applied, Error> {
+    apply_with(netns, h, index, cfg, RouteMode::Exclusive)
+}
+
+/// [`apply`], adding routes as `mode` says.
+pub fn apply_with(
+    netns: &Netns,
+    h: &mut Handle,
+    index: u32,
+    cfg: &IfaceConfig,
+    mode: RouteMode,
+) -> Result<Applied, Error> {
     cfg.validate()?;
     let mut applied = Applied {
         index,
         ..Applied::default()
     };
-    match apply_steps(netns, h, index, cfg, &mut applied) {
+    match apply_steps(netns, h, index, cfg, mode, &mut applied) {
         Ok(()) => Ok(applied),
         Err(error) => match undo(h, &applied) {
             Ok(()) => Err(error),
@@ -100,6 +126,7 @@ fn apply_steps(
     h: &mut Handle,
     index: u32,
     cfg: &IfaceConfig,
+    mode: RouteMode,
     applied: &mut Applied,
 ) -> Result<(), Error> {
     if let Some(mtu) = cfg.mtu {
@@ -110,10 +137,10 @@ fn apply_steps(
     }
     if cfg.block_imds {
         let [v4, v6] = imds_blackholes();
-        if add_route_idempotent(h, &RouteSpec::blackhole(v4))? {
+        if add_route_idempotent(h, &RouteSpec::blackhole(v4), RouteMode::Exclusive)? {
             applied.routes_added.push(RouteSpec::blackhole(v4));
         }
-        match add_route_idempotent(h, &RouteSpec::blackhole(v6)) {
+        match add_route_idempotent(h, &RouteSpec::blackhole(v6), RouteMode::Exclusive) {
             Ok(true) => applied.routes_added.push(RouteSpec::blackhole(v6)),
             Ok(false) => {}
             Err(Error::Netlink(e))
@@ -131,7 +158,7 @@ fn apply_steps(
     }
     h.set_up(index)?;
     for spec in cfg.route_specs(index) {
-        if add_route_idempotent(h, &spec)? {
+        if add_route_idempotent(h, &spec, mode)? {
             applied.routes_added.push(spec);
         }
     }
@@ -180,18 +207,33 @@ fn add_addr(
     }
 }
 
-/// Whether the kernel's route `r` is the route `spec` asks for.
+/// Whether the kernel's route `r` is the route `spec` asks for (one path of it, for a
+/// multipath route).
 pub(crate) fn same_route(r: &Route, spec: &RouteSpec) -> bool {
+    let path = |gw: Option<std::net::IpAddr>, oif: Option<u32>| {
+        gw == spec.gw && spec.oif.is_none_or(|o| oif == Some(o))
+    };
     r.dst == spec.dst
         && r.kind == spec.kind
-        && r.gw == spec.gw
+        && (path(r.gw, r.oif) || r.nexthops.iter().any(|n| path(n.gw, n.oif)))
         && r.table == spec.table.unwrap_or(TABLE_MAIN)
-        && spec.oif.is_none_or(|o| r.oif == Some(o))
         && spec.priority.is_none_or(|p| r.priority == Some(p))
 }
 
-/// `blackhole 169.254.169.254/32`, `0.0.0.0/0 via 10.0.1.1 dev index 4`, ...
-pub(crate) fn describe_spec(s: &RouteSpec) -> String {
+/// `dev eth0`, or `dev index 4` when the link cannot be found.
+fn dev(h: &mut Handle, index: u32) -> String {
+    match h.link_by_index(index) {
+        Ok(Some(l)) => format!("dev {}", l.name),
+        _ => format!("dev index {index}"),
+    }
+}
+
+/// `blackhole 169.254.169.254/32`, `0.0.0.0/0 via 10.0.1.1 dev eth0`, ...
+pub(crate) fn describe_spec(h: &mut Handle, s: &RouteSpec) -> String {
+    describe_spec_with(s, &mut |i| dev(h, i))
+}
+
+fn describe_spec_with(s: &RouteSpec, dev: &mut dyn FnMut(u32) -> String) -> String {
     let mut out = match s.kind {
         RouteKind::Blackhole => format!("blackhole {}", s.dst),
         _ => s.dst.to_string(),
@@ -200,33 +242,58 @@ pub(crate) fn describe_spec(s: &RouteSpec) -> String {
         out.push_str(&format!(" via {gw}"));
     }
     if let Some(oif) = s.oif {
-        out.push_str(&format!(" dev index {oif}"));
+        out.push_str(&format!(" {}", dev(oif)));
     }
     out
 }
 
-fn describe_route(r: &Route) -> String {
+/// `ip route` style: `0.0.0.0/0 via 10.0.1.254 dev eth1 proto boot`, a multipath route as
+/// `::/0 nexthop via fd00::1 dev eth0 nexthop via fd01::1 dev eth1 metric 1024 proto boot`.
+fn describe_route(h: &mut Handle, r: &Route) -> String {
+    describe_route_with(r, &mut |i| dev(h, i))
+}
+
+fn describe_route_with(r: &Route, dev: &mut dyn FnMut(u32) -> String) -> String {
     let mut out = match r.kind {
         RouteKind::Unicast => r.dst.to_string(),
         k => format!("{} {}", format!("{k:?}").to_lowercase(), r.dst),
     };
-    if let Some(gw) = r.gw {
-        out.push_str(&format!(" via {gw}"));
-    }
-    if let Some(oif) = r.oif {
-        out.push_str(&format!(" dev index {oif}"));
+    let mut path = |prefix: &str, gw: Option<std::net::IpAddr>, oif: Option<u32>| {
+        out.push_str(prefix);
+        if let Some(gw) = gw {
+            out.push_str(&format!(" via {gw}"));
+        }
+        if let Some(oif) = oif {
+            out.push_str(&format!(" {}", dev(oif)));
+        }
+    };
+    path("", r.gw, r.oif);
+    for n in &r.nexthops {
+        path(" nexthop", n.gw, n.oif);
     }
     if let Some(p) = r.priority {
         out.push_str(&format!(" metric {p}"));
     }
-    out.push_str(&format!(" proto {}", r.protocol));
+    let proto = match r.protocol {
+        2 => "kernel".to_string(),
+        3 => "boot".to_string(),
+        4 => "static".to_string(),
+        RTPROT_RA => "ra".to_string(),
+        p => p.to_string(),
+    };
+    out.push_str(&format!(" proto {proto}"));
     out
 }
 
-/// Adds a route; `Ok(false)` when an identical one is already there. A route learned from a
-/// router advertisement in the way is replaced; any other route in the way is a conflict.
-fn add_route_idempotent(h: &mut Handle, spec: &RouteSpec) -> Result<bool, Error> {
-    let err = match h.add_route(spec) {
+/// Adds a route; `Ok(false)` when an identical one is already there. [`RouteMode::Exclusive`]:
+/// a route learned from a router advertisement in the way is replaced; any other route in the
+/// way is a conflict. [`RouteMode::Alongside`]: the kernel keeps both.
+fn add_route_idempotent(h: &mut Handle, spec: &RouteSpec, mode: RouteMode) -> Result<bool, Error> {
+    let added = match mode {
+        RouteMode::Exclusive => h.add_route(spec),
+        RouteMode::Alongside => h.add_route_alongside(spec),
+    };
+    let err = match added {
         Ok(()) => return Ok(true),
         Err(e) if e.is_exists() => e,
         Err(e) => return Err(e.into()),
@@ -247,11 +314,14 @@ fn add_route_idempotent(h: &mut Handle, spec: &RouteSpec) -> Result<bool, Error>
         return Ok(true);
     }
     match in_the_way.first() {
-        Some(existing) => Err(Error::RouteConflict {
-            wanted: describe_spec(spec),
-            existing: describe_route(existing),
-            netns: h.netns_label().to_string(),
-        }),
+        Some(existing) => {
+            let existing = (*existing).clone();
+            Err(Error::RouteConflict {
+                wanted: describe_spec(h, spec),
+                existing: describe_route(h, &existing),
+                netns: h.netns_label().to_string(),
+            })
+        }
         None => Err(err.into()),
     }
 }
@@ -308,6 +378,7 @@ mod tests {
             dst: "0.0.0.0/0".parse().unwrap(),
             gw: Some("10.0.1.1".parse().unwrap()),
             oif: Some(4),
+            nexthops: Vec::new(),
             kind: RouteKind::Unicast,
             scope: nl::Scope::Universe,
             table: TABLE_MAIN,
@@ -321,9 +392,10 @@ mod tests {
         assert!(same_route(&r, &spec));
         r.gw = Some("10.0.1.2".parse().unwrap());
         assert!(!same_route(&r, &spec));
+        let mut name = |i: u32| format!("dev eth{i}");
         assert_eq!(
-            describe_route(&r),
-            "0.0.0.0/0 via 10.0.1.2 dev index 4 proto 3"
+            describe_route_with(&r, &mut name),
+            "0.0.0.0/0 via 10.0.1.2 dev eth4 proto boot"
         );
         r.gw = Some("10.0.1.1".parse().unwrap());
         r.oif = Some(5);
@@ -338,6 +410,55 @@ mod tests {
             ..r
         };
         assert!(same_route(&r, &bh));
-        assert_eq!(describe_spec(&bh), "blackhole 169.254.169.254/32");
+        assert_eq!(
+            describe_spec_with(&bh, &mut name),
+            "blackhole 169.254.169.254/32"
+        );
+    }
+
+    /// A route added alongside another one to an IPv6 destination is one path of a multipath
+    /// route (reference bridge, two networks with isDefaultGateway).
+    #[test]
+    fn a_path_of_a_multipath_route_matches() {
+        let hop = |gw: &str, oif: u32| nl::Nexthop {
+            gw: Some(gw.parse().unwrap()),
+            oif: Some(oif),
+        };
+        let r = Route {
+            dst: "::/0".parse().unwrap(),
+            gw: None,
+            oif: None,
+            nexthops: vec![hop("fd61::1", 4), hop("fd62::1", 5)],
+            kind: RouteKind::Unicast,
+            scope: nl::Scope::Universe,
+            table: TABLE_MAIN,
+            priority: Some(1024),
+            mtu: None,
+            advmss: None,
+            onlink: false,
+            prefsrc: None,
+            protocol: 3,
+        };
+        let dst = "::/0".parse().unwrap();
+        assert!(same_route(
+            &r,
+            &RouteSpec::via(dst, "fd62::1".parse().unwrap(), 5)
+        ));
+        assert!(same_route(
+            &r,
+            &RouteSpec::via(dst, "fd61::1".parse().unwrap(), 4)
+        ));
+        assert!(!same_route(
+            &r,
+            &RouteSpec::via(dst, "fd62::1".parse().unwrap(), 4)
+        ));
+        assert!(!same_route(
+            &r,
+            &RouteSpec::via(dst, "fd63::1".parse().unwrap(), 5)
+        ));
+        assert_eq!(
+            describe_route_with(&r, &mut |i| format!("dev eth{i}")),
+            "::/0 nexthop via fd61::1 dev eth4 nexthop via fd62::1 dev eth5 metric 1024 proto boot"
+        );
     }
 }

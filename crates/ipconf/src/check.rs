@@ -81,8 +81,7 @@ pub fn check(h: &mut Handle, index: u32, cfg: &IfaceConfig) -> Result<(), Error>
             (Family::V6, None) => &[],
         };
         if !routes.iter().any(|r| same_route(r, spec)) {
-            let what = describe_spec(spec)
-                .replace(&format!("dev index {index}"), &format!("dev {}", link.name));
+            let what = describe_spec(h, spec);
             diffs.push(format!("route {what} is missing"));
         }
     }

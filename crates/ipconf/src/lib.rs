@@ -30,7 +30,9 @@ mod cni;
 mod config;
 mod error;
 
-pub use apply::{Applied, Ipv6State, apply, ipv6_state, undo, v6_block_skippable};
+pub use apply::{
+    Applied, Ipv6State, RouteMode, apply, apply_with, ipv6_state, undo, v6_block_skippable,
+};
 pub use check::check;
 pub use cni::{cni_routes, ip_configs, netns_of, nl_code};
 pub use config::{

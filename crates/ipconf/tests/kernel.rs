@@ -6,7 +6,10 @@
 
 use std::net::IpAddr;
 
-use ipconf::{Error, ExtraRoute, IfaceConfig, Ipv6State, apply, check, ipv6_state, undo};
+use ipconf::{
+    Error, ExtraRoute, IfaceConfig, Ipv6State, RouteMode, apply, apply_with, check, ipv6_state,
+    undo,
+};
 use netns_fixtures::{TestNs, unique_suffix};
 use nl::{Handle, IpNetwork, Netns};
 use serde_json::Value;
@@ -296,12 +299,14 @@ fn conflicting_default_route_is_named() {
     };
     let err = apply(&e.netns, &mut e.h, e.index, &cfg).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.starts_with(&format!(
-            "route 0.0.0.0/0 via 10.0.1.1 dev index {} conflicts with existing route 0.0.0.0/0 via 10.0.1.254",
-            e.index
-        )),
-        "{msg}"
+    // devices by name (issue 11)
+    assert_eq!(
+        msg,
+        format!(
+            "route 0.0.0.0/0 via 10.0.1.1 dev {0} conflicts with existing route 0.0.0.0/0 via 10.0.1.254 dev {0} proto boot in netns {1}",
+            e.ifname,
+            e.netns.path().display()
+        ),
     );
     // the address apply added went away again; the one that was there stays
     let a: Vec<String> = addrs(&e.ctr, &e.ifname).into_iter().map(|x| x.0).collect();
@@ -426,4 +431,116 @@ fn mtu_the_device_refuses_is_a_config_error() {
     .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert_eq!(err.code(), 7);
+}
+
+/// Two interfaces with a default gateway each, as two reference-bridge networks give a container:
+/// added alongside, IPv4 keeps two default routes and IPv6 one multipath route; CHECK finds each
+/// interface's path; undoing one removes only its own paths.
+#[test]
+fn default_routes_alongside_each_other() {
+    let mut e = env("ial");
+    let sfx = unique_suffix();
+    let (second, peer) = (format!("d{sfx}"), format!("t{sfx}"));
+    e.ctr.ip_ok(&[
+        "link",
+        "add",
+        &second,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &peer,
+        "netns",
+        e.subnet.name(),
+    ]);
+    e.subnet
+        .ip_ok(&["addr", "add", "10.0.2.1/24", "dev", &peer]);
+    e.subnet
+        .ip_ok(&["addr", "add", "2001:db8:2::1/64", "dev", &peer, "nodad"]);
+    e.subnet.ip_ok(&["link", "set", &peer, "up"]);
+    let index2 = e.ctr.ifindex(&second);
+    let cfg = |n: u8| IfaceConfig {
+        addresses: vec![
+            net(&format!("10.0.{n}.17/24")),
+            net(&format!("2001:db8:{n}::17/64")),
+        ],
+        gateways: vec![ip(&format!("10.0.{n}.1")), ip(&format!("2001:db8:{n}::1"))],
+        default_routes: true,
+        ..IfaceConfig::default()
+    };
+    let first = apply_with(&e.netns, &mut e.h, e.index, &cfg(1), RouteMode::Alongside).unwrap();
+    // exclusive: the second default route is a conflict naming both devices
+    let err = apply(&e.netns, &mut e.h, index2, &cfg(2)).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "route 0.0.0.0/0 via 10.0.2.1 dev {second} conflicts with existing route 0.0.0.0/0 via 10.0.1.1 dev {} proto boot",
+            e.ifname
+        )),
+        "{err}"
+    );
+    let applied = apply_with(&e.netns, &mut e.h, index2, &cfg(2), RouteMode::Alongside).unwrap();
+    let defaults = |ns: &TestNs, fam: &str| -> Vec<String> {
+        ns.ip_json(&[fam, "route", "show", "default"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| match r["nexthops"].as_array() {
+                Some(hops) => hops
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{} {}",
+                            h["gateway"].as_str().unwrap(),
+                            h["dev"].as_str().unwrap()
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                None => vec![format!(
+                    "{} {}",
+                    r["gateway"].as_str().unwrap(),
+                    r["dev"].as_str().unwrap()
+                )],
+            })
+            .collect()
+    };
+    let mut v4 = defaults(&e.ctr, "-4");
+    v4.sort();
+    assert_eq!(
+        v4,
+        [
+            format!("10.0.1.1 {}", e.ifname),
+            format!("10.0.2.1 {second}")
+        ]
+    );
+    let multipath = e.ctr.ip_json(&["-6", "route", "show", "default"]);
+    assert_eq!(multipath.as_array().unwrap().len(), 1, "{multipath}");
+    let mut v6 = defaults(&e.ctr, "-6");
+    v6.sort();
+    assert_eq!(
+        v6,
+        [
+            format!("2001:db8:1::1 {}", e.ifname),
+            format!("2001:db8:2::1 {second}")
+        ]
+    );
+    check(&mut e.h, e.index, &cfg(1)).unwrap();
+    check(&mut e.h, index2, &cfg(2)).unwrap();
+    // applying again is idempotent
+    let again = apply_with(&e.netns, &mut e.h, index2, &cfg(2), RouteMode::Alongside).unwrap();
+    assert!(again.routes_added.is_empty(), "{again:?}");
+    undo(&mut e.h, &applied).unwrap();
+    assert_eq!(defaults(&e.ctr, "-4"), [format!("10.0.1.1 {}", e.ifname)]);
+    assert_eq!(
+        defaults(&e.ctr, "-6"),
+        [format!("2001:db8:1::1 {}", e.ifname)]
+    );
+    check(&mut e.h, e.index, &cfg(1)).unwrap();
+    let err = check(&mut e.h, index2, &cfg(2)).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "route 0.0.0.0/0 via 10.0.2.1 dev {second} is missing"
+        )),
+        "{err}"
+    );
+    drop(first);
 }

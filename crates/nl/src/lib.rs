@@ -5,7 +5,8 @@
 //! * [`Handle`] is a blocking `NETLINK_ROUTE` socket bound to the namespace it was opened in,
 //!   usable from any thread afterwards: links (lookup, up/down, MTU, MAC, rename, alias, master,
 //!   move to another namespace, delete; create veth, bridge, vlan, macvlan, macvtap),
-//!   addresses, routes and neighbours.
+//!   addresses, routes and neighbours; bridge VLAN filtering (the bridge's switch, its ports'
+//!   VLANs).
 //! * [`create_tap`] makes a persistent TAP device through `/dev/net/tun`.
 //!
 //! ```no_run
@@ -36,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod addr;
+mod bridge_vlan;
 mod error;
 mod handle;
 mod link;
@@ -45,13 +47,14 @@ mod route;
 mod tap;
 
 pub use addr::{Addr, addr_flags};
+pub use bridge_vlan::{BridgeVlanState, MAX_VLAN_ID, PortVlan, VlanRange};
 pub use error::Error;
 pub use handle::Handle;
 pub use ipnetwork::IpNetwork;
-pub use link::{Link, MacvlanMode, MacvlanSpec, MacvtapSpec, VethSpec, VlanSpec};
+pub use link::{BridgeSpec, Link, MacvlanMode, MacvlanSpec, MacvtapSpec, VethSpec, VlanSpec};
 pub use neigh::Neigh;
 pub use netns::Netns;
-pub use route::{Family, Route, RouteKind, RouteSpec, Scope, TABLE_LOCAL, TABLE_MAIN};
+pub use route::{Family, Nexthop, Route, RouteKind, RouteSpec, Scope, TABLE_LOCAL, TABLE_MAIN};
 pub use tap::{create_tap, delete_tap};
 
 /// Parses `aa:bb:cc:dd:ee:ff` (or with `-` separators, any case) into 6 bytes.

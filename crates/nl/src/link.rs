@@ -5,9 +5,9 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoPortData, InfoPortKind,
-    InfoVeth, InfoVlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoPortData,
+    InfoPortKind, InfoVeth, InfoVlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
+    LinkMessage, MacVlanMode,
 };
 
 use crate::handle::Raw;
@@ -114,6 +114,19 @@ pub struct VethSpec<'a> {
     pub netns: Option<BorrowedFd<'a>>,
     /// Namespace the peer is born in (default: the handle's).
     pub peer_netns: Option<BorrowedFd<'a>>,
+}
+
+/// A bridge to create with [`Handle::create_bridge_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BridgeSpec<'a> {
+    /// Name of the bridge.
+    pub name: &'a str,
+    /// MTU of the bridge (its ports may lower it).
+    pub mtu: Option<u32>,
+    /// MAC; a MAC set at creation is kept as ports come and go.
+    pub mac: Option<[u8; 6]>,
+    /// Turn VLAN filtering on (`vlan_filtering 1`).
+    pub vlan_filtering: bool,
 }
 
 /// An 802.1Q VLAN link to create with [`Handle::create_vlan`].
@@ -333,7 +346,7 @@ impl Handle {
     }
 
     /// "eth0 (index 4)" when the link can be found, else "index 4". Used in error messages.
-    pub(crate) fn describe_link(&mut self, index: u32) -> String {
+    pub fn describe_link(&mut self, index: u32) -> String {
         match self.link_by_index(index) {
             Ok(Some(l)) => format!("{} (index {index})", l.name),
             _ => format!("index {index}"),
@@ -523,14 +536,45 @@ impl Handle {
         mtu: Option<u32>,
         mac: Option<[u8; 6]>,
     ) -> Result<(), Error> {
+        self.create_bridge_with(&BridgeSpec {
+            name,
+            mtu,
+            mac,
+            vlan_filtering: false,
+        })
+    }
+
+    /// Creates a bridge as `spec` says. With `vlan_filtering` on a kernel without bridge VLAN
+    /// filtering this fails with EOPNOTSUPP ([`Error::is_not_supported`]) and no bridge is
+    /// left behind.
+    pub fn create_bridge_with(&mut self, spec: &BridgeSpec<'_>) -> Result<(), Error> {
+        let BridgeSpec {
+            name,
+            mtu,
+            mac,
+            vlan_filtering,
+        } = *spec;
         check_name(name)?;
         check_mtu(mtu)?;
         let mut msg = new_link_msg(name, mtu, mac, None);
-        msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-                InfoKind::Bridge,
-            )]));
-        self.create(msg, || format!("create bridge {name}{}", mac_suffix(mac)))
+        let mut info = vec![LinkInfo::Kind(InfoKind::Bridge)];
+        if vlan_filtering {
+            info.push(LinkInfo::Data(InfoData::Bridge(vec![
+                InfoBridge::VlanFiltering(true),
+            ])));
+        }
+        msg.attributes.push(LinkAttribute::LinkInfo(info));
+        self.create(msg, || {
+            format!(
+                "create bridge {name}{}{}",
+                mac_suffix(mac),
+                if vlan_filtering {
+                    " vlan_filtering 1"
+                } else {
+                    ""
+                }
+            )
+        })
     }
 
     /// Creates an 802.1Q VLAN on `parent`, born directly in `netns` when given. On kernels

@@ -150,6 +150,27 @@ impl Netns {
         })
     }
 
+    /// Runs `f` on a short-lived scoped thread in a fresh, empty network namespace (only `lo`,
+    /// down), which disappears with the thread: a place to probe what the kernel supports
+    /// without touching any real namespace. Needs CAP_SYS_ADMIN.
+    pub fn in_fresh<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, Error> {
+        let _pin = CpuPin::current();
+        std::thread::scope(|scope| {
+            let thread = std::thread::Builder::new()
+                .spawn_scoped(scope, move || {
+                    nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+                        Error::io("create a fresh network namespace", io::Error::from(e))
+                    })?;
+                    Ok(f())
+                })
+                .map_err(|e| Error::io("spawn a thread for a fresh network namespace", e))?;
+            match thread.join() {
+                Ok(result) => result,
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        })
+    }
+
     /// Opens a netlink socket inside this namespace (on a short scoped thread). The returned
     /// handle stays bound to this namespace and can be used from any thread.
     pub fn handle(&self) -> Result<Handle, Error> {

@@ -142,15 +142,27 @@ impl From<RouteKind> for RouteType {
     }
 }
 
+/// One path of a multipath route (`RTA_MULTIPATH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nexthop {
+    /// Gateway, if any.
+    pub gw: Option<IpAddr>,
+    /// Output interface index.
+    pub oif: Option<u32>,
+}
+
 /// A route as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// Destination network (`0.0.0.0/0` / `::/0` for a default route).
     pub dst: IpNetwork,
-    /// Gateway, if any (for multipath routes: none).
+    /// Gateway, if any (for multipath routes: none; see [`Route::nexthops`]).
     pub gw: Option<IpAddr>,
-    /// Output interface index.
+    /// Output interface index (for multipath routes: none).
     pub oif: Option<u32>,
+    /// The paths of a multipath route (IPv6 merges gateway routes to one destination added
+    /// alongside each other into one, see [`Handle::add_route_alongside`]); empty otherwise.
+    pub nexthops: Vec<Nexthop>,
     /// Route type.
     pub kind: RouteKind,
     /// Scope.
@@ -375,6 +387,7 @@ impl Route {
             dst: IpNetwork::new(fam.unspecified(), 0).ok()?,
             gw: None,
             oif: None,
+            nexthops: Vec::new(),
             kind: msg.header.kind.into(),
             scope: Scope::from(u8::from(msg.header.scope)),
             table: u32::from(msg.header.table),
@@ -396,6 +409,20 @@ impl Route {
                 RouteAttribute::Table(t) => route.table = t,
                 RouteAttribute::Priority(p) => route.priority = Some(p),
                 RouteAttribute::PrefSource(a) => route.prefsrc = route_ip(a),
+                RouteAttribute::MultiPath(hops) => {
+                    route.nexthops = hops
+                        .into_iter()
+                        .map(|h| Nexthop {
+                            gw: h.attributes.into_iter().find_map(|a| match a {
+                                RouteAttribute::Gateway(a) => route_ip(a),
+                                RouteAttribute::Via(RouteVia::Inet(v4)) => Some(IpAddr::V4(v4)),
+                                RouteAttribute::Via(RouteVia::Inet6(v6)) => Some(IpAddr::V6(v6)),
+                                _ => None,
+                            }),
+                            oif: (h.interface_index != 0).then_some(h.interface_index),
+                        })
+                        .collect();
+                }
                 RouteAttribute::Metrics(metrics) => {
                     for m in metrics {
                         match m {
@@ -447,6 +474,14 @@ impl Handle {
     /// Adds a route (EEXIST if an identical one exists).
     pub fn add_route(&mut self, r: &RouteSpec) -> Result<(), Error> {
         self.route_op(r, false, NLM_F_CREATE | NLM_F_EXCL, "add route")
+    }
+
+    /// Adds a route next to existing routes to the same destination (`NLM_F_CREATE` without
+    /// `NLM_F_EXCL`, as Go's `netlink.RouteAddEcmp`, which the reference plugins use): IPv4
+    /// keeps both routes (the new one listed first), IPv6 merges gateway routes of the same
+    /// metric into one multipath route. EEXIST only when an identical route exists.
+    pub fn add_route_alongside(&mut self, r: &RouteSpec) -> Result<(), Error> {
+        self.route_op(r, false, NLM_F_CREATE, "add route")
     }
 
     /// Adds or replaces a route (`ip route replace`).

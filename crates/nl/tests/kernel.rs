@@ -10,8 +10,8 @@ use std::path::Path;
 
 use netns_fixtures::{TestNs, unique_suffix};
 use nl::{
-    Family, Handle, IpNetwork, MacvlanMode, MacvlanSpec, Netns, RouteKind, RouteSpec, Scope,
-    VethSpec, VlanSpec, format_mac, parse_mac,
+    BridgeSpec, Family, Handle, IpNetwork, MacvlanMode, MacvlanSpec, Netns, PortVlan, RouteKind,
+    RouteSpec, Scope, VethSpec, VlanRange, VlanSpec, format_mac, parse_mac,
 };
 use serde_json::Value;
 
@@ -812,4 +812,97 @@ fn large_dump_spans_many_datagrams() {
         assert_eq!(l.name, j["ifname"].as_str().unwrap());
         assert_eq!(u64::from(l.index), j["ifindex"].as_u64().unwrap());
     }
+}
+
+/// Whether this kernel has bridge VLAN filtering, probed in a throwaway namespace.
+fn has_bridge_vlan_filtering() -> bool {
+    Netns::in_fresh(|| {
+        let mut h = Handle::current().unwrap();
+        h.create_bridge_with(&BridgeSpec {
+            name: "probe0",
+            vlan_filtering: true,
+            ..Default::default()
+        })
+        .is_ok()
+    })
+    .unwrap()
+}
+
+/// Bridge VLAN filtering where the kernel has it (user-mode-linux); where it does not (this
+/// project's host kernel) every request fails with EOPNOTSUPP naming the bridge, and a bridge
+/// asked for with filtering is not left behind.
+#[test]
+fn bridge_vlan_filtering_where_the_kernel_has_it() {
+    let mut e = env();
+    let supported = has_bridge_vlan_filtering();
+    // the probe's namespace is gone; ours saw nothing of it
+    assert!(e.ns.link("probe0").is_none());
+    let made = e.h.create_bridge_with(&BridgeSpec {
+        name: "vbr0",
+        mtu: Some(1400),
+        vlan_filtering: true,
+        ..Default::default()
+    });
+    if !supported {
+        let err = made.unwrap_err();
+        assert!(err.is_not_supported(), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("create bridge vbr0 vlan_filtering 1 in netns"),
+            "{err}"
+        );
+        assert!(e.ns.link("vbr0").is_none(), "bridge left behind");
+        e.h.create_bridge("vbr0", None, None).unwrap();
+        let br = e.h.link("vbr0").unwrap().index;
+        let state = e.h.bridge_vlan_state(br).unwrap().unwrap();
+        assert!(!state.filtering);
+        assert_eq!(
+            state.default_pvid, None,
+            "no VLAN filtering, no default PVID"
+        );
+        let err = e.h.set_bridge_vlan_filtering(br, true).unwrap_err();
+        assert!(err.is_not_supported(), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("set vlan_filtering 1 on bridge vbr0 (index {br})")),
+            "{err}"
+        );
+        return;
+    }
+    made.unwrap();
+    let br = e.h.link("vbr0").unwrap().index;
+    let state = e.h.bridge_vlan_state(br).unwrap().unwrap();
+    assert_eq!((state.filtering, state.default_pvid), (true, Some(1)));
+    let (port, _) = up_pair(&mut e, "p0", "p1");
+    e.h.set_master(port, br).unwrap();
+    let v = |vid, pvid, untagged| PortVlan {
+        vid,
+        pvid,
+        untagged,
+    };
+    assert_eq!(e.h.port_vlans(port).unwrap(), [v(1, true, true)]);
+    e.h.del_port_vlan(port, 1).unwrap();
+    let mut ranges = vec![VlanRange::one(100, true, true)];
+    ranges.extend(VlanRange::tagged(&[101, 200, 201, 202]));
+    e.h.add_port_vlans(port, &ranges).unwrap();
+    assert_eq!(
+        e.h.port_vlans(port).unwrap(),
+        [
+            v(100, true, true),
+            v(101, false, false),
+            v(200, false, false),
+            v(201, false, false),
+            v(202, false, false)
+        ]
+    );
+    // deleting a VLAN the port is no member of is no error (6.1 answers 0)
+    e.h.del_port_vlan(port, 300).unwrap();
+    e.h.del_port_vlan(port, 101).unwrap();
+    assert_eq!(e.h.port_vlans(port).unwrap().len(), 4);
+    // the bridge device itself has the default VLAN
+    assert_eq!(e.h.port_vlans(br).unwrap(), [v(1, true, true)]);
+    e.h.set_bridge_vlan_filtering(br, false).unwrap();
+    assert!(!e.h.bridge_vlan_state(br).unwrap().unwrap().filtering);
+    // not a bridge
+    assert_eq!(e.h.bridge_vlan_state(port).unwrap(), None);
 }
