@@ -264,6 +264,27 @@ fn upgrade_leases_amazons_plugin_wrote_are_never_handed_out_again() {
         "{out:?}"
     );
     small.check();
+    // STATUS (1.1.0) sees the full subnet, leases of both plugins counted; CHECK finds the lease
+    let status = |v: &str| {
+        let mut c = agent_conf("ADD", "r0", &json!({"ipv4-subnet": sub}));
+        c["cniVersion"] = json!(v);
+        call(&bin("ipam"), None, &small.env("STATUS", &[]), &c)
+    };
+    let out = status("1.1.0");
+    assert_eq!(out.json()["code"], json!(50), "{out:?}");
+    let mut c = agent_conf("ADD", "g1", &json!({"ipv4-subnet": sub}));
+    c["cniVersion"] = json!("1.0.0");
+    c["prevResult"] = json!({"cniVersion": "1.0.0", "ips": [{"address": "10.9.0.2/29"}]});
+    let out = call(&bin("ipam"), None, &small.env("CHECK", &[]), &c);
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:?}");
+    c["ipam"]["id"] = json!("nobody");
+    let out = call(&bin("ipam"), None, &small.env("CHECK", &[]), &c);
+    assert!(
+        out.json()["msg"].as_str().unwrap().contains("no lease"),
+        "{out:?}"
+    );
+    small.go_ok(&["del", "-id", "g1"]);
+    assert_eq!(status("1.1.0").status, 0);
 }
 
 #[test]

@@ -420,6 +420,10 @@ pub fn ipam_config(data: &[u8]) {
                     let _ = s.range_for(*ip).map(|r| r.reserved_kind(*ip));
                 }
             }
+            if let ipam::StoreAt::Bolt { path, .. } = &cfg.store {
+                // the ecs store is exactly the file IPAM_DB_PATH names
+                assert_eq!(path, &db);
+            }
             if let Ok(o) = Owner::new(&cfg.owner_id, ifname) {
                 assert!(o.validate().is_ok());
             }

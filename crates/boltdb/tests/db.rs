@@ -495,3 +495,83 @@ fn the_lock_wait_is_bounded() {
     assert_eq!(r.bucket(b"IPAM").unwrap(), None);
     assert_eq!(std::fs::metadata(&q).unwrap().len(), 0);
 }
+
+/// Offset of the newest meta page and its freelist pgid.
+fn newest_meta_at(b: &[u8]) -> (usize, u64) {
+    let ps = u32_at(b, 16 + 8) as usize;
+    let at = if u64_at(b, ps + 16 + 48) > u64_at(b, 16 + 48) {
+        ps
+    } else {
+        0
+    };
+    (at, u64_at(b, at + 16 + 32))
+}
+
+#[test]
+fn a_freelist_with_the_overflow_count_form_and_a_file_without_freelist_read() {
+    let t = Tmp::new("fl");
+    let p = t.file("db");
+    let mut db = Db::open(&p, Access::Write, T).unwrap();
+    let mut e = BTreeMap::new();
+    for i in 0..400u32 {
+        e.insert(format!("k{i:05}").into_bytes(), vec![3; 40]);
+    }
+    db.put_bucket(b"IPAM", &e).unwrap();
+    e.remove(b"k00007".as_slice());
+    db.put_bucket(b"IPAM", &e).unwrap();
+    drop(db);
+    let good = std::fs::read(&p).unwrap();
+    let ps = 4096;
+    let (_, fl) = newest_meta_at(&good);
+    let at = fl as usize * ps;
+    let count = u16::from_le_bytes([good[at + 10], good[at + 11]]) as usize;
+    assert!(
+        count > 0,
+        "the freelist lists the pages freed by the rewrite"
+    );
+    let ids: Vec<u64> = (0..count).map(|i| u64_at(&good, at + 16 + 8 * i)).collect();
+    // the same list in bolt's 0xFFFF form: the count moves into the first u64
+    let mut big = good.clone();
+    big[at + 10..at + 12].copy_from_slice(&0xFFFFu16.to_le_bytes());
+    big[at + 16..at + 24].copy_from_slice(&(count as u64).to_le_bytes());
+    for (i, id) in ids.iter().enumerate() {
+        big[at + 24 + 8 * i..at + 32 + 8 * i].copy_from_slice(&id.to_le_bytes());
+    }
+    std::fs::write(&p, &big).unwrap();
+    let mut db = Db::open(&p, Access::Write, T).unwrap();
+    assert_eq!(db.bucket(b"IPAM").unwrap().unwrap().entries, e);
+    db.put_bucket(b"IPAM", &e).unwrap();
+    drop(db);
+    // a file that keeps no freelist (bolt's NoFreelistSync): the free set is rebuilt from
+    // reachability, and our commit writes a freelist again
+    let mut none = good.clone();
+    let (m, _) = newest_meta_at(&none);
+    none[m + 16 + 32..m + 16 + 40].copy_from_slice(&u64::MAX.to_le_bytes());
+    fix_checksum(&mut none, m);
+    std::fs::write(&p, &none).unwrap();
+    let mut db = Db::open(&p, Access::Write, T).unwrap();
+    assert_eq!(db.bucket(b"IPAM").unwrap().unwrap().entries, e);
+    e.insert(b"new".to_vec(), b"v".to_vec());
+    db.put_bucket(b"IPAM", &e).unwrap();
+    drop(db);
+    let after = std::fs::read(&p).unwrap();
+    assert_ne!(newest_meta_at(&after).1, u64::MAX);
+    assert!(
+        after.len() <= none.len() + 2 * ps,
+        "unreachable pages were reused"
+    );
+    let db = Db::open(&p, Access::Read, T).unwrap();
+    assert_eq!(db.bucket(b"IPAM").unwrap().unwrap().entries, e);
+    drop(db);
+    // a freelist listing a page in use is refused
+    let mut clash = good.clone();
+    let (m, _) = newest_meta_at(&clash);
+    let root = u64_at(&clash, m + 16 + 16);
+    clash[at + 16..at + 24].copy_from_slice(&root.to_le_bytes());
+    std::fs::write(&p, &clash).unwrap();
+    let e = invalid(Db::open(&p, Access::Write, T));
+    assert!(
+        e.to_string().contains("listed as free but is in use"),
+        "{e}"
+    );
+}
