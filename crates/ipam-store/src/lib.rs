@@ -1,4 +1,5 @@
-//! Address allocation over ranges, on host-local's on-disk lease store, with a bounded lock.
+//! Address allocation over ranges, on host-local's on-disk lease store or Amazon ecs-ipam's BoltDB
+//! store ([`ecs`]), with a bounded lock.
 //!
 //! This crate knows nothing of CNI JSON: a plugin parses its dialect (host-local's `ranges`,
 //! ecs-ipam's `ipv4-subnet`...) into [`RangeSpec`]s or [`Range`]s, names the owner of a lease
