@@ -344,6 +344,19 @@ fn downgrade_amazons_plugin_sees_every_lease_ours_wrote() {
     ]);
     assert!(!out.status.success(), "{out:?}");
     w.check();
+    // a bucket of several leaf pages under a branch page, written by us, read by bbolt
+    for i in 0..160 {
+        w.ours_add(&format!("many-{i:03}"));
+    }
+    w.check();
+    let leases = w.leases();
+    assert_eq!(
+        leases.values().filter(|v| v.starts_with("many-")).count(),
+        160
+    );
+    let next = w.go_add("g-after");
+    assert!(!leases.contains_key(&next), "{next} handed out twice");
+    w.check();
 }
 
 use std::os::unix::fs::PermissionsExt;
