@@ -893,3 +893,23 @@ fn bad_files_are_code_100_naming_the_file_and_stay_untouched() {
     assert_eq!(w.ours_add("eni-b"), "169.254.172.2");
     w.check();
 }
+
+#[test]
+fn fifty_concurrent_adds_of_ours_share_the_lock() {
+    let w = World::new("ours50");
+    let got: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..50)
+            .map(|i| {
+                let w = &w;
+                s.spawn(move || w.ours_add(&format!("t{i}")))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut uniq = got.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 50, "an address was handed out twice: {got:?}");
+    assert_eq!(w.leases().len(), 50);
+    w.check();
+}
