@@ -88,7 +88,7 @@ cni() {
   local verb=$1 plugin=$2 ifname=$3 netns=$4 json=$5; shift 5
   printf '%s' "$json" > "$WORK/stdin.json"
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND="$verb" CNI_CONTAINERID="$PAUSE_ID" \
-    CNI_NETNS="$netns" CNI_IFNAME="$ifname" CNI_PATH="$PLUGINS" IPAM_DB_PATH="$WORK/ipam" "$@" \
+    CNI_NETNS="$netns" CNI_IFNAME="$ifname" CNI_PATH="$PLUGINS" IPAM_DB_PATH="$WORK/eni-ipam.db" "$@" \
     nsenter --net="/run/netns/$HOST" "$PLUGINS/$plugin" < "$WORK/stdin.json" > "$WORK/out.json" 2> "$WORK/err.txt"
   local rc=$?
   LAST_OUT=$(cat "$WORK/out.json")
@@ -139,7 +139,7 @@ check "eth0 is the ENI (MAC $ENI_MAC) with MTU 9001" \
   sh -c "ip -n $TASK -o link show eth0 | grep -q 'mtu 9001' && ip -n $TASK -o link show eth0 | grep -q $ENI_MAC"
 check "task reaches its IPv4 gateway 10.0.1.1 over the ENI" in_ns "$TASK" ping -c1 -W2 10.0.1.1
 check "task reaches its IPv6 gateway 2001:db8:1::1 over the ENI" in_ns "$TASK" ping -6 -c1 -W2 2001:db8:1::1
-check "jumbo frames: 8,000-byte ping with DF set reaches the gateway" in_ns "$TASK" ping -M do -s 8000 -c1 -W2 10.0.1.1
+check "jumbo frames: 8,000-byte ping with DF set reaches the gateway" in_ns "$TASK" ping -M 'do' -s 8000 -c1 -W2 10.0.1.1
 check "task fetches credentials from 169.254.170.2 over ecs-eth0" \
   in_ns "$TASK" python3 -c 'import urllib.request,json; r=urllib.request.urlopen("http://169.254.170.2/v2/credentials", timeout=3); assert json.load(r)["AccessKeyId"]=="ASIADEMO"'
 check "route to 169.254.170.2 goes via ecs-eth0" sh -c "ip -n $TASK route get 169.254.170.2 | grep -q 'dev ecs-eth0'"
@@ -190,7 +190,11 @@ check "task namespace holds only lo" sh -c "[ \"\$(ip -n $TASK -o link | wc -l)\
 check "ENI is back on the instance as $ENI_NAME with MTU 9001" \
   sh -c "ip -n $HOST -o link show $ENI_NAME | grep -q 'mtu 9001' && ip -n $HOST -o link show $ENI_NAME | grep -q $ENI_MAC"
 check "no veth left on the instance" sh -c "! ip -n $HOST -o link show type veth | grep -v -e '$ENI_NAME@' -e 'trunk0@'"
-check "no lease left in the IPAM store" sh -c "! ls '$WORK/ipam/ecs-ipam' 2> /dev/null | grep -q '^[0-9]'"
+# the store is Amazon's BoltDB file: ask the plugin itself (CHECK answers "no lease" for the ENI MAC)
+IPAM_CHECK_CONF='{"cniVersion":"1.0.0","name":"ecs-ipam","type":"ecs-ipam","ipam":{"type":"ecs-ipam","id":"'$ENI_MAC'","ipv4-subnet":"169.254.172.0/22"}}'
+cni CHECK ecs-ipam ecs-eth0 "$NS" "$IPAM_CHECK_CONF"; CHECK_RC=$?
+check "no lease left in the IPAM store (CHECK of $ENI_MAC in $WORK/eni-ipam.db: none)" \
+  sh -c "[ $CHECK_RC != 0 ] && grep -q 'no lease' '$WORK/out.json'"
 ip netns del "$TASK"
 check "task namespace deleted" sh -c "! ip netns list | grep -q '^$TASK '"
 

@@ -515,7 +515,7 @@ fn two_containers_on_one_bridge_reach_each_other() {
 fn ecs_link_local_tasks_are_isolated() {
     let w = World::new("bec");
     let (a, b) = (TestNs::new("beca"), TestNs::new("becb"));
-    let db = w.data.display();
+    let db = w.data.path().join("eni-ipam.db").display().to_string();
     let env = [("IPAM_DB_PATH", db.as_str())];
     let ca = w.ecs_conf("0a:1b:2c:3d:4e:01");
     let cb = w.ecs_conf("0a:1b:2c:3d:4e:02");
@@ -571,7 +571,11 @@ fn ecs_link_local_tasks_are_isolated() {
         );
     }
     assert!(ping(&b, "169.254.172.1"));
-    let ecs_leases = || leases_in(&w.data.path().join("ecs-ipam"));
+    let ecs_leases = || -> Vec<String> {
+        suite_tests::ecs_leases(std::path::Path::new(&db))
+            .into_keys()
+            .collect()
+    };
     assert_eq!(ecs_leases(), vec!["169.254.172.2", "169.254.172.3"]);
 
     // CHECK (0.3.0 cannot CHECK; the same config at 0.4.0 can)
@@ -621,7 +625,7 @@ fn ecs_dual_stack_blocks_imds_and_keeps_a_configured_connected_route() {
                  "ipv4-subnet": "169.254.172.0/22", "ipv4-routes": [{"dst": "169.254.170.2/32"}],
                  "ipv6-subnet": "fd00:ec2::172:0/112", "ipv6-routes": [{"dst": "fd00:ec2::23/128"}],
                  "connectedSubnetMaskSizeIPv4": 22}});
-    let db = w.data.display();
+    let db = w.data.path().join("eni-ipam.db").display().to_string();
     let out = w.run_env(
         "ADD",
         "task",
@@ -697,7 +701,7 @@ fn ecs_dual_stack_blocks_imds_and_keeps_a_configured_connected_route() {
     );
     assert_eq!(out.status, 0, "{out:?}");
     assert!(ctr.link("ecs-eth0").is_none());
-    assert!(leases_in(&w.data.path().join("ecs-ipam")).is_empty());
+    assert!(suite_tests::ecs_leases(std::path::Path::new(&db)).is_empty());
 }
 
 /// Installed as `ecs-bridge` (a symlink), the plugin speaks the ECS dialect whatever `type`
@@ -711,7 +715,7 @@ fn ecs_dialect_by_program_name() {
     std::os::unix::fs::symlink(bin("bridge"), &link_path).unwrap();
     let mut conf = w.ecs_conf("0a:1b:2c:3d:4e:09");
     conf["type"] = json!("bridge");
-    let db = w.data.display();
+    let db = w.data.path().join("eni-ipam.db").display().to_string();
     let mut env = cni_env(
         "ADD",
         "pause",

@@ -1053,7 +1053,7 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
     // vpc-eni as eth0, then ecs-bridge + ecs-ipam as ecs-eth0, in one task namespace
     let sim = SimHost::new("cta");
     let s = Scratch::new("ecs");
-    let db = s.sub("ipam-db");
+    let db = s.sub("ipam-db").join("eni-ipam.db");
     let tool = Cnitool::new(&sim.host, &s).with_env("IPAM_DB_PATH", db.to_str().unwrap());
     let ctr = TestNs::new("ctac");
     let netns = ctr.path();
@@ -1104,11 +1104,8 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
         "{r4:?}"
     );
     assert!(ping(&ctr, "169.254.172.1"), "the bridge is unreachable");
-    let lease = db.join("ecs-ipam").join("169.254.172.2");
-    assert_eq!(
-        fs::read_to_string(&lease).unwrap(),
-        format!("{ENI_MAC}\r\necs-eth0")
-    );
+    let held = || ecs_leases(&db).get("169.254.172.2").cloned();
+    assert_eq!(held().as_deref(), Some(ENI_MAC));
 
     // task stop: DEL in reverse with the bridge config without IPAM (the lease stays), ...
     let (brdel_nc, _) = agent_conf(&s, "ecs-agent/ecs-bridge-del.json");
@@ -1116,7 +1113,7 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
         tool.quiet(&brdel_nc, "del", &net, netns, "ecs-eth0");
         assert!(ctr.link("ecs-eth0").is_none(), "DEL #{round}");
         assert!(
-            lease.exists(),
+            held().is_some(),
             "DEL #{round}: the agent's bridge DEL must not release"
         );
         tool.quiet(&eni_nc, "del", &net, netns, "eth0");
@@ -1135,9 +1132,9 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
     let _ = s.cache_file(&rel_net, netns, "ecs-eth0");
     for round in 0..2 {
         tool.quiet(&rel_nc, "del", &rel_net, netns, "ecs-eth0");
-        assert!(!lease.exists(), "release #{round}: lease left");
+        assert!(held().is_none(), "release #{round}: lease left");
     }
-    assert!(leases(&db.join("ecs-ipam")).is_empty());
+    assert!(ecs_leases(&db).is_empty());
 
     // ecs-eni (the managed-instance dialect): dual-stack, MTU 9001
     let sim = SimHost::new("ctf");

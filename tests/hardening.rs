@@ -283,8 +283,8 @@ fn ipam_lock_held_by_another_process_answers_try_again_within_the_bound() {
     // the ecs dialect takes its bound from IPAM_DB_CONNECTION_TIMEOUT, as Go ecs-ipam does
     let ecs = json!({"cniVersion": "0.3.0", "name": "ecs-ipam", "type": "ecs-ipam",
         "ipam": {"type": "ecs-ipam", "id": "0a:1b:2c:3d:4e:5f", "ipv4-subnet": "169.254.172.0/22"}});
-    fs::create_dir_all(data.path().join("ecs-ipam")).unwrap();
-    let ecs_lock = data.path().join("ecs-ipam/lock");
+    // (bolt's lock: flock on the store file itself)
+    let ecs_lock = data.path().join("eni-ipam.db");
     fs::write(&ecs_lock, "").unwrap();
     let mut ecs_holder = Command::new("flock")
         .args(["-x", "-o"])
@@ -294,12 +294,17 @@ fn ipam_lock_held_by_another_process_answers_try_again_within_the_bound() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let mut env = cni_env("ADD", "pause", &netns, "ecs-eth0");
-    env.push(("IPAM_DB_PATH".into(), data.s()));
+    env.push(("IPAM_DB_PATH".into(), ecs_lock.display().to_string()));
     env.push(("IPAM_DB_CONNECTION_TIMEOUT".into(), "400ms".into()));
     let t = Instant::now();
     let out = call(&bin("ipam"), None, &env, &ecs);
     assert_cni_error(&out, 11, "timed out", "ecs ADD");
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(
+        fs::metadata(&ecs_lock).unwrap().len(),
+        0,
+        "written while locked"
+    );
     for h in [&mut holder, &mut ecs_holder] {
         h.kill().unwrap();
         h.wait().unwrap();
@@ -814,10 +819,11 @@ fn names_that_try_to_escape_the_store_are_refused() {
         let out = ipam("ADD", "ctr", &netns, &conf);
         assert_cni_error(&out, 7, "dataDir", &format!("dataDir {dir:?}"));
     }
-    // ecs-ipam's `id` is an owner key written into files, never a path: any printable id
-    // works and stays inside the store; control characters are refused
+    // ecs-ipam's `id` is an owner key written into the store file, never a path: any
+    // printable id works; control characters are refused
+    let db = data.path().join("eni-ipam.db");
     let mut env = cni_env("ADD", "pause", &netns, "ecs-eth0");
-    env.push(("IPAM_DB_PATH".into(), data.s()));
+    env.push(("IPAM_DB_PATH".into(), db.display().to_string()));
     for (id, ok) in [
         ("../../../../etc/passwd", true),
         ("/x/y", true),
@@ -828,19 +834,19 @@ fn names_that_try_to_escape_the_store_are_refused() {
         let conf = json!({"cniVersion": "1.0.0", "name": "ecs", "type": "ecs-ipam",
             "ipam": {"type": "ecs-ipam", "id": id, "ipv4-subnet": "169.254.172.0/22"}});
         let out = call(&bin("ipam"), None, &env, &conf);
+        let held = || ecs_leases(&db).values().filter(|v| *v == id).count();
         if ok {
             assert_ok(&out, id);
-            let net = data.path().join("ecs-ipam");
-            assert_eq!(leases_of(&net, id).len(), 1, "{id}");
+            assert_eq!(held(), 1, "{id}");
             let mut del = env.clone();
             del[0].1 = "DEL".into();
             assert_ok(&call(&bin("ipam"), None, &del, &conf), id);
-            assert!(leases_of(&net, id).is_empty());
+            assert_eq!(held(), 0, "{id}");
         } else {
             assert_cni_error(&out, 7, "owner id", &format!("id {id:?}"));
         }
     }
-    // nothing was created outside the data directory's own networks
+    // nothing was created outside the data directory's own networks and the store file
     let names: Vec<String> = fs::read_dir(data.path())
         .unwrap()
         .flatten()
@@ -848,7 +854,7 @@ fn names_that_try_to_escape_the_store_are_refused() {
         .collect();
     assert_eq!(before, 0);
     assert!(
-        names.iter().all(|n| n == "esc" || n == "ecs-ipam"),
+        names.iter().all(|n| n == "esc" || n == "eni-ipam.db"),
         "{names:?}"
     );
 }

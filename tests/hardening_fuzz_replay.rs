@@ -88,6 +88,7 @@ fn every_fuzz_target_has_a_test_here() {
         "eni_config",
         "bridge_config",
         "branch_eni_config",
+        "boltdb",
     ];
     for t in &ours {
         assert!(tested.contains(&t.as_str()), "{t} has no replay test");
@@ -144,6 +145,11 @@ fn replay_bridge_config() {
 #[test]
 fn replay_branch_eni_config() {
     assert!(replay("branch_eni_config") >= 6);
+}
+
+#[test]
+fn replay_boltdb() {
+    assert!(replay("boltdb") >= 5);
 }
 
 /// The fuzz project stays out of the root workspace (it needs nightly flags).

@@ -49,7 +49,7 @@ fn install_with_ecs_names() {
     }
     // called as ecs-ipam, a config with only `id` and `ipv4-subnet` (no `type`) is the ecs dialect
     let ns = TestNs::new("inst");
-    let data = prefix.join("ipam-data");
+    let data = prefix.join("ipam-data").join("eni-ipam.db");
     let conf = json!({"cniVersion": "0.3.0", "name": "network-name",
         "ipam": {"id": "0a:00:00:00:00:01", "ipv4-subnet": "169.254.172.0/22"}});
     let mut env = cni_env("ADD", "pause", &ns.path().display().to_string(), "ecs-eth0");
@@ -60,6 +60,9 @@ fn install_with_ecs_names() {
         json!("169.254.172.2/22"),
         "{add:?}"
     );
-    assert!(data.join("ecs-ipam").join("169.254.172.2").is_file());
+    assert_eq!(
+        ecs_leases(&data).get("169.254.172.2").map(String::as_str),
+        Some("0a:00:00:00:00:01")
+    );
     std::fs::remove_dir_all(&prefix).unwrap();
 }

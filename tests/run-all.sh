@@ -31,9 +31,11 @@ cd "$ROOT"
 # Debian packages, by name. kmod: the user-mode-linux runner loads the guest's modules with modprobe.
 # golang-go, golang-github-appc-cni-dev, dpkg-dev: netns-fixtures/build-cnitool.sh builds cnitool for
 # tests/cnitool.rs. podman, runc, catatonit, busybox-static: the runtime and rootfs of tests/podman.rs.
+# golang-github-coreos-bbolt-dev: Go's bbolt, for netns-fixtures/build-ecs-ipam-go.sh (tests/ecs_ipam.rs,
+# Amazon's ecs-ipam store on the other side). util-linux: unshare/nsenter for its private /data.
 PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
-  hyperfine procps
-  golang-go golang-github-appc-cni-dev dpkg-dev
+  hyperfine procps util-linux
+  golang-go golang-github-appc-cni-dev dpkg-dev golang-github-coreos-bbolt-dev
   podman runc catatonit busybox-static)
 COMPONENTS=(rustfmt clippy)
 

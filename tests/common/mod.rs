@@ -160,6 +160,17 @@ pub fn run_ignored_tests_in_uml(prefix: &str, min_tests: usize, env: &[(&str, &s
     );
 }
 
+/// The leases of an ecs-ipam BoltDB store (our reader): address key (`a.b.c.d`, `6` + IPv6)
+/// → owner id, without the gateway markers and `lastKnownIP*`; empty when the file is missing.
+pub fn ecs_leases(db: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    ipam_store::EcsStore::new(db, std::time::Duration::from_secs(10))
+        .dump()
+        .unwrap_or_else(|e| panic!("read {}: {e}", db.display()))
+        .into_iter()
+        .filter(|(k, v)| !k.starts_with("last") && v != "GateWay" && v != "GateWayV6")
+        .collect()
+}
+
 /// Global addresses of `dev` in `ns` as `addr/prefix`; asserts none is still tentative (DAD).
 pub fn global_addrs(ns: &TestNs, dev: &str) -> Vec<String> {
     let v = ns.ip_json(&["addr", "show", "dev", dev]);

@@ -5,8 +5,9 @@
 //!   `args.cni.ips` and `runtimeConfig.ips` (appended, as host-local does); `runtimeConfig.ipRanges`
 //!   prepended to `ranges`.
 //! - ecs-ipam's: `id`, `ipv4-subnet`/`-address`/`-gateway`/`-routes` and the `ipv6-` twins; the
-//!   store location from `IPAM_DB_PATH`. Chosen when `ipam.type` is `ecs-ipam`, when the binary
-//!   runs as `ecs-ipam`, or when any `ipv4-*`/`ipv6-*` key is present.
+//!   store is Amazon's BoltDB file at `IPAM_DB_PATH` (default `/data/eni-ipam.db`). Chosen when
+//!   `ipam.type` is `ecs-ipam`, when the binary runs as `ecs-ipam`, or when any
+//!   `ipv4-*`/`ipv6-*` key is present.
 //!
 //! Keys are read with Go's `encoding/json` rules (case-insensitive, the last member wins, `null`
 //! is absent): see `cni_spec::gojson`.
@@ -22,9 +23,22 @@ use ipnetwork::IpNetwork;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Where ecs dialect leases live under the data directory, whatever the config's `name`: the ECS
-/// agent allocates with `name: "network-name"` and releases with `name: "ecs-ipam"`.
-pub const ECS_NETWORK_DIR: &str = "ecs-ipam";
+/// Where a dialect keeps its leases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAt {
+    /// host-local's directory store `<data_dir>/<network>/`.
+    Dir { data_dir: PathBuf, network: String },
+    /// ecs-ipam's BoltDB file, whatever the config's `name` (the ECS agent allocates with
+    /// `name: "network-name"` and releases with `name: "ecs-ipam"`).
+    Bolt {
+        /// `IPAM_DB_PATH`, default `/data/eni-ipam.db`.
+        path: PathBuf,
+        /// Data directories whose `ecs-ipam/` an earlier version of ours wrote: imported once
+        /// (`<IPAM_DB_PATH>.d`, or host-local's default directory when `IPAM_DB_PATH` is
+        /// unset). A directory *at* `path` is found by the store itself.
+        legacy_dirs: Vec<PathBuf>,
+    },
+}
 
 /// The dialect a config was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,8 +55,8 @@ pub struct IpamConfig {
     pub requested: Vec<IpAddr>,
     pub routes: Vec<Route>,
     pub dns: Dns,
-    pub data_dir: PathBuf,
-    /// The store's directory name under `data_dir`.
+    pub store: StoreAt,
+    /// The network, for messages: the config's `name` (host-local), the store file (ecs).
     pub network: String,
     /// The lease owner's id: CNI_CONTAINERID, or ecs-ipam's `id`.
     pub owner_id: String,
@@ -297,11 +311,14 @@ impl IpamConfig {
             requested,
             routes: c.routes.into_iter().map(RouteConf::into_route).collect(),
             dns,
-            data_dir: PathBuf::from(
-                c.data_dir
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or_else(|| ipam_store::DEFAULT_DATA_DIR.to_owned()),
-            ),
+            store: StoreAt::Dir {
+                data_dir: PathBuf::from(
+                    c.data_dir
+                        .filter(|d| !d.is_empty())
+                        .unwrap_or_else(|| ipam_store::DEFAULT_DATA_DIR.to_owned()),
+                ),
+                network: inv.conf.name.clone(),
+            },
             network: inv.conf.name.clone(),
             owner_id: inv.env.container_id.clone(),
             lock_timeout: lock_timeout(c.lock_timeout_ms, get_env)?,
@@ -365,11 +382,21 @@ impl IpamConfig {
                 "ipam: at least one of \"ipv4-subnet\" and \"ipv6-subnet\" is required",
             ));
         }
-        let data_dir = match get_env("IPAM_DB_PATH").filter(|p| !p.is_empty()) {
-            // Go ecs-ipam's IPAM_DB_PATH names a BoltDB file; keep ours beside it.
-            Some(p) if std::path::Path::new(&p).is_file() => PathBuf::from(format!("{p}.d")),
-            Some(p) => PathBuf::from(p),
-            None => PathBuf::from(ipam_store::DEFAULT_DATA_DIR),
+        // Amazon's LoadDBConfig: a blank IPAM_DB_PATH means the default. Nothing is read from
+        // the file system here; the store decides what the path holds.
+        let store = match get_env("IPAM_DB_PATH").filter(|p| !p.trim().is_empty()) {
+            Some(p) => StoreAt::Bolt {
+                legacy_dirs: vec![PathBuf::from(format!("{p}.d"))],
+                path: PathBuf::from(p),
+            },
+            None => StoreAt::Bolt {
+                path: PathBuf::from(ipam_store::ecs::DEFAULT_DB_PATH),
+                legacy_dirs: vec![PathBuf::from(ipam_store::DEFAULT_DATA_DIR)],
+            },
+        };
+        let network = match &store {
+            StoreAt::Bolt { path, .. } => path.display().to_string(),
+            StoreAt::Dir { network, .. } => network.clone(),
         };
         let routes = c
             .ipv4_routes
@@ -383,8 +410,8 @@ impl IpamConfig {
             requested,
             routes,
             dns: Dns::default(),
-            data_dir,
-            network: ECS_NETWORK_DIR.to_owned(),
+            store,
+            network,
             owner_id: c
                 .id
                 .filter(|id| !id.is_empty())
@@ -415,6 +442,63 @@ mod tests {
             "inf s",
         ] {
             assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
+    }
+
+    fn ecs_inv() -> Invocation {
+        let conf = cni_spec::NetConf::from_value(serde_json::json!({
+            "cniVersion": "0.3.0", "name": "network-name", "type": "ecs-bridge",
+            "ipam": {"type": "ecs-ipam", "id": "0a:1b:2c:3d:4e:5f",
+                     "ipv4-subnet": "169.254.172.0/22"}}))
+        .unwrap();
+        Invocation {
+            env: cni_spec::Env {
+                command: cni_spec::Command::Add,
+                container_id: "c".into(),
+                netns_path: None,
+                netns: None,
+                ifname: "ecs-eth0".into(),
+                args: cni_spec::CniArgs::default(),
+                path: Vec::new(),
+            },
+            version: cni_spec::SpecVersion::LATEST,
+            conf,
+            stdin: Vec::new(),
+            program: "ipam".into(),
+        }
+    }
+
+    #[test]
+    fn the_ecs_store_is_the_file_at_ipam_db_path_or_amazons_default() {
+        let inv = ecs_inv();
+        let c = IpamConfig::load(&inv, &|k| {
+            (k == "IPAM_DB_PATH").then(|| "/var/lib/ecs/data/eni-ipam.db".to_string())
+        })
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreAt::Bolt {
+                path: "/var/lib/ecs/data/eni-ipam.db".into(),
+                legacy_dirs: vec!["/var/lib/ecs/data/eni-ipam.db.d".into()],
+            }
+        );
+        for unset in [None, Some("  ".to_string())] {
+            let c = IpamConfig::load(&inv, &|k| {
+                if k == "IPAM_DB_PATH" {
+                    unset.clone()
+                } else {
+                    None
+                }
+            })
+            .unwrap();
+            assert_eq!(
+                c.store,
+                StoreAt::Bolt {
+                    path: "/data/eni-ipam.db".into(),
+                    legacy_dirs: vec!["/var/lib/cni/networks".into()],
+                }
+            );
+            assert_eq!(c.lock_timeout, Duration::from_secs(5));
         }
     }
 

@@ -7,17 +7,21 @@
 //! - DEL: releases by owner (or, in the ecs dialect, by the given addresses); success when
 //!   nothing is leased.
 //! - CHECK: the owner holds a lease for every `prevResult` address in our ranges.
-//! - GC: releases every lease whose owner is not in `cni.dev/valid-attachments`.
+//! - GC: releases every lease whose owner is not in `cni.dev/valid-attachments` (host-local
+//!   dialect; a no-op in the ecs dialect, whose owners are ENI MACs GC never lists).
 //! - STATUS: code 50 naming the range set that has no free address.
+//!
+//! The host-local dialect keeps host-local's directory store; the ecs dialect keeps Amazon
+//! ecs-ipam's BoltDB file ([`ipam_store::ecs`]), so the two plugins can replace each other.
 
 pub mod config;
 
 use std::collections::HashSet;
 
 use cni_spec::{CniResult, Error, Invocation, IpConfig, NetnsUse, Plugin, code};
-use ipam_store::{Owner, Store};
+use ipam_store::{EcsStore, Owner, Store};
 
-pub use config::{Dialect, IpamConfig};
+pub use config::{Dialect, IpamConfig, StoreAt};
 
 /// What can go wrong, mapped to CNI codes once ([`From<IpamError>`]).
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +54,9 @@ impl From<IpamError> for Error {
     fn from(e: IpamError) -> Error {
         use ipam_store::Error as S;
         let code = match &e {
-            IpamError::Store(S::LockTimeout { .. }) => code::TRY_AGAIN_LATER,
+            IpamError::Store(
+                S::LockTimeout { .. } | S::Db(ipam_store::boltdb::Error::LockTimeout { .. }),
+            ) => code::TRY_AGAIN_LATER,
             IpamError::Store(S::InvalidRange { .. } | S::InvalidName { .. }) => {
                 code::INVALID_CONFIG
             }
@@ -65,12 +71,42 @@ fn process_env(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
+/// A dialect's store.
+enum Backend {
+    Dir(Store),
+    Bolt(EcsStore),
+}
+
+impl Backend {
+    fn open(cfg: &IpamConfig) -> Result<Backend, Error> {
+        Ok(match &cfg.store {
+            StoreAt::Dir { data_dir, network } => Backend::Dir(
+                Store::open(data_dir, network, cfg.lock_timeout).map_err(IpamError::from)?,
+            ),
+            StoreAt::Bolt { path, legacy_dirs } => {
+                let mut s = EcsStore::new(path, cfg.lock_timeout)
+                    .with_log(Box::new(|m| cni_spec::log_warn!("{m}")));
+                for d in legacy_dirs {
+                    s = s.with_legacy_dir(d);
+                }
+                Backend::Bolt(s)
+            }
+        })
+    }
+
+    fn exhausted(&self, cfg: &IpamConfig) -> Result<Option<String>, IpamError> {
+        Ok(match self {
+            Backend::Dir(s) => s.exhausted(&cfg.sets)?,
+            Backend::Bolt(s) => s.exhausted(&cfg.sets)?,
+        })
+    }
+}
+
 /// The configuration, its store and the invocation's owner.
-fn open(inv: &Invocation) -> Result<(IpamConfig, Store, Owner), Error> {
+fn open(inv: &Invocation) -> Result<(IpamConfig, Backend, Owner), Error> {
     let cfg = IpamConfig::load(inv, &process_env)?;
-    let store =
-        Store::open(&cfg.data_dir, &cfg.network, cfg.lock_timeout).map_err(IpamError::from)?;
     let owner = Owner::new(&cfg.owner_id, &inv.env.ifname).map_err(IpamError::from)?;
+    let store = Backend::open(&cfg)?;
     Ok((cfg, store, owner))
 }
 
@@ -81,9 +117,11 @@ impl Ipam {
     /// ADD as a function, so that a main plugin can run IPAM in-process (no second exec).
     pub fn allocate(inv: &Invocation) -> Result<CniResult, Error> {
         let (cfg, store, owner) = open(inv)?;
-        let leases = store
-            .allocate(&owner, &cfg.sets, &cfg.requested)
-            .map_err(IpamError::from)?;
+        let leases = match &store {
+            Backend::Dir(s) => s.allocate(&owner, &cfg.sets, &cfg.requested),
+            Backend::Bolt(s) => s.allocate(&owner.id, &cfg.sets, &cfg.requested),
+        }
+        .map_err(IpamError::from)?;
         Ok(CniResult {
             ips: leases
                 .iter()
@@ -98,13 +136,15 @@ impl Ipam {
     /// DEL as a function (see [`Ipam::allocate`]).
     pub fn release(inv: &Invocation) -> Result<(), Error> {
         let (cfg, store, owner) = open(inv)?;
-        if cfg.dialect == Dialect::Ecs && !cfg.requested.is_empty() {
-            store
-                .release_addresses(&cfg.requested)
-                .map_err(IpamError::from)?;
-        } else {
-            store.release_by_owner(&owner).map_err(IpamError::from)?;
+        match &store {
+            Backend::Dir(s) => s.release_by_owner(&owner).map(drop),
+            // ecs-ipam: by the given addresses, else every address of the id
+            Backend::Bolt(s) if !cfg.requested.is_empty() => {
+                s.release_addresses(&cfg.requested).map(drop)
+            }
+            Backend::Bolt(s) => s.release_by_id(&owner.id).map(drop),
         }
+        .map_err(IpamError::from)?;
         Ok(())
     }
 }
@@ -126,7 +166,11 @@ impl Plugin for Ipam {
 
     fn check(&self, inv: &Invocation) -> Result<(), Error> {
         let (cfg, store, owner) = open(inv)?;
-        let held = store.find(&owner).map_err(IpamError::from)?;
+        let held = match &store {
+            Backend::Dir(s) => s.find(&owner),
+            Backend::Bolt(s) => s.find(&owner.id),
+        }
+        .map_err(IpamError::from)?;
         if held.is_empty() {
             return Err(IpamError::NoLease {
                 id: owner.id,
@@ -159,9 +203,8 @@ impl Plugin for Ipam {
 
     fn status(&self, inv: &Invocation) -> Result<(), Error> {
         let cfg = IpamConfig::load(inv, &process_env)?;
-        let store =
-            Store::open(&cfg.data_dir, &cfg.network, cfg.lock_timeout).map_err(IpamError::from)?;
-        match store.exhausted(&cfg.sets).map_err(IpamError::from)? {
+        let store = Backend::open(&cfg)?;
+        match store.exhausted(&cfg)? {
             Some(what) => {
                 Err(IpamError::Exhausted(format!("network {}: {what}", cfg.network)).into())
             }
@@ -171,13 +214,12 @@ impl Plugin for Ipam {
 
     fn gc(&self, inv: &Invocation) -> Result<(), Error> {
         let cfg = IpamConfig::load(inv, &process_env)?;
-        if cfg.dialect == Dialect::Ecs {
+        let StoreAt::Dir { data_dir, network } = &cfg.store else {
             // ecs leases belong to ENI MACs or namespace paths, never to the container IDs GC
             // lists: collecting them here would release every task's address.
             return Ok(());
-        }
-        let store =
-            Store::open(&cfg.data_dir, &cfg.network, cfg.lock_timeout).map_err(IpamError::from)?;
+        };
+        let store = Store::open(data_dir, network, cfg.lock_timeout).map_err(IpamError::from)?;
         let valid: HashSet<Owner> = inv
             .conf
             .valid_attachments

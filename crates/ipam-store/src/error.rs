@@ -111,6 +111,25 @@ pub enum Error {
         subnet: String,
     },
 
+    /// The ecs-ipam BoltDB file could not be opened, locked, read or written, or is not a valid
+    /// store (see [`boltdb::Error`]).
+    #[error(transparent)]
+    Db(#[from] boltdb::Error),
+
+    /// A gateway address is held by something other than the gateway marker in the ecs-ipam
+    /// store.
+    #[error("gateway {gateway} is held by {holder} in {}, not by the gateway marker {marker:?}", .path.display())]
+    GatewayTaken {
+        /// The gateway.
+        gateway: IpAddr,
+        /// What the store says holds it.
+        holder: String,
+        /// The marker expected (`GateWay`, `GateWayV6`).
+        marker: &'static str,
+        /// The store file.
+        path: PathBuf,
+    },
+
     /// A requested address lies outside `rangeStart..=rangeEnd` of every range of every set.
     #[error("requested IP address {address} is outside every range: {ranges}")]
     RequestedOutsideRanges {

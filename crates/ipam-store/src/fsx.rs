@@ -108,6 +108,12 @@ impl Dir {
         }
     }
 
+    /// The directory's `(device, inode)`.
+    pub(crate) fn identity(&self) -> io::Result<(u64, u64)> {
+        let st = nix::sys::stat::fstat(self.fd.as_fd())?;
+        Ok((st.st_dev as u64, st.st_ino as u64))
+    }
+
     fn is_symlink(&self, name: &str) -> io::Result<bool> {
         let st = fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
         Ok(st.st_mode & libc::S_IFMT == libc::S_IFLNK)

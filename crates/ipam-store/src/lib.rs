@@ -1,4 +1,5 @@
-//! Address allocation over ranges, on host-local's on-disk lease store, with a bounded lock.
+//! Address allocation over ranges, on host-local's on-disk lease store or Amazon ecs-ipam's BoltDB
+//! store ([`ecs`]), with a bounded lock.
 //!
 //! This crate knows nothing of CNI JSON: a plugin parses its dialect (host-local's `ranges`,
 //! ecs-ipam's `ipv4-subnet`...) into [`RangeSpec`]s or [`Range`]s, names the owner of a lease
@@ -25,14 +26,15 @@
 //! # }
 //! ```
 //!
-//! ecs-ipam's model maps onto the same types: one [`RangeSet`] per family holding one
+//! ecs-ipam's model maps onto the same range types: one [`RangeSet`] per family holding one
 //! [`Range`] (e.g. `169.254.172.0/22`, gateway `169.254.172.1`), the static `ipv4-address` as a
-//! requested address, the `id` (ENI MAC) as [`Owner::id`], DEL by id via
-//! [`Store::release_by_owner`] or by address via [`Store::release_addresses`].
+//! requested address; its leases live in Amazon's BoltDB file, see [`ecs`] ([`EcsStore`]:
+//! allocate for an `id`, release by id or by address, find, free counts).
 //!
 //! See [`store`] for the on-disk layout, crash safety and the owner index.
 
 mod addr;
+pub mod ecs;
 pub mod error;
 mod fsx;
 pub mod index;
@@ -41,10 +43,14 @@ pub mod owner;
 pub mod range;
 pub mod store;
 
+pub use boltdb;
+pub use ecs::EcsStore;
 pub use error::Error;
 pub use owner::{Holder, Owner};
 pub use range::{FieldLabels, Range, RangeSet, RangeSpec, check_sets, validate_sets};
-pub use store::{__set_step_delay, DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT, GcReport, Lease, Store};
+pub use store::{
+    __set_step_delay, DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT, Export, GcReport, Lease, Store,
+};
 
 /// The crate-private parsers of the on-disk files, for the fuzz targets (`fuzz/`) and their
 /// corpus replay test. Not part of the API.

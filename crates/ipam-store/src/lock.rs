@@ -24,6 +24,7 @@ const FIRST_SLEEP: Duration = Duration::from_micros(50);
 const MAX_SLEEP: Duration = Duration::from_millis(2);
 
 /// A held lock; released (and the fd closed) on drop.
+#[derive(Debug)]
 pub(crate) struct Lock {
     _flock: Flock<OwnedFd>,
 }

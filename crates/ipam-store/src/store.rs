@@ -194,6 +194,17 @@ struct Scan {
     foreign: Vec<String>,
 }
 
+/// Every lease of a store, read under its lock, which stays held until this is dropped (see
+/// [`Store::export`]).
+#[derive(Debug)]
+pub struct Export {
+    /// Each lease file's address and holder (unreadable lease files are left out).
+    pub leases: Vec<(IpAddr, Holder)>,
+    /// The addresses of the `last_reserved_ip.*` files.
+    pub last_reserved: Vec<IpAddr>,
+    _lock: Lock,
+}
+
 /// An operation in progress: the lock is held and the index is complete.
 struct Session<'a> {
     store: &'a Store,
@@ -224,6 +235,70 @@ impl Store {
             lock_timeout,
             sync: false,
         })
+    }
+
+    /// Opens `<data_dir>/<network>/` only when it exists (it is never created); `None` when
+    /// it does not. Used to import a store into another one.
+    pub fn open_existing(
+        data_dir: &Path,
+        network: &str,
+        lock_timeout: Duration,
+    ) -> Result<Option<Store>, Error> {
+        check_data_dir(data_dir)?;
+        check_network_name(network)?;
+        let path = data_dir.join(network);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Corrupt {
+                    path,
+                    reason: "is not a directory".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("stat", path, e)),
+        }
+        let dir = Dir::open_under(data_dir, network)?;
+        Ok(Some(Store {
+            dir,
+            lock_timeout,
+            sync: false,
+        }))
+    }
+
+    /// Reads every lease and `last_reserved_ip.*` under the store's lock and keeps the lock
+    /// until the returned [`Export`] is dropped; writes nothing (the lock file is created when
+    /// missing).
+    pub fn export(&self) -> Result<Export, Error> {
+        let lock = lock::acquire(&self.dir, self.lock_timeout)?;
+        let scan = self.scan()?;
+        let entries = self
+            .dir
+            .list()
+            .map_err(|e| Error::io("list", self.dir.path().to_path_buf(), e))?;
+        let last_reserved = entries
+            .iter()
+            .filter_map(|e| e.name.as_ref().ok())
+            .filter(|n| n.starts_with(LAST_RESERVED))
+            .filter_map(|n| self.dir.read_small(n, 128).ok().flatten())
+            .filter_map(|b| String::from_utf8(b).ok()?.trim().parse().ok())
+            .collect();
+        Ok(Export {
+            leases: scan
+                .leases
+                .into_iter()
+                .filter_map(|(ip, h)| h.ok().map(|h| (ip, h)))
+                .collect(),
+            last_reserved,
+            _lock: lock,
+        })
+    }
+
+    /// The directory's `(device, inode)`, to tell whether a path still names it.
+    pub fn identity(&self) -> Result<(u64, u64), Error> {
+        self.dir
+            .identity()
+            .map_err(|e| Error::io("stat", self.dir.path().to_path_buf(), e))
     }
 
     /// With `sync`, the lease and index writes are fsynced before the lease is linked and the
@@ -561,7 +636,7 @@ fn lease_name(name: &str) -> Option<IpAddr> {
 }
 
 /// Whether `ip` is in one of `set`'s windows and not reserved.
-fn allocatable(set: &RangeSet, ip: IpAddr) -> bool {
+pub(crate) fn allocatable(set: &RangeSet, ip: IpAddr) -> bool {
     set.range_for(ip)
         .is_some_and(|r| r.reserved_kind(ip).is_none())
 }
@@ -582,6 +657,61 @@ fn map_requests(sets: &[RangeSet], requested: &[IpAddr]) -> (Vec<Option<IpAddr>>
         }
     }
     (want, leftover)
+}
+
+/// Assigns each requested address to the set whose window contains it, refusing at once an
+/// address outside every set, a second address in one set, and a gateway, network or broadcast
+/// address (the ecs-ipam dialect's rules: one static address per family, checked up front).
+pub(crate) fn map_requests_strict(
+    sets: &[RangeSet],
+    requested: &[IpAddr],
+) -> Result<Vec<Option<IpAddr>>, Error> {
+    let mut want: Vec<Option<IpAddr>> = vec![None; sets.len()];
+    for &ip in requested {
+        let found = sets
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.range_for(ip).map(|r| (i, s, r)));
+        let Some((i, set, range)) = found else {
+            let all: Vec<String> = sets.iter().map(ToString::to_string).collect();
+            return Err(Error::RequestedOutsideRanges {
+                address: ip,
+                ranges: all.join("; "),
+            });
+        };
+        match want.get(i).copied().flatten() {
+            Some(first) if first == ip => continue,
+            Some(first) => {
+                return Err(Error::RequestedTwiceInSet {
+                    first,
+                    second: ip,
+                    set: i,
+                    ranges: set.to_string(),
+                });
+            }
+            None => {}
+        }
+        match range.reserved_kind(ip) {
+            Some("gateway") => {
+                return Err(Error::RequestedGateway {
+                    address: ip,
+                    range: range.to_string(),
+                });
+            }
+            Some(kind) => {
+                return Err(Error::RequestedReserved {
+                    address: ip,
+                    kind,
+                    subnet: range.subnet().to_string(),
+                });
+            }
+            None => {}
+        }
+        if let Some(w) = want.get_mut(i) {
+            *w = Some(ip);
+        }
+    }
+    Ok(want)
 }
 
 /// Why the first address [`map_requests`] left over cannot be allocated.
