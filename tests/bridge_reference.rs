@@ -226,13 +226,14 @@ fn ecs_bridge_keeps_the_strict_route_check() {
     ctr.ip_ok(&["addr", "add", "192.0.2.2/24", "dev", "x0"]);
     ctr.ip_ok(&["link", "set", "x0", "up"]);
     ctr.ip_ok(&["route", "add", "169.254.170.2/32", "via", "192.0.2.1"]);
+    let db = w.data.0.join("eni-ipam.db").display().to_string();
     let out = w.run_env(
         "ADD",
         "ecs1",
         Some(&ctr),
         "ecs-eth0",
         &w.ecs_conf("0a:1b:2c:3d:4e:5f"),
-        &[("IPAM_DB_PATH", &w.data.display())],
+        &[("IPAM_DB_PATH", &db)],
     );
     assert_eq!(out.status, 1, "{out:?}");
     let msg = out.json()["msg"].as_str().unwrap().to_string();
