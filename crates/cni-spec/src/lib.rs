@@ -9,12 +9,14 @@
 //! match case-insensitively (the exact spelling first), the last of several members for one
 //! field wins, and `null` counts as absent. The rules, and where we deliberately differ from
 //! Go, are documented once in [`gojson`]; plugins get them through [`NetConf`],
-//! [`NetConf::parse_as`], [`parse_value`] and [`gojson::GoObject`].
+//! [`NetConf::parse_as`], [`parse_value`] and [`gojson::GoObject`]. Other Go behaviours the
+//! configs rely on (`time.ParseDuration`) are in [`gocompat`].
 
 mod conf;
 mod delegate;
 mod env;
 mod error;
+pub mod gocompat;
 pub mod gojson;
 pub mod log;
 mod result;
