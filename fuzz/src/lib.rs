@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use cni_spec::gojson::{GoObject, fold_eq};
 use cni_spec::{
-    CniArgs, CniResult, Command, Env, Error, Invocation, NetConf, Plugin, SpecVersion,
+    CniArgs, CniResult, Command, Env, Error, Invocation, NetConf, Plugin, SpecVersion, Vars,
     is_cni_identifier, run_with, validate_container_id, validate_ifname, version_hint,
 };
 use ipam_store::{Holder, Owner, RangeSet, RangeSpec, Store, validate_sets};
@@ -304,9 +304,9 @@ pub fn dispatch(data: &[u8]) {
     env.insert("CNI_CONTAINERID", lossy(b.line()));
     env.insert("CNI_IFNAME", lossy(b.line()));
     let stdin = b.rest();
-    let get = |k: &str| env.get(k).cloned();
+    let vars: Vars = env.iter().map(|(k, v)| (*k, v.clone())).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = run_with(&Probe, &argv, &get, &mut &stdin[..], &mut out, &mut err);
+    let status = run_with(&Probe, &argv, &vars, &mut &stdin[..], &mut out, &mut err);
     assert!(status <= 1, "exit status {status}");
     if out.is_empty() {
         assert_eq!(status, 0, "a failure must print an error object");
@@ -409,6 +409,7 @@ pub fn ipam_config(data: &[u8]) {
             args,
             path: Vec::new(),
         },
+        vars: Vars::new(),
         version,
         conf,
         stdin: Vec::new(),
@@ -864,6 +865,7 @@ fn plugin_invocation(data: &[u8], programs: &[&str]) -> Option<(Invocation, u8)>
             args,
             path: Vec::new(),
         },
+        vars: Vars::new(),
         version,
         conf,
         stdin: Vec::new(),

@@ -32,6 +32,7 @@ fn view(inv: &Invocation) -> Option<Invocation> {
             },
             path: env.path.clone(),
         },
+        vars: inv.vars.clone(),
         version: inv.version,
         conf: inv.conf.clone(),
         stdin: Vec::new(),

@@ -75,7 +75,7 @@ impl Plugin for Bridge {
         }
         if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
             // without nft there is nothing of ours in nftables to remove
-            if let Ok(nft) = Nft::find("DEL") {
+            if let Ok(nft) = Nft::find(&inv.vars, "DEL") {
                 let comment = nft::comment(&inv.conf.name, &inv.env.container_id, &inv.env.ifname);
                 if let Err(e) = nft.delete_tagged(&comment) {
                     first.get_or_insert(at("DEL: remove nftables rules", BridgeError::from(e)));
@@ -98,7 +98,7 @@ impl Plugin for Bridge {
         let cfg = BridgeConfig::load(inv)?;
         if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
             let what = if cfg.ip_masq { "ipMasq" } else { "macspoofchk" };
-            if let Err(e) = Nft::find(what) {
+            if let Err(e) = Nft::find(&inv.vars, what) {
                 return Err(Error::plugin(code::UNAVAILABLE, e.to_string()));
             }
         }
@@ -128,7 +128,7 @@ impl Plugin for Bridge {
         if let Err(e) = ipam_glue::forward(inv, &cfg.ipam, Command::Gc) {
             errors.push(at("GC: IPAM GC", e));
         }
-        if let Ok(nft) = Nft::find("GC") {
+        if let Ok(nft) = Nft::find(&inv.vars, "GC") {
             if let Err(e) = gc_rules(inv, &nft) {
                 errors.push(at("GC: nftables rules", e));
             }

@@ -219,7 +219,7 @@ fn warn_foreign_gateways(inv: &Invocation, sets: &[RangeSet], field: &str, legac
 
 impl IpamConfig {
     /// Reads the invocation's `ipam` object in whichever dialect it is written.
-    /// `get_env` reads the process environment (`IPAM_DB_PATH`, `IPAM_DB_CONNECTION_TIMEOUT`).
+    /// `get_env` reads the invocation's environment (`IPAM_DB_PATH`, `IPAM_DB_CONNECTION_TIMEOUT`).
     pub fn load(
         inv: &Invocation,
         get_env: &dyn Fn(&str) -> Option<String>,
@@ -461,6 +461,7 @@ mod tests {
                 args: cni_spec::CniArgs::default(),
                 path: Vec::new(),
             },
+            vars: cni_spec::Vars::new(),
             version: cni_spec::SpecVersion::LATEST,
             conf,
             stdin: Vec::new(),

@@ -67,10 +67,6 @@ impl From<IpamError> for Error {
     }
 }
 
-fn process_env(k: &str) -> Option<String> {
-    std::env::var(k).ok()
-}
-
 /// A dialect's store.
 enum Backend {
     Dir(Store),
@@ -104,7 +100,7 @@ impl Backend {
 
 /// The configuration, its store and the invocation's owner.
 fn open(inv: &Invocation) -> Result<(IpamConfig, Backend, Owner), Error> {
-    let cfg = IpamConfig::load(inv, &process_env)?;
+    let cfg = IpamConfig::load(inv, &|k| inv.vars.get(k).map(str::to_owned))?;
     let owner = Owner::new(&cfg.owner_id, &inv.env.ifname).map_err(IpamError::from)?;
     let store = Backend::open(&cfg)?;
     Ok((cfg, store, owner))
@@ -202,7 +198,7 @@ impl Plugin for Ipam {
     }
 
     fn status(&self, inv: &Invocation) -> Result<(), Error> {
-        let cfg = IpamConfig::load(inv, &process_env)?;
+        let cfg = IpamConfig::load(inv, &|k| inv.vars.get(k).map(str::to_owned))?;
         let store = Backend::open(&cfg)?;
         match store.exhausted(&cfg)? {
             Some(what) => {
@@ -213,7 +209,7 @@ impl Plugin for Ipam {
     }
 
     fn gc(&self, inv: &Invocation) -> Result<(), Error> {
-        let cfg = IpamConfig::load(inv, &process_env)?;
+        let cfg = IpamConfig::load(inv, &|k| inv.vars.get(k).map(str::to_owned))?;
         let StoreAt::Dir { data_dir, network } = &cfg.store else {
             // ecs leases belong to ENI MACs or namespace paths, never to the container IDs GC
             // lists: collecting them here would release every task's address.
