@@ -4,9 +4,9 @@
 //!
 //! - ADD: the bridge (created once, MAC pinned, up); the veth pair, created from the container
 //!   side with the host end born in the host namespace, MTU on both ends; the host end enslaved
-//!   and up; IPAM (in-process for `ipam`/`host-local`/`ecs-ipam`); the container's addresses
-//!   (no DAD wait), routes; gateways on the bridge; masquerading and MAC spoof checks with
-//!   nftables. ecs-bridge: on-link host routes to the gateways, no connected routes, no IPv6
+//!   and up; IPAM (the `ipam` library in-process for `ipam`/`host-local`/`ecs-ipam`, see
+//!   [`ipam_glue`]); the container's addresses (no DAD wait), routes; gateways on the bridge;
+//!   masquerading and MAC spoof checks with nftables. ecs-bridge: on-link host routes to the gateways, no connected routes, no IPv6
 //!   link-local address. Any failure after IPAM rolls everything back and names its step.
 //! - DEL: container veth, IPAM release, nftables rules; success when they are already gone.
 //!   The bridge stays.
