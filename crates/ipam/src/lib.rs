@@ -231,3 +231,109 @@ pub fn gc(req: &Request, valid: &[Attachment]) -> Result<(), IpamError> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cni_spec::NetConf;
+    use serde_json::json;
+
+    /// A host-local store in a fresh directory, removed on drop.
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let d = std::env::temp_dir().join(format!("ipam-lib-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Dir(d)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn req<'a>(
+        conf: &'a NetConf,
+        id: &'a str,
+        args: &'a CniArgs,
+        rc: &'a RuntimeConfig,
+    ) -> Request<'a> {
+        Request {
+            network: &conf.name,
+            container_id: id,
+            ifname: "eth0",
+            ipam: conf.ipam.as_ref(),
+            as_ecs_ipam: false,
+            runtime_config: rc,
+            args_ips: conf.args_cni("ips"),
+            cni_args: args,
+            callers_args: &[],
+            db_path: None,
+            db_timeout: None,
+            warn: false,
+        }
+    }
+
+    /// Every verb in-process, as the bridge runs them: a lease per owner, CHECK against it,
+    /// STATUS once the pool is full, GC of the owners not listed, DEL twice.
+    #[test]
+    fn the_verbs_over_a_host_local_store() {
+        let dir = Dir::new("verbs");
+        let conf = NetConf::from_value(json!({
+            "cniVersion": "1.1.0", "name": "libnet", "type": "bridge",
+            "ipam": {"type": "host-local", "dataDir": dir.0, "subnet": "10.7.0.0/29",
+                     "routes": [{"dst": "0.0.0.0/0"}]}}))
+        .unwrap();
+        let (args, rc) = (CniArgs::default(), RuntimeConfig::default());
+        let r = |id: &'static str| req(&conf, id, &args, &rc);
+
+        let first = add(&r("c1")).unwrap();
+        assert_eq!(first.ips.len(), 1);
+        assert_eq!(first.ips[0].address.to_string(), "10.7.0.2/29");
+        assert_eq!(first.ips[0].gateway, Some("10.7.0.1".parse().unwrap()));
+        assert_eq!(first.routes.len(), 1);
+        // a repeated ADD returns the same lease
+        assert_eq!(add(&r("c1")).unwrap().ips, first.ips);
+
+        check(&r("c1"), Some(&first)).unwrap();
+        assert_eq!(check(&r("c1"), None).unwrap_err().code(), 7);
+        let mut other = first.clone();
+        other.ips[0].address = "10.7.0.5/29".parse().unwrap();
+        let e = check(&r("c1"), Some(&other)).unwrap_err();
+        assert!(matches!(e, IpamError::NotLeased { .. }), "{e}");
+        assert_eq!(e.code(), 100);
+
+        status(&r("c1")).unwrap();
+        for id in ["c2", "c3", "c4", "c5"] {
+            add(&r(id)).unwrap();
+        }
+        let e = status(&r("c1")).unwrap_err();
+        assert_eq!(e.code(), 50, "{e}");
+        assert!(e.to_string().starts_with("network libnet: "), "{e}");
+        assert_eq!(add(&r("c6")).unwrap_err().code(), 100);
+
+        let valid = [Attachment {
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+        }];
+        gc(&r("c1"), &valid).unwrap();
+        assert!(matches!(
+            check(&r("c2"), Some(&first)).unwrap_err(),
+            IpamError::NoLease { .. }
+        ));
+        check(&r("c1"), Some(&first)).unwrap();
+
+        del(&r("c1")).unwrap();
+        del(&r("c1")).unwrap();
+        let e = check(&r("c1"), Some(&first)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no lease for container c1 interface eth0 in network libnet"
+        );
+        status(&r("c1")).unwrap();
+    }
+}
