@@ -23,7 +23,7 @@
 # own namespaces; everything is removed on exit (trap), also on failure or Ctrl-C.
 #
 # Environment:
-#   OURS     our bridge binary (default: built with netns-fixtures/build-release.sh -p bridge -p ipam)
+#   OURS     our bridge binary (default: built with netns-fixtures/build-release.sh --bin bridge --bin ipam)
 #   GO_DIR   Debian's plugins (default /usr/lib/cni)
 #   N, GO_DS_N  iteration counts
 set -euo pipefail
@@ -45,7 +45,7 @@ for p in bridge host-local; do
   [ -x "$GO_DIR/$p" ] || die "$GO_DIR/$p not found: apt-get install -y containernetworking-plugins"
 done
 if [ -z "${OURS:-}" ]; then
-  dir=$(bash "$ROOT/netns-fixtures/build-release.sh" -p bridge -p ipam | tail -n 1)
+  dir=$(bash "$ROOT/netns-fixtures/build-release.sh" --bin bridge --bin ipam | tail -n 1)
   OURS=$dir/bridge
 fi
 [ -x "$OURS" ] || die "our bridge binary $OURS is missing"

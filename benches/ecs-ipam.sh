@@ -23,7 +23,7 @@ N=${1:-${N:-200}}
 die() { echo "bench-ecs-ipam: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (it creates a network namespace)"
 if [ -z "${OURS:-}" ]; then
-  OURS=$(bash "$ROOT/netns-fixtures/build-release.sh" -p ipam | tail -n 1)/ipam
+  OURS=$(bash "$ROOT/netns-fixtures/build-release.sh" --bin ipam | tail -n 1)/ipam
 fi
 GO=${GO:-$(bash "$ROOT/netns-fixtures/build-ecs-ipam-go.sh" | tail -n 1)}
 [ -x "$OURS" ] || die "$OURS is missing"

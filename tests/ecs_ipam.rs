@@ -834,6 +834,56 @@ fn a_lock_held_beyond_the_bound_is_try_again_and_the_file_is_untouched() {
     assert_eq!(w.ours_add("eni-b"), "169.254.172.3");
 }
 
+/// `IPAM_DB_CONNECTION_TIMEOUT` is read as Amazon's plugin reads it, with Go's
+/// `time.ParseDuration`: compound and fractional forms bound the wait (`1m30s` was once
+/// refused with code 7).
+#[test]
+fn the_connection_timeout_takes_any_go_duration() {
+    let w = World::new("godur");
+    w.go_add("go-a");
+    let mut hold = KillOnDrop(
+        Command::new(go_bin())
+            .args(["hold-lock", "-seconds", "8"])
+            .env_clear()
+            .env("IPAM_DB_PATH", &w.db)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(hold.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    for bound in ["0h0m0.4s", "400000us", "0.0001h"] {
+        let t0 = Instant::now();
+        let e = w.env("ADD", &[("IPAM_DB_CONNECTION_TIMEOUT", bound)]);
+        let out = call(
+            &bin("ipam"),
+            None,
+            &e,
+            &agent_conf("ADD", "eni-b", &json!({})),
+        );
+        let waited = t0.elapsed();
+        assert_eq!(out.json()["code"], json!(11), "{bound}: {out:?}");
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+            "{bound}: {waited:?}"
+        );
+    }
+    drop(hold);
+    let e = w.env("ADD", &[("IPAM_DB_CONNECTION_TIMEOUT", "1m30s")]);
+    let out = call(
+        &bin("ipam"),
+        None,
+        &e,
+        &agent_conf("ADD", "eni-b", &json!({})),
+    );
+    assert_eq!(out.status, 0, "{out:?}");
+    assert_eq!(addr(&out.json()["ips"][0]["address"]), "169.254.172.3");
+}
+
 #[test]
 fn bad_files_are_code_100_naming_the_file_and_stay_untouched() {
     let w = World::new("bad");

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use cni_spec::gojson::{GoObject, fold_eq};
 use cni_spec::{
-    CniArgs, CniResult, Command, Env, Error, Invocation, NetConf, Plugin, SpecVersion,
+    CniArgs, CniResult, Command, Env, Error, Invocation, NetConf, Plugin, SpecVersion, Vars,
     is_cni_identifier, run_with, validate_container_id, validate_ifname, version_hint,
 };
 use ipam_store::{Holder, Owner, RangeSet, RangeSpec, Store, validate_sets};
@@ -304,9 +304,9 @@ pub fn dispatch(data: &[u8]) {
     env.insert("CNI_CONTAINERID", lossy(b.line()));
     env.insert("CNI_IFNAME", lossy(b.line()));
     let stdin = b.rest();
-    let get = |k: &str| env.get(k).cloned();
+    let vars: Vars = env.iter().map(|(k, v)| (*k, v.clone())).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = run_with(&Probe, &argv, &get, &mut &stdin[..], &mut out, &mut err);
+    let status = run_with(&Probe, &argv, &vars, &mut &stdin[..], &mut out, &mut err);
     assert!(status <= 1, "exit status {status}");
     if out.is_empty() {
         assert_eq!(status, 0, "a failure must print an error object");
@@ -367,9 +367,9 @@ fn scratch() -> &'static Path {
     })
 }
 
-/// `IpamConfig::load`: input = selector byte, CNI_ARGS line, `IPAM_DB_CONNECTION_TIMEOUT`
-/// line, then the config. Errors are config (7) or environment (4) errors; a loaded config
-/// has non-overlapping, non-empty range sets.
+/// `ipam::IpamConfig::load` of an invocation's request: input = selector byte, CNI_ARGS line,
+/// `IPAM_DB_CONNECTION_TIMEOUT` line, then the config. Errors are config (7) or environment
+/// (4) errors; a loaded config has non-overlapping, non-empty range sets.
 pub fn ipam_config(data: &[u8]) {
     let mut b = Bytes(data);
     let sel = b.byte();
@@ -399,6 +399,7 @@ pub fn ipam_config(data: &[u8]) {
     };
     let version = SpecVersion::parse(&conf.cni_version).unwrap_or(SpecVersion::LATEST);
     let ifname = if sel & 2 != 0 { "eth0" } else { "ecs-eth0" };
+    let db = scratch().join(if sel & 4 != 0 { "sentinel" } else { "db" });
     let inv = Invocation {
         env: Env {
             command: Command::Add,
@@ -409,18 +410,15 @@ pub fn ipam_config(data: &[u8]) {
             args,
             path: Vec::new(),
         },
+        vars: Vars::new()
+            .with(ipam::DB_PATH_VAR, &db)
+            .with(ipam::DB_TIMEOUT_VAR, timeout),
         version,
         conf,
         stdin: Vec::new(),
         program: program.into(),
     };
-    let db = scratch().join(if sel & 4 != 0 { "sentinel" } else { "db" });
-    let get_env = |k: &str| match k {
-        "IPAM_DB_PATH" => Some(db.to_string_lossy().into_owned()),
-        "IPAM_DB_CONNECTION_TIMEOUT" => Some(timeout.clone()),
-        _ => None,
-    };
-    match ipam::IpamConfig::load(&inv, &get_env) {
+    match ipam::IpamConfig::load(&ipam::Request::of(&inv)) {
         Ok(cfg) => {
             assert!(!cfg.sets.is_empty());
             assert!(ipam_store::check_sets(&cfg.sets, "sets").is_ok());
@@ -864,6 +862,7 @@ fn plugin_invocation(data: &[u8], programs: &[&str]) -> Option<(Invocation, u8)>
             args,
             path: Vec::new(),
         },
+        vars: Vars::new(),
         version,
         conf,
         stdin: Vec::new(),

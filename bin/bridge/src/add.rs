@@ -252,7 +252,7 @@ pub fn add(inv: &Invocation) -> Result<CniResult, Error> {
     }
     let nft = if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
         let what = if cfg.ip_masq { "ipMasq" } else { "macspoofchk" };
-        Some(Nft::find(what).map_err(step("ADD: find nft"))?)
+        Some(Nft::find(&inv.vars, what).map_err(step("ADD: find nft"))?)
     } else {
         None
     };

@@ -350,7 +350,7 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
     // nftables
     if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
         let what = if cfg.ip_masq { "ipMasq" } else { "macspoofchk" };
-        let nft = Nft::find(what).map_err(step("CHECK"))?;
+        let nft = Nft::find(&inv.vars, what).map_err(step("CHECK"))?;
         let comment = nft::comment(&inv.conf.name, &inv.env.container_id, ifname);
         let rules: Vec<nft::Rule> = nft
             .rules()

@@ -504,6 +504,7 @@ mod tests {
                 args: CniArgs::parse(cni_args).unwrap(),
                 path: vec![],
             },
+            vars: cni_spec::Vars::new(),
             version: SpecVersion::V1_1_0,
             conf: NetConf::from_value(conf).unwrap(),
             stdin: Vec::new(),

@@ -5,10 +5,12 @@ use cni_spec::code;
 
 use crate::nft::NftError;
 
-/// What can go wrong in the bridge plugin itself (IPAM and `cni-spec` errors are already CNI
-/// errors).
+/// What can go wrong in the bridge plugin itself and in its in-process IPAM (a delegate's and
+/// `cni-spec`'s errors are already CNI errors).
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
+    #[error(transparent)]
+    Ipam(#[from] ipam::IpamError),
     #[error(transparent)]
     Netlink(#[from] nl::Error),
     #[error(transparent)]
@@ -74,10 +76,11 @@ pub enum BridgeError {
 }
 
 impl BridgeError {
-    /// The CNI code: 7 for configurations and IPAM results that cannot work, 101 when the
-    /// kernel lacks a feature, else 100.
+    /// The CNI code: IPAM's own (11 for a busy store), 7 for configurations and IPAM results
+    /// that cannot work, 101 when the kernel lacks a feature, else 100.
     pub fn code(&self) -> u32 {
         match self {
+            BridgeError::Ipam(e) => e.code(),
             BridgeError::Netlink(e) => ipconf::nl_code(e),
             BridgeError::Ipconf(e) => e.code(),
             BridgeError::IpamResult { .. } | BridgeError::Invalid(_) => code::INVALID_CONFIG,

@@ -1,53 +1,27 @@
-//! Running IPAM: our `ipam` crate in this process for `ipam`, `host-local` and `ecs-ipam`
-//! (no second exec), any other `ipam.type` as a delegate binary on CNI_PATH.
+//! Running IPAM: the `ipam` library in this process for `ipam`, `host-local` and `ecs-ipam`
+//! (no second exec), any other `ipam.type` as a delegate binary on CNI_PATH (started with the
+//! invocation's environment, CNI_ARGS as given).
 
-use cni_spec::{CniArgs, CniResult, Command, Env, Error, Invocation, Plugin, delegate};
+use cni_spec::{CniResult, Command, Error, Invocation, delegate};
 
 use crate::config::IpamKind;
+use crate::error::BridgeError;
 
-/// The invocation the in-process IPAM sees: the same, except that CNI_ARGS loses `MAC` (ours;
-/// host-local style IPAM refuses keys it does not know unless `IgnoreUnknown` is set). `None`
-/// when nothing needs to change.
-fn view(inv: &Invocation) -> Option<Invocation> {
-    let args = &inv.env.args;
-    if args.ignore_unknown || args.get("MAC").is_none() {
-        return None;
+/// CNI_ARGS keys the bridge reads itself. The in-process IPAM does not count them as unknown
+/// (host-local style IPAM refuses keys it does not know unless `IgnoreUnknown` is set).
+const BRIDGE_ARGS: &[&str] = &["MAC"];
+
+/// The in-process IPAM's request: the invocation's, with the bridge's CNI_ARGS keys known.
+fn request(inv: &Invocation) -> ipam::Request<'_> {
+    ipam::Request {
+        callers_args: BRIDGE_ARGS,
+        ..ipam::Request::of(inv)
     }
-    let env = &inv.env;
-    Some(Invocation {
-        env: Env {
-            command: env.command,
-            container_id: env.container_id.clone(),
-            netns_path: env.netns_path.clone(),
-            netns: None,
-            ifname: env.ifname.clone(),
-            args: CniArgs {
-                pairs: args
-                    .pairs
-                    .iter()
-                    .filter(|(k, _)| k != "MAC")
-                    .cloned()
-                    .collect(),
-                ignore_unknown: false,
-            },
-            path: env.path.clone(),
-        },
-        version: inv.version,
-        conf: inv.conf.clone(),
-        stdin: Vec::new(),
-        program: inv.program.clone(),
-    })
 }
 
-/// Runs `f` against the in-process IPAM with the right view of `inv`.
-fn in_process<T>(
-    inv: &Invocation,
-    f: impl FnOnce(&Invocation) -> Result<T, Error>,
-) -> Result<T, Error> {
-    match view(inv) {
-        Some(v) => f(&v),
-        None => f(inv),
-    }
+/// The CNI error of an in-process IPAM error (its code and message).
+fn cni(e: ipam::IpamError) -> Error {
+    BridgeError::from(e).into()
 }
 
 fn delegated(inv: &Invocation, plugin: &str, command: Command) -> Result<Option<CniResult>, Error> {
@@ -58,7 +32,7 @@ fn delegated(inv: &Invocation, plugin: &str, command: Command) -> Result<Option<
 pub fn add(inv: &Invocation, kind: &IpamKind) -> Result<Option<CniResult>, Error> {
     match kind {
         IpamKind::None => Ok(None),
-        IpamKind::InProcess(_) => in_process(inv, ipam::Ipam::allocate).map(Some),
+        IpamKind::InProcess(_) => ipam::add(&request(inv)).map(Some).map_err(cni),
         IpamKind::Delegate(p) => match delegated(inv, p, Command::Add)? {
             Some(r) => Ok(Some(r)),
             None => Err(Error::plugin(
@@ -73,7 +47,7 @@ pub fn add(inv: &Invocation, kind: &IpamKind) -> Result<Option<CniResult>, Error
 pub fn del(inv: &Invocation, kind: &IpamKind) -> Result<(), Error> {
     match kind {
         IpamKind::None => Ok(()),
-        IpamKind::InProcess(_) => in_process(inv, ipam::Ipam::release),
+        IpamKind::InProcess(_) => ipam::del(&request(inv)).map_err(cni),
         IpamKind::Delegate(p) => delegated(inv, p, Command::Del).map(|_| ()),
     }
 }
@@ -82,14 +56,21 @@ pub fn del(inv: &Invocation, kind: &IpamKind) -> Result<(), Error> {
 pub fn forward(inv: &Invocation, kind: &IpamKind, command: Command) -> Result<(), Error> {
     match kind {
         IpamKind::None => Ok(()),
-        IpamKind::InProcess(_) => in_process(inv, |v| match command {
-            Command::Check => ipam::Ipam.check(v),
-            Command::Status => ipam::Ipam.status(v),
-            Command::Gc => ipam::Ipam.gc(v),
-            Command::Add => ipam::Ipam::allocate(v).map(|_| ()),
-            Command::Del => ipam::Ipam::release(v),
-            Command::Version => Ok(()),
-        }),
+        IpamKind::InProcess(_) => {
+            let req = request(inv);
+            match command {
+                Command::Check => ipam::check(&req, inv.conf.prev_result.as_ref()),
+                Command::Status => ipam::status(&req),
+                Command::Gc => ipam::gc(
+                    &req,
+                    inv.conf.valid_attachments.as_deref().unwrap_or_default(),
+                ),
+                Command::Add => ipam::add(&req).map(drop),
+                Command::Del => ipam::del(&req),
+                Command::Version => Ok(()),
+            }
+            .map_err(cni)
+        }
         IpamKind::Delegate(p) => delegated(inv, p, command).map(|_| ()),
     }
 }

@@ -4,9 +4,9 @@
 //!
 //! - ADD: the bridge (created once, MAC pinned, up); the veth pair, created from the container
 //!   side with the host end born in the host namespace, MTU on both ends; the host end enslaved
-//!   and up; IPAM (in-process for `ipam`/`host-local`/`ecs-ipam`); the container's addresses
-//!   (no DAD wait), routes; gateways on the bridge; masquerading and MAC spoof checks with
-//!   nftables. ecs-bridge: on-link host routes to the gateways, no connected routes, no IPv6
+//!   and up; IPAM (the `ipam` library in-process for `ipam`/`host-local`/`ecs-ipam`, see
+//!   [`ipam_glue`]); the container's addresses (no DAD wait), routes; gateways on the bridge;
+//!   masquerading and MAC spoof checks with nftables. ecs-bridge: on-link host routes to the gateways, no connected routes, no IPv6
 //!   link-local address. Any failure after IPAM rolls everything back and names its step.
 //! - DEL: container veth, IPAM release, nftables rules; success when they are already gone.
 //!   The bridge stays.
@@ -75,7 +75,7 @@ impl Plugin for Bridge {
         }
         if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
             // without nft there is nothing of ours in nftables to remove
-            if let Ok(nft) = Nft::find("DEL") {
+            if let Ok(nft) = Nft::find(&inv.vars, "DEL") {
                 let comment = nft::comment(&inv.conf.name, &inv.env.container_id, &inv.env.ifname);
                 if let Err(e) = nft.delete_tagged(&comment) {
                     first.get_or_insert(at("DEL: remove nftables rules", BridgeError::from(e)));
@@ -98,7 +98,7 @@ impl Plugin for Bridge {
         let cfg = BridgeConfig::load(inv)?;
         if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
             let what = if cfg.ip_masq { "ipMasq" } else { "macspoofchk" };
-            if let Err(e) = Nft::find(what) {
+            if let Err(e) = Nft::find(&inv.vars, what) {
                 return Err(Error::plugin(code::UNAVAILABLE, e.to_string()));
             }
         }
@@ -128,7 +128,7 @@ impl Plugin for Bridge {
         if let Err(e) = ipam_glue::forward(inv, &cfg.ipam, Command::Gc) {
             errors.push(at("GC: IPAM GC", e));
         }
-        if let Ok(nft) = Nft::find("GC") {
+        if let Ok(nft) = Nft::find(&inv.vars, "GC") {
             if let Err(e) = gc_rules(inv, &nft) {
                 errors.push(at("GC: nftables rules", e));
             }

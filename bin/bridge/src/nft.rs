@@ -28,6 +28,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use cni_spec::Vars;
 use ipnetwork::IpNetwork;
 use serde_json::Value;
 
@@ -123,10 +124,11 @@ pub struct Rule {
     pub comment: String,
 }
 
-/// A located `nft` binary.
+/// A located `nft` binary, run with the plugin's environment.
 #[derive(Debug, Clone)]
 pub struct Nft {
     path: PathBuf,
+    vars: Vars,
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -137,20 +139,24 @@ fn is_executable(p: &Path) -> bool {
 }
 
 impl Nft {
-    /// Finds `nft` in `PATH`, then in `/usr/sbin` and `/sbin`. `what` names the feature that
+    /// Finds `nft` in the plugin's `PATH` (`vars`, the invocation's environment), then in
+    /// `/usr/sbin` and `/sbin`; it runs with that environment. `what` names the feature that
     /// needs it, for the error.
-    pub fn find(what: &str) -> Result<Nft, NftError> {
-        let path_var = std::env::var("PATH").unwrap_or_default();
+    pub fn find(vars: &Vars, what: &str) -> Result<Nft, NftError> {
+        let path_var = vars.get("PATH").unwrap_or_default();
         path_var
             .split(':')
             .filter(|d| !d.is_empty())
             .chain(["/usr/sbin", "/sbin"])
             .map(|d| Path::new(d).join("nft"))
             .find(|p| is_executable(p))
-            .map(|path| Nft { path })
+            .map(|path| Nft {
+                path,
+                vars: vars.clone(),
+            })
             .ok_or_else(|| NftError::Missing {
                 what: what.to_owned(),
-                path: path_var.clone(),
+                path: path_var.to_owned(),
             })
     }
 
@@ -161,7 +167,9 @@ impl Nft {
     /// Runs `nft <args>` with `input` on stdin; returns stdout.
     fn run(&self, args: &[&str], input: Option<&str>) -> Result<String, NftError> {
         let mut cmd = Command::new(&self.path);
-        cmd.args(args)
+        cmd.env_clear()
+            .envs(self.vars.iter())
+            .args(args)
             .stdin(if input.is_some() {
                 Stdio::piped()
             } else {

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use cni_spec::gocompat::parse_duration as parse_go_duration;
 use cni_spec::gojson::GoObject;
 use ipconf::{Field, IfaceConfig};
 use ipnetwork::IpNetwork;
@@ -251,23 +252,15 @@ fn select_dialect(
     }
 }
 
-/// Parses `"5s"`, `"250ms"`, `"1.5s"`, `"2m"`, `"0"` or a plain number of seconds.
+/// Parses a Go duration (`"5s"`, `"250ms"`, `"1m30s"`, `"0"`; [`parse_go_duration`]) or a
+/// plain number of seconds (`"3"`, `"1.5"`), surrounding blanks ignored; never negative.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    if !v.is_finite() || v < 0.0 {
-        return None;
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Duration::try_from_secs_f64(v).ok(),
+        Ok(_) => None,
+        Err(_) => parse_go_duration(s).ok(),
     }
-    Duration::try_from_secs_f64(v * scale).ok()
 }
 
 fn wait_from(key: &str, v: &Value) -> Result<Duration, EniError> {
@@ -766,12 +759,31 @@ mod tests {
             ("2m", 120_000),
             ("0", 0),
             ("3", 3000),
+            ("1.5", 1500),
+            (" 5s ", 5000),
+            // every Go duration (cni_spec::gocompat)
+            ("1m30s", 90_000),
+            ("1h", 3_600_000),
         ] {
             assert_eq!(parse_duration(s), Some(Duration::from_millis(d)), "{s}");
         }
-        for s in ["", "s", "-1s", "1h", "nan", "inf"] {
+        for s in ["", "s", "-1s", "-1", "nan", "inf", "5x"] {
             assert_eq!(parse_duration(s), None, "{s}");
         }
+        // a duration past the bound is refused as before
+        let e = EniConf::parse(&m, "eni", "eni", Some("1h"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key \"ENI_WAIT_TIMEOUT\": \"1h\" is not a duration within 0s..=600s"),
+            "{e}"
+        );
+        assert_eq!(
+            EniConf::parse(&m, "eni", "eni", Some("1m30s"))
+                .unwrap()
+                .wait,
+            Duration::from_secs(90)
+        );
     }
 
     #[test]

@@ -31,12 +31,11 @@ pub use host::{MARKER, Origin};
 pub struct Eni;
 
 fn parse(inv: &Invocation) -> Result<EniConf, EniError> {
-    let env_wait = std::env::var(WAIT_ENV).ok();
     EniConf::parse(
         &inv.conf.raw,
         &inv.conf.plugin_type,
         &inv.program,
-        env_wait.as_deref(),
+        inv.vars.get(WAIT_ENV),
     )
 }
 

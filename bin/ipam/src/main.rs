@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    cni_spec::run(ipam::Ipam)
+    cni_spec::run(ipam_plugin::Ipam)
 }

@@ -437,7 +437,8 @@ fn mutated_files_never_panic_and_are_never_rewritten_when_refused() {
     let good = std::fs::read(&p).unwrap();
     let mut rng = Rng(0x0dd_ba11);
     let started = Instant::now();
-    // BOLTDB_MUTATIONS=N runs a longer campaign by hand
+    // BOLTDB_MUTATIONS=N runs a longer campaign by hand (the test's own knob)
+    #[allow(clippy::disallowed_methods)]
     let rounds: usize = std::env::var("BOLTDB_MUTATIONS")
         .ok()
         .and_then(|n| n.parse().ok())

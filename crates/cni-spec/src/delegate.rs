@@ -1,5 +1,7 @@
 //! Delegation: running another plugin (usually IPAM) found on CNI_PATH with our environment and
-//! the same stdin bytes, as libcni's `invoke.DelegateAdd`/`DelegateDel` do.
+//! the same stdin bytes, as libcni's `invoke.DelegateAdd`/`DelegateDel` do. "Our environment"
+//! is the invocation's ([`Invocation::vars`]), passed explicitly: the delegate sees exactly
+//! the variables the dispatcher was given, with the CNI_* ones of its call.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,7 +31,8 @@ pub fn find_in_path(plugin: &str, dirs: &[PathBuf]) -> Result<PathBuf, Error> {
         })
 }
 
-/// Runs `plugin` for `command` with this invocation's environment and stdin.
+/// Runs `plugin` for `command` with this invocation's environment ([`Invocation::vars`], the
+/// verb, container ID, ifname, CNI_PATH and CNI_NETNS set as this call needs) and stdin.
 ///
 /// ADD returns the delegate's result; other verbs return `None`. A delegate's error object keeps
 /// its code (so an IPAM "try again later" stays code 11) and its message gains the plugin name.
@@ -41,7 +44,9 @@ pub fn delegate(
     let exe = find_in_path(plugin, &inv.env.path)?;
     let env = &inv.env;
     let mut p = Process::new(&exe);
-    p.env("CNI_COMMAND", command.as_str())
+    p.env_clear()
+        .envs(inv.vars.iter())
+        .env("CNI_COMMAND", command.as_str())
         .env("CNI_CONTAINERID", &env.container_id)
         .env("CNI_IFNAME", &env.ifname)
         .env(

@@ -9,16 +9,23 @@
 //! match case-insensitively (the exact spelling first), the last of several members for one
 //! field wins, and `null` counts as absent. The rules, and where we deliberately differ from
 //! Go, are documented once in [`gojson`]; plugins get them through [`NetConf`],
-//! [`NetConf::parse_as`], [`parse_value`] and [`gojson::GoObject`].
+//! [`NetConf::parse_as`], [`parse_value`] and [`gojson::GoObject`]. Other Go behaviours the
+//! configs rely on (`time.ParseDuration`) are in [`gocompat`].
+//!
+//! A plugin reads the environment only through [`Invocation::vars`] ([`Vars`]): [`run`] fills
+//! it from the process (the one place that reads the process environment), [`run_with`] takes
+//! it from its caller, and a delegate is started with exactly it.
 
 mod conf;
 mod delegate;
 mod env;
 mod error;
+pub mod gocompat;
 pub mod gojson;
 pub mod log;
 mod result;
 mod skel;
+mod vars;
 mod version;
 
 pub use conf::{Attachment, NetConf, RangeConf, RuntimeConfig, version_hint};
@@ -31,4 +38,5 @@ pub use error::{Error, code};
 pub use gojson::parse_value;
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_with};
+pub use vars::Vars;
 pub use version::SpecVersion;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use crate::env::{NetnsUse, is_cni_identifier};
-use crate::{CniResult, Command, Env, Error, NetConf, SpecVersion};
+use crate::{CniResult, Command, Env, Error, NetConf, SpecVersion, Vars};
 
 /// Upper bound on the config read from stdin (prevResults included).
 pub const STDIN_LIMIT: usize = 4 << 20;
@@ -14,12 +14,16 @@ pub const STDIN_LIMIT: usize = 4 << 20;
 /// One plugin invocation, validated: the environment, the negotiated version and the config.
 #[derive(Debug)]
 pub struct Invocation {
+    /// The CNI_* variables, validated.
     pub env: Env,
+    /// The whole environment the plugin was started with: the only place a plugin reads a
+    /// variable from (`IPAM_DB_PATH`, `PATH`, ...), and what a delegate is started with.
+    pub vars: Vars,
     pub version: SpecVersion,
     pub conf: NetConf,
     /// The exact stdin bytes (for delegation).
     pub stdin: Vec<u8>,
-    /// Basename of argv[0]: lets one binary act as the dialect it was installed as
+    /// Basename of `argv[0]`: lets one binary act as the dialect it was installed as
     /// (`ecs-eni`, `vpc-eni`, ...).
     pub program: String,
 }
@@ -62,13 +66,17 @@ pub trait Plugin {
 }
 
 /// The process's real environment, argv and standard streams.
+///
+/// The one place in the suite that reads the process environment: everything else reads
+/// [`Invocation::vars`].
 pub fn run<P: Plugin>(plugin: P) -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| std::env::var(k).ok();
+    #[allow(clippy::disallowed_methods)]
+    let vars: Vars = std::env::vars_os().collect();
     let code = run_with(
         &plugin,
         &args,
-        &get,
+        &vars,
         &mut std::io::stdin().lock(),
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
@@ -76,15 +84,18 @@ pub fn run<P: Plugin>(plugin: P) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The dispatcher with injected I/O; returns the process exit status (0 or 1).
+/// The dispatcher with injected I/O; returns the process exit status (0 or 1). `vars` is the
+/// whole environment: the plugin sees these variables and no others ([`Invocation::vars`]).
 pub fn run_with<P: Plugin>(
     plugin: &P,
     args: &[String],
-    get: &dyn Fn(&str) -> Option<String>,
+    vars: &Vars,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
+    let get = |k: &str| vars.get(k).map(str::to_owned);
+    let get: &dyn Fn(&str) -> Option<String> = &get;
     let program = args
         .first()
         .and_then(|a| a.rsplit('/').next())
@@ -134,7 +145,7 @@ pub fn run_with<P: Plugin>(
     let container = get("CNI_CONTAINERID").unwrap_or_default();
     let ifname = get("CNI_IFNAME").unwrap_or_default();
     crate::log_debug!("{cmd_str} container {container:?} ifname {ifname:?} starting");
-    match dispatch(plugin, command, get, stdin, program, &mut reported_version) {
+    match dispatch(plugin, command, vars, stdin, program, &mut reported_version) {
         Ok(out) => {
             crate::log_info!(
                 "{cmd_str} container {container:?} ifname {ifname:?} done in {:?}",
@@ -181,7 +192,7 @@ fn read_stdin(stdin: &mut dyn Read) -> Result<Vec<u8>, Error> {
 fn dispatch<P: Plugin>(
     plugin: &P,
     command: Command,
-    get: &dyn Fn(&str) -> Option<String>,
+    vars: &Vars,
     stdin: &mut dyn Read,
     program: String,
     reported_version: &mut String,
@@ -195,7 +206,7 @@ fn dispatch<P: Plugin>(
             v.clone_into(reported_version);
         }
     }
-    let env = Env::load_for(command, get, P::USES_NETNS)?;
+    let env = Env::load_for(command, &|k| vars.get(k).map(str::to_owned), P::USES_NETNS)?;
     let conf = NetConf::from_value(decoded?)?;
     let version =
         SpecVersion::parse(&conf.cni_version).ok_or_else(|| Error::IncompatibleVersion {
@@ -221,6 +232,7 @@ fn dispatch<P: Plugin>(
     }
     let inv = Invocation {
         env,
+        vars: vars.clone(),
         version,
         conf,
         stdin: bytes,

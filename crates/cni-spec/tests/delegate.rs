@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use cni_spec::{Command, Env, Invocation, NetConf, SpecVersion, delegate};
+use cni_spec::{Command, Env, Invocation, NetConf, SpecVersion, Vars, delegate};
 use serde_json::json;
 
 fn dir(tag: &str) -> PathBuf {
@@ -21,15 +21,22 @@ fn script(d: &Path, name: &str, body: &str) {
 }
 
 fn inv(d: &Path, stdin: &str) -> Invocation {
-    let path = d.display().to_string();
-    let get = move |k: &str| match k {
-        "CNI_CONTAINERID" => Some("c9".to_string()),
-        "CNI_IFNAME" => Some("eth3".to_string()),
-        "CNI_PATH" => Some(format!("/nonexistent:{path}")),
-        _ => None,
-    };
+    inv_with(d, stdin, Vars::new())
+}
+
+/// The invocation of a DEL with `extra` variables besides the CNI_* ones and a `PATH`.
+fn inv_with(d: &Path, stdin: &str, extra: Vars) -> Invocation {
+    let mut vars = Vars::new()
+        .with("CNI_CONTAINERID", "c9")
+        .with("CNI_IFNAME", "eth3")
+        .with("CNI_PATH", format!("/nonexistent:{}", d.display()))
+        .with("PATH", "/usr/bin:/bin");
+    for (k, v) in extra.iter() {
+        vars.set(k, v);
+    }
     Invocation {
-        env: Env::load(Command::Del, &get).unwrap(),
+        env: Env::load(Command::Del, &|k| vars.get(k).map(str::to_owned)).unwrap(),
+        vars,
         version: SpecVersion::V1_0_0,
         conf: NetConf::from_value(serde_json::from_str(stdin).unwrap()).unwrap(),
         stdin: stdin.as_bytes().to_vec(),
@@ -94,5 +101,43 @@ fn delegate_errors_keep_their_code() {
     );
     let e = delegate(&inv(&d, &stdin), "../busy", Command::Add).unwrap_err();
     assert_eq!(e.code(), 7);
+    fs::remove_dir_all(&d).unwrap();
+}
+
+/// The delegate is started with the invocation's environment and nothing of the process's:
+/// what the dispatcher was given (CNI_ARGS, IPAM_DB_PATH, ...) reaches it, the verb and the
+/// CNI_* values of this call override, and a variable of the test process does not leak in.
+#[test]
+fn delegate_gets_exactly_the_invocations_environment() {
+    let d = dir("vars");
+    let seen = d.join("seen");
+    script(&d, "envipam", &format!("env | sort > {}", seen.display()));
+    let stdin = json!({"cniVersion":"1.0.0","name":"n"}).to_string();
+    let extra = Vars::new()
+        .with("CNI_ARGS", "IgnoreUnknown=1;MAC=0a:58:00:00:00:01")
+        .with("IPAM_DB_PATH", "/x/eni-ipam.db")
+        .with("CNI_COMMAND", "DEL");
+    let inv = inv_with(&d, &stdin, extra);
+    // the test process has a HOME (cargo sets CARGO_* too); the invocation has neither
+    assert!(inv.vars.get("HOME").is_none());
+    delegate(&inv, "envipam", Command::Check).unwrap();
+    let text = fs::read_to_string(&seen).unwrap();
+    let mut got: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("PWD=") && !l.starts_with("SHLVL=") && !l.starts_with("_="))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            "CNI_ARGS=IgnoreUnknown=1;MAC=0a:58:00:00:00:01",
+            "CNI_COMMAND=CHECK",
+            "CNI_CONTAINERID=c9",
+            "CNI_IFNAME=eth3",
+            &format!("CNI_PATH=/nonexistent:{}", d.display()),
+            "IPAM_DB_PATH=/x/eni-ipam.db",
+            "PATH=/usr/bin:/bin",
+        ]
+    );
     fs::remove_dir_all(&d).unwrap();
 }

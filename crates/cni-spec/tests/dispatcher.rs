@@ -1,10 +1,9 @@
 //! The dispatcher end to end with injected environment and streams.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::io::Cursor;
 
-use cni_spec::{CniResult, Error, Interface, Invocation, Plugin, SpecVersion, run_with};
+use cni_spec::{CniResult, Error, Interface, Invocation, Plugin, SpecVersion, Vars, run_with};
 use serde_json::{Value, json};
 
 struct Fake;
@@ -53,17 +52,17 @@ impl Out {
 }
 
 fn call(argv: &[&str], env: &[(&str, &str)], stdin: &str) -> Out {
-    let m: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let get = move |k: &str| m.get(k).cloned();
+    call_plugin(&Fake, argv, env, stdin)
+}
+
+fn call_plugin<P: Plugin>(plugin: &P, argv: &[&str], env: &[(&str, &str)], stdin: &str) -> Out {
+    let vars: Vars = env.iter().copied().collect();
     let args: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let status = run_with(
-        &Fake,
+        plugin,
         &args,
-        &get,
+        &vars,
         &mut Cursor::new(stdin.as_bytes().to_vec()),
         &mut out,
         &mut err,
@@ -245,4 +244,50 @@ fn del_with_gone_netns_succeeds() {
     env[2].1 = "/run/netns/cni-spec-test-never-existed";
     let o = call(&["fake"], &env, &conf("1.0.0"));
     assert_eq!((o.status, o.stdout.as_str()), (0, ""));
+}
+
+/// Reports the variables it sees, as an error message.
+struct Peek;
+
+impl Plugin for Peek {
+    const NAME: &'static str = "peek";
+    const ABOUT: &'static str = "reports its environment";
+
+    fn add(&self, inv: &Invocation) -> Result<CniResult, Error> {
+        let seen: Vec<String> = [
+            "IPAM_DB_PATH",
+            "ENI_WAIT_TIMEOUT",
+            "PATH",
+            "HOME",
+            "CNI_ARGS",
+        ]
+        .iter()
+        .map(|k| format!("{k}={:?}", inv.vars.get(k)))
+        .collect();
+        Err(Error::plugin(100, seen.join(" ")))
+    }
+    fn del(&self, _inv: &Invocation) -> Result<(), Error> {
+        Ok(())
+    }
+    fn check(&self, _inv: &Invocation) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The injected environment is the whole truth: a plugin sees the variables given to the
+/// dispatcher, and none of the test process's own (which has a PATH and a HOME).
+#[test]
+fn a_plugin_sees_exactly_the_injected_environment() {
+    let mut env = add_env("ADD");
+    env.push(("IPAM_DB_PATH", "/tmp/x/eni-ipam.db"));
+    env.push(("ENI_WAIT_TIMEOUT", "1m30s"));
+    env.push(("CNI_ARGS", "IgnoreUnknown=1;MAC=0a:58:00:00:00:01"));
+    let o = call_plugin(&Peek, &["peek"], &env, &conf("1.1.0"));
+    assert_eq!(o.status, 1);
+    assert_eq!(
+        o.json()["msg"],
+        json!(
+            "IPAM_DB_PATH=Some(\"/tmp/x/eni-ipam.db\") ENI_WAIT_TIMEOUT=Some(\"1m30s\") PATH=None HOME=None CNI_ARGS=Some(\"IgnoreUnknown=1;MAC=0a:58:00:00:00:01\")"
+        )
+    );
 }

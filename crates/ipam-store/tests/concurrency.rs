@@ -32,6 +32,8 @@ fn test_sets() -> Vec<RangeSet> {
 #[test]
 #[ignore = "helper: runs only as a child process of the tests below"]
 fn child() {
+    // the test harness's own knob, not a plugin's environment
+    #[allow(clippy::disallowed_methods)]
     let spec = std::env::var(CHILD_ENV).expect("run by the concurrency tests only");
     let parts: Vec<&str> = spec.split('|').collect();
     let [mode, data, network, id, delay] = parts[..] else {

@@ -16,12 +16,15 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cni_spec::gojson::fold_key;
-use cni_spec::{Dns, Error, Invocation, RangeConf, Route, parse_value};
+use cni_spec::gocompat::parse_duration;
+use cni_spec::gojson::{GoObject, fold_key};
+use cni_spec::{CniArgs, Dns, RangeConf, Route, parse_value};
 use ipam_store::{FieldLabels, RangeSet, RangeSpec, check_sets, validate_sets};
 use ipnetwork::IpNetwork;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::{IpamError, Request};
 
 /// Where a dialect keeps its leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,49 +133,33 @@ fn to_spec(r: &RangeConf) -> RangeSpec {
 }
 
 /// `10.0.0.5` or `10.0.0.5/24` (the prefix is ignored); `field` names the source.
-fn parse_requested(s: &str, field: &str) -> Result<IpAddr, Error> {
+fn parse_requested(s: &str, field: &str) -> Result<IpAddr, IpamError> {
     let ip = s.split('/').next().unwrap_or_default().trim();
     ip.parse()
-        .map_err(|_| Error::invalid_config(format!("{field}: \"{s}\" is not an IP address")))
+        .map_err(|_| IpamError::Config(format!("{field}: \"{s}\" is not an IP address")))
 }
 
-/// Go's duration syntax for `IPAM_DB_CONNECTION_TIMEOUT` (`5s`, `500ms`, `1m`, `1.5s`).
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return None,
-    };
-    // try_from: a value past Duration's range (e.g. "99999999999999999999s") used to panic
-    // (found in review for issue 5; fuzz/regressions/ipam_config/huge-duration)
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-fn lock_timeout(
-    ms: Option<u64>,
-    get_env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Duration, Error> {
+/// `lockTimeoutMs`, else `IPAM_DB_CONNECTION_TIMEOUT` in Go's duration syntax (`5s`, `500ms`,
+/// `1m30s`; read as Amazon's plugin reads it, with `time.ParseDuration`), else 5 s.
+fn lock_timeout(ms: Option<u64>, env: Option<&str>) -> Result<Duration, IpamError> {
     if let Some(ms) = ms {
         return Ok(Duration::from_millis(ms));
     }
-    match get_env("IPAM_DB_CONNECTION_TIMEOUT").filter(|s| !s.is_empty()) {
+    match env.filter(|s| !s.is_empty()) {
         None => Ok(ipam_store::DEFAULT_LOCK_TIMEOUT),
-        Some(s) => parse_go_duration(&s).ok_or_else(|| {
-            Error::invalid_config(format!(
-                "IPAM_DB_CONNECTION_TIMEOUT \"{s}\" is not a duration such as 5s or 500ms"
-            ))
+        // a value past Go's range (e.g. "99999999999999999999s") once panicked here (found in
+        // review for issue 5; fuzz/regressions/ipam_config/huge-duration)
+        Some(s) => parse_duration(s).map_err(|source| IpamError::ConnectionTimeout {
+            value: s.to_owned(),
+            source,
         }),
     }
 }
 
 /// Reads `nameserver`, `domain`, `search` and `options` lines as host-local does.
-fn read_resolv_conf(path: &str) -> Result<Dns, Error> {
+fn read_resolv_conf(path: &str) -> Result<Dns, IpamError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid_config(format!("ipam.resolvConf \"{path}\": {e}")))?;
+        .map_err(|e| IpamError::Config(format!("ipam.resolvConf \"{path}\": {e}")))?;
     let mut dns = Dns::default();
     for line in text.lines() {
         let mut words = line.split_whitespace();
@@ -187,15 +174,11 @@ fn read_resolv_conf(path: &str) -> Result<Dns, Error> {
     Ok(dns)
 }
 
-fn store_error(e: ipam_store::Error) -> Error {
-    crate::IpamError::Store(e).into()
-}
-
 /// host-local accepts a gateway outside its subnet and so do we, with a warning on ADD (the
 /// address is reported as the gateway; network+1 is handed out like any other address).
 /// `field` names the list (`ipam.ranges`), or the legacy key's parent when `legacy`.
-fn warn_foreign_gateways(inv: &Invocation, sets: &[RangeSet], field: &str, legacy: bool) {
-    if inv.command() != cni_spec::Command::Add {
+fn warn_foreign_gateways(req: &Request, sets: &[RangeSet], field: &str, legacy: bool) {
+    if !req.warn {
         return;
     }
     for (i, set) in sets.iter().enumerate() {
@@ -218,37 +201,34 @@ fn warn_foreign_gateways(inv: &Invocation, sets: &[RangeSet], field: &str, legac
 }
 
 impl IpamConfig {
-    /// Reads the invocation's `ipam` object in whichever dialect it is written.
-    /// `get_env` reads the process environment (`IPAM_DB_PATH`, `IPAM_DB_CONNECTION_TIMEOUT`).
-    pub fn load(
-        inv: &Invocation,
-        get_env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<IpamConfig, Error> {
-        let ipam = inv.conf.ipam.clone().ok_or_else(|| {
-            Error::invalid_config("key \"ipam\" is missing or empty; an IPAM plugin needs it")
+    /// Reads the request's `ipam` object in whichever dialect it is written.
+    pub fn load(req: &Request) -> Result<IpamConfig, IpamError> {
+        let ipam = req.ipam.ok_or_else(|| {
+            IpamError::Config(
+                "key \"ipam\" is missing or empty; an IPAM plugin needs it".to_owned(),
+            )
         })?;
-        let is_ecs = inv.conf.ipam_member("type").and_then(|(_, t)| t.as_str()) == Some("ecs-ipam")
-            || inv.program == "ecs-ipam"
+        let ipam_type = GoObject::new(ipam, &["type"])
+            .get("type")
+            .and_then(|(_, t)| t.as_str());
+        let is_ecs = ipam_type == Some("ecs-ipam")
+            || req.as_ecs_ipam
             || ipam.iter().any(|(k, v)| {
                 let k = fold_key(k);
                 !v.is_null() && (k.starts_with("IPV4-") || k.starts_with("IPV6-"))
             });
-        let value = Value::Object(ipam);
+        let value = Value::Object(ipam.clone());
         if is_ecs {
-            Self::load_ecs(inv, parse_value(&value, "ipam")?, get_env)
+            Self::load_ecs(req, parse_value(&value, "ipam")?)
         } else {
-            Self::load_host_local(inv, parse_value(&value, "ipam")?, get_env)
+            Self::load_host_local(req, parse_value(&value, "ipam")?)
         }
     }
 
-    fn load_host_local(
-        inv: &Invocation,
-        c: HostLocal,
-        get_env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<IpamConfig, Error> {
+    fn load_host_local(req: &Request, c: HostLocal) -> Result<IpamConfig, IpamError> {
         // runtimeConfig.ipRanges first, then the legacy single range, then `ranges`, each
         // validated under its own key so errors name the right field.
-        let list = |sets: &[Vec<RangeConf>], field: &str| -> Result<Vec<RangeSet>, Error> {
+        let list = |sets: &[Vec<RangeConf>], field: &str| -> Result<Vec<RangeSet>, IpamError> {
             if sets.is_empty() {
                 return Ok(Vec::new());
             }
@@ -256,11 +236,11 @@ impl IpamConfig {
                 .iter()
                 .map(|s| s.iter().map(to_spec).collect())
                 .collect();
-            let sets = validate_sets(&raw, field).map_err(store_error)?;
-            warn_foreign_gateways(inv, &sets, field, false);
+            let sets = validate_sets(&raw, field)?;
+            warn_foreign_gateways(req, &sets, field, false);
             Ok(sets)
         };
-        let mut sets = list(&inv.conf.runtime_config.ip_ranges, "runtimeConfig.ipRanges")?;
+        let mut sets = list(&req.runtime_config.ip_ranges, "runtimeConfig.ipRanges")?;
         if let Some(subnet) = &c.subnet {
             let legacy = RangeSpec {
                 subnet: subnet.clone(),
@@ -268,35 +248,33 @@ impl IpamConfig {
                 range_end: c.range_end.clone(),
                 gateway: c.gateway.clone(),
             };
-            let r = legacy
-                .validate(&FieldLabels::at("ipam"))
-                .map_err(store_error)?;
-            let set = RangeSet::new(vec![r]).map_err(store_error)?;
-            warn_foreign_gateways(inv, std::slice::from_ref(&set), "ipam", true);
+            let r = legacy.validate(&FieldLabels::at("ipam"))?;
+            let set = RangeSet::new(vec![r])?;
+            warn_foreign_gateways(req, std::slice::from_ref(&set), "ipam", true);
             sets.push(set);
         }
         sets.extend(list(&c.ranges, "ipam.ranges")?);
         if sets.is_empty() {
-            return Err(Error::invalid_config(
-                "ipam: no address ranges (set \"ranges\", or the legacy \"subnet\")",
+            return Err(IpamError::Config(
+                "ipam: no address ranges (set \"ranges\", or the legacy \"subnet\")".to_owned(),
             ));
         }
-        check_sets(&sets, "ipam.ranges").map_err(store_error)?;
+        check_sets(&sets, "ipam.ranges")?;
 
         let mut requested = Vec::new();
-        inv.env.args.check_known(&["IP"])?;
-        if let Some(ips) = inv.env.args.get("IP") {
+        ours(req.cni_args, req.callers_args).check_known(&["IP"])?;
+        if let Some(ips) = req.cni_args.get("IP") {
             for s in ips.split(',').filter(|s| !s.is_empty()) {
                 requested.push(parse_requested(s, "CNI_ARGS IP")?);
             }
         }
-        if let Some(v) = inv.conf.args_cni("ips") {
+        if let Some(v) = req.args_ips {
             let list: Vec<String> = parse_value(v, "args.cni.ips")?;
             for s in &list {
                 requested.push(parse_requested(s, "args.cni.ips")?);
             }
         }
-        for s in &inv.conf.runtime_config.ips {
+        for s in &req.runtime_config.ips {
             requested.push(parse_requested(s, "runtimeConfig.ips")?);
         }
         requested.dedup();
@@ -317,19 +295,15 @@ impl IpamConfig {
                         .filter(|d| !d.is_empty())
                         .unwrap_or_else(|| ipam_store::DEFAULT_DATA_DIR.to_owned()),
                 ),
-                network: inv.conf.name.clone(),
+                network: req.network.to_owned(),
             },
-            network: inv.conf.name.clone(),
-            owner_id: inv.env.container_id.clone(),
-            lock_timeout: lock_timeout(c.lock_timeout_ms, get_env)?,
+            network: req.network.to_owned(),
+            owner_id: req.container_id.to_owned(),
+            lock_timeout: lock_timeout(c.lock_timeout_ms, req.db_timeout)?,
         })
     }
 
-    fn load_ecs(
-        inv: &Invocation,
-        c: Ecs,
-        get_env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<IpamConfig, Error> {
+    fn load_ecs(req: &Request, c: Ecs) -> Result<IpamConfig, IpamError> {
         let mut sets = Vec::new();
         let mut requested = Vec::new();
         for (fam, subnet, address, gateway) in [
@@ -338,7 +312,7 @@ impl IpamConfig {
         ] {
             let Some(subnet) = subnet.as_ref().filter(|s| !s.is_empty()) else {
                 if address.is_some() {
-                    return Err(Error::invalid_config(format!(
+                    return Err(IpamError::Config(format!(
                         "ipam.{fam}-address is set but ipam.{fam}-subnet is not"
                     )));
                 }
@@ -356,11 +330,10 @@ impl IpamConfig {
                 range_end: None,
                 gateway: gateway.clone().filter(|g| !g.is_empty()),
             }
-            .validate(&labels)
-            .map_err(store_error)?;
+            .validate(&labels)?;
             // ecs-ipam refuses a gateway outside the subnet (host-local does not)
             if !range.gateway_in_subnet() {
-                return Err(store_error(ipam_store::Error::InvalidRange {
+                return Err(IpamError::Store(ipam_store::Error::InvalidRange {
                     field: labels.gateway.clone(),
                     value: range.gateway().to_string(),
                     reason: format!("is outside subnet {}", range.subnet()),
@@ -368,23 +341,23 @@ impl IpamConfig {
             }
             let want_v4 = fam == "ipv4";
             if range.is_ipv4() != want_v4 {
-                return Err(Error::invalid_config(format!(
+                return Err(IpamError::Config(format!(
                     "ipam.{fam}-subnet \"{subnet}\" is not an {fam} subnet"
                 )));
             }
-            sets.push(RangeSet::new(vec![range]).map_err(store_error)?);
+            sets.push(RangeSet::new(vec![range])?);
             if let Some(a) = address.as_ref().filter(|a| !a.is_empty()) {
                 requested.push(parse_requested(a, &format!("ipam.{fam}-address"))?);
             }
         }
         if sets.is_empty() {
-            return Err(Error::invalid_config(
-                "ipam: at least one of \"ipv4-subnet\" and \"ipv6-subnet\" is required",
+            return Err(IpamError::Config(
+                "ipam: at least one of \"ipv4-subnet\" and \"ipv6-subnet\" is required".to_owned(),
             ));
         }
         // Amazon's LoadDBConfig: a blank IPAM_DB_PATH means the default. Nothing is read from
         // the file system here; the store decides what the path holds.
-        let store = match get_env("IPAM_DB_PATH").filter(|p| !p.trim().is_empty()) {
+        let store = match req.db_path.filter(|p| !p.trim().is_empty()) {
             Some(p) => StoreAt::Bolt {
                 legacy_dirs: vec![PathBuf::from(format!("{p}.d"))],
                 path: PathBuf::from(p),
@@ -415,64 +388,70 @@ impl IpamConfig {
             owner_id: c
                 .id
                 .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| inv.env.container_id.clone()),
-            lock_timeout: lock_timeout(c.lock_timeout_ms, get_env)?,
+                .unwrap_or_else(|| req.container_id.to_owned()),
+            lock_timeout: lock_timeout(c.lock_timeout_ms, req.db_timeout)?,
         })
+    }
+}
+
+/// The CNI_ARGS that are IPAM's to judge: without the keys the calling plugin reads itself
+/// (host-local refuses keys it does not know unless `IgnoreUnknown` is given; the bridge's
+/// `MAC` is not unknown to the bridge).
+fn ours(args: &CniArgs, callers: &[&str]) -> CniArgs {
+    CniArgs {
+        pairs: args
+            .pairs
+            .iter()
+            .filter(|(k, _)| !callers.contains(&k.as_str()))
+            .cloned()
+            .collect(),
+        ignore_unknown: args.ignore_unknown,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cni_spec::{NetConf, RuntimeConfig};
+    use serde_json::json;
 
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("5s"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_go_duration("5"), None);
-        assert_eq!(parse_go_duration("xs"), None);
-        // out of Duration's range, negative, not a number: refused, never a panic
-        for bad in [
-            "99999999999999999999s",
-            "1000000000000000000m",
-            "-1s",
-            "1e300s",
-            "inf s",
-        ] {
-            assert_eq!(parse_go_duration(bad), None, "{bad}");
-        }
+    fn conf(ipam: Value) -> NetConf {
+        NetConf::from_value(json!({
+            "cniVersion": "0.3.0", "name": "network-name", "type": "ecs-bridge", "ipam": ipam}))
+        .unwrap()
     }
 
-    fn ecs_inv() -> Invocation {
-        let conf = cni_spec::NetConf::from_value(serde_json::json!({
-            "cniVersion": "0.3.0", "name": "network-name", "type": "ecs-bridge",
-            "ipam": {"type": "ecs-ipam", "id": "0a:1b:2c:3d:4e:5f",
-                     "ipv4-subnet": "169.254.172.0/22"}}))
-        .unwrap();
-        Invocation {
-            env: cni_spec::Env {
-                command: cni_spec::Command::Add,
-                container_id: "c".into(),
-                netns_path: None,
-                netns: None,
-                ifname: "ecs-eth0".into(),
-                args: cni_spec::CniArgs::default(),
-                path: Vec::new(),
-            },
-            version: cni_spec::SpecVersion::LATEST,
-            conf,
-            stdin: Vec::new(),
-            program: "ipam".into(),
+    fn ecs_conf() -> NetConf {
+        conf(json!({"type": "ecs-ipam", "id": "0a:1b:2c:3d:4e:5f",
+                    "ipv4-subnet": "169.254.172.0/22"}))
+    }
+
+    /// A request for `conf` with no environment, CNI_ARGS or runtimeConfig.
+    fn req<'a>(conf: &'a NetConf, args: &'a CniArgs) -> Request<'a> {
+        static NO_RUNTIME: std::sync::OnceLock<RuntimeConfig> = std::sync::OnceLock::new();
+        Request {
+            network: &conf.name,
+            container_id: "c",
+            ifname: "ecs-eth0",
+            ipam: conf.ipam.as_ref(),
+            as_ecs_ipam: false,
+            runtime_config: NO_RUNTIME.get_or_init(RuntimeConfig::default),
+            args_ips: None,
+            cni_args: args,
+            callers_args: &[],
+            db_path: None,
+            db_timeout: None,
+            warn: false,
         }
     }
 
     #[test]
     fn the_ecs_store_is_the_file_at_ipam_db_path_or_amazons_default() {
-        let inv = ecs_inv();
-        let c = IpamConfig::load(&inv, &|k| {
-            (k == "IPAM_DB_PATH").then(|| "/var/lib/ecs/data/eni-ipam.db".to_string())
+        let conf = ecs_conf();
+        let args = CniArgs::default();
+        let c = IpamConfig::load(&Request {
+            db_path: Some("/var/lib/ecs/data/eni-ipam.db"),
+            ..req(&conf, &args)
         })
         .unwrap();
         assert_eq!(
@@ -482,13 +461,10 @@ mod tests {
                 legacy_dirs: vec!["/var/lib/ecs/data/eni-ipam.db.d".into()],
             }
         );
-        for unset in [None, Some("  ".to_string())] {
-            let c = IpamConfig::load(&inv, &|k| {
-                if k == "IPAM_DB_PATH" {
-                    unset.clone()
-                } else {
-                    None
-                }
+        for unset in [None, Some("  ")] {
+            let c = IpamConfig::load(&Request {
+                db_path: unset,
+                ..req(&conf, &args)
             })
             .unwrap();
             assert_eq!(
@@ -500,6 +476,82 @@ mod tests {
             );
             assert_eq!(c.lock_timeout, Duration::from_secs(5));
         }
+    }
+
+    /// `IPAM_DB_CONNECTION_TIMEOUT` is read with Go's `time.ParseDuration` (`1m30s` was once
+    /// refused); `lockTimeoutMs` wins over it.
+    #[test]
+    fn the_connection_timeout_is_a_go_duration() {
+        let conf = ecs_conf();
+        let args = CniArgs::default();
+        for (value, want) in [
+            ("1m30s", Duration::from_secs(90)),
+            ("400ms", Duration::from_millis(400)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("0", Duration::ZERO),
+            ("", ipam_store::DEFAULT_LOCK_TIMEOUT),
+        ] {
+            let c = IpamConfig::load(&Request {
+                db_timeout: Some(value),
+                ..req(&conf, &args)
+            })
+            .unwrap();
+            assert_eq!(c.lock_timeout, want, "{value}");
+        }
+        for bad in ["5", "-5s", "soon", "99999999999999999999s"] {
+            let e = IpamConfig::load(&Request {
+                db_timeout: Some(bad),
+                ..req(&conf, &args)
+            })
+            .unwrap_err();
+            assert_eq!(e.code(), 7, "{bad}: {e}");
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "invalid network config: IPAM_DB_CONNECTION_TIMEOUT \"{bad}\""
+                )),
+                "{e}"
+            );
+        }
+        let ms = conf_ms();
+        let c = IpamConfig::load(&Request {
+            db_timeout: Some("1m"),
+            ..req(&ms, &args)
+        })
+        .unwrap();
+        assert_eq!(c.lock_timeout, Duration::from_millis(250));
+    }
+
+    fn conf_ms() -> NetConf {
+        conf(json!({"type": "ecs-ipam", "ipv4-subnet": "169.254.172.0/22", "lockTimeoutMs": 250}))
+    }
+
+    /// host-local's CNI_ARGS strictness: an unknown key is code 4 unless `IgnoreUnknown`, or
+    /// unless the calling plugin reads it itself (the bridge's `MAC`); the ecs dialect does
+    /// not look at CNI_ARGS.
+    #[test]
+    fn cni_args_unknown_to_host_local() {
+        let hl = conf(json!({"type": "host-local", "subnet": "10.1.0.0/24"}));
+        let mac = CniArgs::parse("MAC=0a:58:0a:01:00:05;IP=10.1.0.5").unwrap();
+        let e = IpamConfig::load(&req(&hl, &mac)).unwrap_err();
+        assert_eq!(e.code(), 4, "{e}");
+        assert!(e.to_string().contains("MAC"), "{e}");
+        let c = IpamConfig::load(&Request {
+            callers_args: &["MAC"],
+            ..req(&hl, &mac)
+        })
+        .unwrap();
+        assert_eq!(c.requested, vec!["10.1.0.5".parse::<IpAddr>().unwrap()]);
+        let lenient = CniArgs::parse("IgnoreUnknown=1;MAC=0a:58:0a:01:00:05").unwrap();
+        assert!(IpamConfig::load(&req(&hl, &lenient)).is_ok());
+        let other = CniArgs::parse("MAC=0a:58:0a:01:00:05;FOO=1").unwrap();
+        let e = IpamConfig::load(&Request {
+            callers_args: &["MAC"],
+            ..req(&hl, &other)
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), 4);
+        assert!(e.to_string().starts_with("invalid CNI_ARGS \"FOO\""), "{e}");
+        assert!(IpamConfig::load(&req(&ecs_conf(), &other)).is_ok());
     }
 
     #[test]
