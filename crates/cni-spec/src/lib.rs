@@ -24,8 +24,7 @@ mod version;
 pub use conf::{Attachment, NetConf, RangeConf, RuntimeConfig, version_hint};
 pub use delegate::{delegate, find_in_path};
 pub use env::{
-    CniArgs, Command, Env, NetnsArg, NetnsUse, is_cni_identifier, validate_container_id,
-    validate_ifname,
+    CniArgs, Command, Env, NetnsUse, is_cni_identifier, validate_container_id, validate_ifname,
 };
 pub use error::{Error, code};
 pub use gojson::parse_value;

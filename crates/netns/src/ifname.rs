@@ -55,6 +55,7 @@ impl IfName {
     /// What is wrong with `name` as an interface name, if anything.
     pub fn problem(name: &str) -> Option<IfNameProblem> {
         if name.is_empty() {
+            // found by fuzzing CNI_IFNAME (fuzz/regressions/cni_args): "" once passed
             Some(IfNameProblem::Empty)
         } else if name.len() > MAX_IFNAME_LEN {
             Some(IfNameProblem::TooLong)

@@ -9,7 +9,8 @@
 //!   `/proc/thread-self`, never `/proc/self`), runs a closure inside one ([`Netns::run`]) or
 //!   inside a fresh, empty one ([`Netns::in_fresh`]) on a short-lived scoped thread, so no
 //!   thread is ever left in the wrong namespace, makes a child process enter one before it
-//!   executes ([`Netns::enter_before_exec`]), and reads and writes its `net.*` sysctls.
+//!   executes ([`Netns::enter_before_exec`]), and reads and writes its `net.*` sysctls
+//!   ([`Netns::sysctl_set`]; those of the caller's own namespace: [`sysctl_set`]).
 //! * `setns(2)` and `unshare(2)` are called here and nowhere else in the workspace:
 //!   `clippy.toml` forbids them (`disallowed-methods`) outside this crate.
 //! * CPU pinning around those short threads is opt-in for the whole process
@@ -40,7 +41,7 @@ mod ns;
 pub use error::Error;
 pub use ifname::{IfName, IfNameProblem, InvalidIfName, MAX_IFNAME_LEN};
 pub use mac::{InvalidMac, Mac, MacProblem};
-pub use ns::{Netns, NsId, THREAD_SELF_NETNS, set_cpu_pinning};
+pub use ns::{Netns, NsId, THREAD_SELF_NETNS, set_cpu_pinning, sysctl_get, sysctl_set};
 
 /// The smallest MTU the kernel accepts for an Ethernet device (IPv4's minimum).
 pub const MIN_MTU: u32 = 68;

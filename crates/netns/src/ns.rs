@@ -231,13 +231,12 @@ impl Netns {
     /// sysctls are not per network namespace. The value is returned without its trailing newline.
     pub fn sysctl_get(&self, key: &str) -> Result<String, Error> {
         let path = sysctl_path(key)?;
-        let value = self.run(|| std::fs::read_to_string(&path))?.map_err(|e| {
+        self.run(|| read_sysctl(&path))?.map_err(|e| {
             Error::io(
                 format!("read sysctl {key} in netns {}", self.path.display()),
                 e,
             )
-        })?;
-        Ok(value.trim_end_matches('\n').to_string())
+        })
     }
 
     /// Writes a sysctl inside this namespace (see [`Netns::sysctl_get`] for `key`).
@@ -254,6 +253,31 @@ impl Netns {
                 )
             })
     }
+}
+
+/// Reads a sysctl of the calling thread's own network namespace, without entering anything
+/// (`/proc/sys/net` shows the namespace of the thread that opens it); `key` as for
+/// [`Netns::sysctl_get`].
+pub fn sysctl_get(key: &str) -> Result<String, Error> {
+    let path = sysctl_path(key)?;
+    read_sysctl(&path)
+        .map_err(|e| Error::io(format!("read sysctl {key} in our own network namespace"), e))
+}
+
+/// Writes a sysctl of the calling thread's own network namespace (see [`sysctl_get`]).
+pub fn sysctl_set(key: &str, value: &str) -> Result<(), Error> {
+    let path = sysctl_path(key)?;
+    std::fs::write(&path, value.as_bytes()).map_err(|e| {
+        Error::io(
+            format!("write sysctl {key}={value} in our own network namespace"),
+            e,
+        )
+    })
+}
+
+fn read_sysctl(path: &Path) -> io::Result<String> {
+    let value = std::fs::read_to_string(path)?;
+    Ok(value.trim_end_matches('\n').to_string())
 }
 
 impl AsFd for Netns {
@@ -448,6 +472,21 @@ mod tests {
         let twin = ns.try_clone().unwrap();
         assert!(twin.same_as(&ns).unwrap());
         assert_eq!(twin.path(), ns.path());
+    }
+
+    /// The caller's own sysctls, read directly and through a thread that enters the caller's
+    /// namespace, agree; a missing one is "not found"; keys outside `net/` are refused.
+    #[test]
+    fn own_sysctls() {
+        let direct = sysctl_get("net.ipv4.ip_forward").unwrap();
+        assert!(direct == "0" || direct == "1", "{direct:?}");
+        let entered = Netns::current().unwrap().sysctl_get("net/ipv4/ip_forward");
+        assert_eq!(entered.unwrap(), direct);
+        let e = sysctl_get("net.ipv4.conf.nosuchdev0.forwarding").unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert!(e.to_string().contains("nosuchdev0"), "{e}");
+        let e = sysctl_set("kernel.hostname", "x").unwrap_err();
+        assert!(matches!(e, Error::Invalid { .. }), "{e}");
     }
 
     /// CPU pinning is opt-in: without it, running in a namespace leaves the caller's affinity
