@@ -33,13 +33,16 @@
 //! replies, NLMSG_DONE and NLMSG_ERROR, and are restarted (up to 5 times) when the kernel flags
 //! them as interrupted. Errors keep the kernel's errno ([`Error::errno`]) and name the operation,
 //! the interface and the namespace; the kernel's extended-ack message, when it sends one, is
-//! part of the message. Requests are built apart from the socket.
+//! part of the message. Requests are built apart from the socket, and their bytes, like the
+//! parsing of extended acks, are checked by unit tests that need no privileges.
 
 #![warn(missing_docs)]
 
 mod addr;
 mod bridge_vlan;
 mod error;
+#[cfg(test)]
+mod golden;
 mod handle;
 mod link;
 mod neigh;
