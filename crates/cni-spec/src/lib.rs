@@ -2,7 +2,8 @@
 //!
 //! A plugin implements [`Plugin`] and its `main` is `cni_spec::run(MyPlugin)`. The dispatcher
 //! handles `--version`/`--capabilities`, the "about" line, VERSION, the per-verb CNI_*
-//! environment ([`Env`]), the config ([`NetConf`]), version negotiation and output in the
+//! environment ([`Env`]; CNI_NETNS opened once as a `netns::Netns`, CNI_IFNAME checked as a
+//! `netns::IfName`), the config ([`NetConf`]), version negotiation and output in the
 //! requested version ([`CniResult::to_json`]), and error objects on stdout ([`Error`]).
 //!
 //! Every config key, common or a plugin's own, is read with Go's `encoding/json` rules: keys
