@@ -19,19 +19,6 @@ use support::*;
 
 const REFERENCE_DIR: &str = "/usr/lib/cni";
 
-/// Runs `f` on a thread that first enters the namespace at `path`.
-fn in_netns<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> T {
-    let file = std::fs::File::open(path).unwrap();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        })
-        .join()
-        .unwrap()
-    })
-}
-
 /// The plugin binary of a chain element: ours for `bridge`, Debian's for the rest.
 fn plugin_bin(kind: &str) -> PathBuf {
     if kind == "bridge" {
@@ -131,7 +118,7 @@ fn bridge_portmap_tuning_chain_maps_a_port_into_the_container() {
     );
 
     // a listener in the container answers on the mapped host port
-    let listener = in_netns(ctr.path(), || TcpListener::bind("0.0.0.0:8080").unwrap());
+    let listener = ctr.run(|| TcpListener::bind("0.0.0.0:8080").unwrap());
     listener.set_nonblocking(true).unwrap();
     let got = std::thread::scope(|s| {
         let server = s.spawn(|| {
@@ -153,7 +140,7 @@ fn bridge_portmap_tuning_chain_maps_a_port_into_the_container() {
                 }
             }
         });
-        let reply = in_netns(w.host().path(), || {
+        let reply = w.host().run(|| {
             let to: SocketAddr = "10.44.0.1:18080".parse().unwrap();
             let mut c = TcpStream::connect_timeout(&to, Duration::from_secs(5)).unwrap();
             c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

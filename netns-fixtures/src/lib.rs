@@ -9,18 +9,16 @@
 //!
 //! Fixtures panic on setup failures: they are for tests only.
 
-use std::collections::hash_map::RandomState;
-use std::ffi::CString;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
 use std::net::IpAddr;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use netns::{Netns, random_u64};
 
 /// Where `ip netns add` puts its namespaces.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -30,18 +28,6 @@ pub const PLUGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// PATH given to plugins when the caller passes none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn random_u64() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
-}
 
 fn base36(mut n: u64, min_len: usize) -> String {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -127,26 +113,12 @@ pub fn sweep_stale(prefix: &str) {
     }
 }
 
-/// Makes a spawned command enter the namespace at `path` before it executes.
+/// Makes a spawned command enter the namespace at `path` before it executes
+/// ([`Netns::enter_before_exec`]).
 fn enter_before_exec(cmd: &mut Command, path: &Path) {
-    let cpath = CString::new(path.as_os_str().as_bytes()).expect("netns path without NUL");
-    // SAFETY: the hook runs between fork and exec and only makes async-signal-safe system calls
-    // (open, setns, close) on memory allocated before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let r = libc::setns(fd, libc::CLONE_NEWNET);
-            let err = std::io::Error::last_os_error();
-            libc::close(fd);
-            if r < 0 {
-                return Err(err);
-            }
-            Ok(())
-        });
-    }
+    Netns::open(path)
+        .and_then(|ns| ns.enter_before_exec(cmd))
+        .unwrap_or_else(|e| panic!("enter {} before exec: {e}", path.display()));
 }
 
 /// A named network namespace that is deleted on drop.
@@ -254,48 +226,33 @@ impl TestNs {
             .unwrap_or_else(|e| panic!("spawn {cmd:?} in netns {}: {e}", self.name))
     }
 
-    fn in_ns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let file = std::fs::File::open(&self.path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", self.path.display()));
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .unwrap_or_else(|e| panic!("setns {}: {e}", self.path.display()));
-                f()
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        })
+    /// The namespace, opened ([`Netns::open`]).
+    pub fn netns(&self) -> Netns {
+        Netns::open(&self.path).unwrap_or_else(|e| panic!("open netns {}: {e}", self.name))
+    }
+
+    /// Runs `f` inside the namespace, on a short-lived thread ([`Netns::run`]).
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        self.netns()
+            .run(f)
+            .unwrap_or_else(|e| panic!("enter netns {}: {e}", self.name))
     }
 
     /// Writes a sysctl (`net.ipv4.ip_forward` or `net/ipv4/ip_forward`) inside the namespace.
     pub fn sysctl(&self, key: &str, val: &str) {
-        let path = sysctl_path(key);
-        self.in_ns(|| std::fs::write(&path, val))
+        self.netns()
+            .sysctl_set(key, val)
             .unwrap_or_else(|e| panic!("sysctl {key}={val} in netns {}: {e}", self.name));
     }
 
     /// Reads a sysctl inside the namespace (without the trailing newline).
     pub fn sysctl_get(&self, key: &str) -> String {
-        let path = sysctl_path(key);
-        self.in_ns(|| std::fs::read_to_string(&path))
+        self.netns()
+            .sysctl_get(key)
             .unwrap_or_else(|e| panic!("read sysctl {key} in netns {}: {e}", self.name))
             .trim_end()
             .to_string()
     }
-}
-
-fn sysctl_path(key: &str) -> PathBuf {
-    let rel = if key.contains('/') {
-        key.to_string()
-    } else {
-        key.replace('.', "/")
-    };
-    assert!(
-        rel.starts_with("net/") && !rel.split('/').any(|p| p.is_empty() || p == ".."),
-        "refusing sysctl {key:?}: only net/... keys are per network namespace"
-    );
-    Path::new("/proc/sys").join(rel)
 }
 
 impl Drop for TestNs {

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use cni_spec::gojson::GoObject;
 use cni_spec::{CniArgs, Error};
 use ipnetwork::IpNetwork;
+use netns::{MAX_MTU, MIN_MTU, Mac};
 use serde_json::{Map, Value};
 
 /// The MTU of the bridge and the TAP in tap mode when `mtu` is not set (as vpc-branch-eni).
@@ -74,14 +75,14 @@ pub struct TrunkRef {
     /// `trunkName`.
     pub name: Option<String>,
     /// `trunkMACAddress`.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
 }
 
 impl std::fmt::Display for TrunkRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.name, &self.mac) {
             (Some(n), _) => write!(f, "{n}"),
-            (None, Some(m)) => write!(f, "with MAC {}", nl::format_mac(m)),
+            (None, Some(m)) => write!(f, "with MAC {m}"),
             (None, None) => f.write_str("(none configured)"),
         }
     }
@@ -95,7 +96,7 @@ pub struct BranchConf {
     /// 802.1Q VLAN id of the branch, 1..=4094.
     pub vlan_id: u16,
     /// The branch ENI's MAC.
-    pub branch_mac: [u8; 6],
+    pub branch_mac: Mac,
     /// Addresses with their subnet prefix.
     pub addresses: Vec<IpNetwork>,
     /// Gateways: one default route per gateway (vlan mode).
@@ -163,17 +164,10 @@ fn vlan_problem(id: u64) -> Option<String> {
     (!(1..=4094).contains(&id)).then(|| format!("{id} is not a usable VLAN id (1..=4094)"))
 }
 
-/// A MAC usable as a link address: 6 bytes, unicast, not all zeros.
-pub fn parse_unicast_mac(s: &str) -> Result<[u8; 6], String> {
-    let mac = nl::parse_mac(s)
-        .ok_or_else(|| format!("\"{s}\" is not a MAC address (expected aa:bb:cc:dd:ee:ff)"))?;
-    if mac == [0; 6] {
-        return Err(format!("\"{s}\" is the all-zero MAC address"));
-    }
-    if mac[0] & 1 != 0 {
-        return Err(format!("\"{s}\" is a multicast MAC address"));
-    }
-    Ok(mac)
+/// A MAC usable as a link address: 6 bytes, unicast, not all zeros ([`Mac::parse_unicast`]);
+/// the error says which, e.g. `"01:00:5e:00:00:01" is a multicast MAC address`.
+pub fn parse_unicast_mac(s: &str) -> Result<Mac, String> {
+    Mac::parse_unicast(s).map_err(|e| e.to_string())
 }
 
 /// An address with its subnet prefix; a bare IP is refused (the prefix decides the subnet
@@ -197,9 +191,9 @@ fn parse_ip(s: &str) -> Result<IpAddr, String> {
 #[derive(Default)]
 struct Raw {
     trunk_name: Option<String>,
-    trunk_mac: Option<[u8; 6]>,
+    trunk_mac: Option<Mac>,
     vlan_id: Option<u16>,
-    branch_mac: Option<[u8; 6]>,
+    branch_mac: Option<Mac>,
     addresses: Vec<IpNetwork>,
     gateways: Vec<IpAddr>,
     block_imds: bool,
@@ -220,12 +214,7 @@ fn read_keys(raw: &Map<String, Value>) -> Result<Raw, Error> {
             "trunkMACAddress" => {
                 let s = as_str(key, v)?;
                 if !s.is_empty() {
-                    r.trunk_mac = Some(nl::parse_mac(s).ok_or_else(|| {
-                        bad(
-                            key,
-                            format!("\"{s}\" is not a MAC address (expected aa:bb:cc:dd:ee:ff)"),
-                        )
-                    })?);
+                    r.trunk_mac = Some(Mac::parse(s).map_err(|e| bad(key, e.to_string()))?);
                 }
             }
             "branchVlanID" => {
@@ -273,7 +262,7 @@ fn read_keys(raw: &Map<String, Value>) -> Result<Raw, Error> {
             }
             "mtu" => {
                 let n = as_number(key, v)?;
-                let range = ipconf::MIN_MTU..=ipconf::MAX_MTU;
+                let range = MIN_MTU..=MAX_MTU;
                 let mtu = u32::try_from(n)
                     .ok()
                     .filter(|m| range.contains(m))
@@ -436,10 +425,10 @@ mod tests {
             BranchConf {
                 trunk: TrunkRef {
                     name: None,
-                    mac: Some([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x01]),
+                    mac: Some(Mac::new([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x01])),
                 },
                 vlan_id: 102,
-                branch_mac: [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f],
+                branch_mac: Mac::new([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f]),
                 addresses: vec!["10.0.1.17/24".parse().unwrap()],
                 gateways: vec!["10.0.1.1".parse().unwrap()],
                 block_imds: false,
@@ -473,7 +462,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.trunk.name.as_deref(), Some("eth1"));
         assert_eq!(c.vlan_id, 101);
-        assert_eq!(c.branch_mac, [0x0a, 0, 0, 0, 0, 1]);
+        assert_eq!(c.branch_mac, Mac::new([0x0a, 0, 0, 0, 0, 1]));
         assert_eq!(c.addresses.len(), 2);
         assert!(c.block_imds);
         assert_eq!(c.mode, Mode::Macvtap);
@@ -490,7 +479,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.vlan_id, 10);
-        assert_eq!(c.branch_mac, [0x10, 0x20, 0x30, 0x40, 0x50, 0x60]);
+        assert_eq!(c.branch_mac, Mac::new([0x10, 0x20, 0x30, 0x40, 0x50, 0x60]));
         assert_eq!(
             c.addresses,
             vec![

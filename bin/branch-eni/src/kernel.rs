@@ -1,12 +1,10 @@
 //! Kernel-facing helpers: the trunk, the 802.1Q probe, who holds a VLAN id, names and tags.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::sched::CloneFlags;
-use nl::{Handle, Link, Netns, VethSpec, VlanSpec};
+use netns::{MAX_IFNAME_LEN, Netns, NsId};
+use nl::{Handle, Link, VethSpec, VlanSpec};
 
 use crate::config::TrunkRef;
 use crate::error::BranchEniError;
@@ -32,18 +30,6 @@ pub fn describe_tag(alias: Option<&str>) -> String {
     }
 }
 
-fn random_u64() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
-}
-
 /// The temporary name of the VLAN link of attachment `tag` ([`owner_tag`]) until it is renamed:
 /// `brtmp` + 8 hex digits of a hash of the tag. Deterministic, so that DEL finds a link left
 /// under it by an ADD killed between creating and tagging it, and a retried ADD can clear it.
@@ -55,17 +41,11 @@ pub fn temp_name(tag: &str) -> String {
     format!("brtmp{h:08x}")
 }
 
-/// A random locally administered unicast MAC (for the tap-mode bridge and its VLAN port).
-pub fn random_mac() -> [u8; 6] {
-    let r = random_u64().to_le_bytes();
-    [(r[0] & 0xfe) | 0x02, r[1], r[2], r[3], r[4], r[5]]
-}
-
 /// The name of the 802.1Q link in tap and macvtap modes: `<trunk>.<vlan>` as vpc-branch-eni
 /// names it, or `vlan<id>` when that would exceed 15 bytes.
 pub fn vlan_link_name(trunk: &str, vlan_id: u16) -> String {
     let name = format!("{trunk}.{vlan_id}");
-    if name.len() <= 15 {
+    if name.len() <= MAX_IFNAME_LEN {
         name
     } else {
         format!("vlan{vlan_id}")
@@ -81,7 +61,7 @@ pub fn bridge_name(vlan_id: u16) -> String {
 pub fn find_trunk(host: &mut Handle, trunk: &TrunkRef) -> Result<Link, BranchEniError> {
     let found = match (&trunk.name, &trunk.mac) {
         (Some(name), _) => host.link_by_name(name)?,
-        (None, Some(mac)) => host.link_by_mac(mac)?,
+        (None, Some(mac)) => host.link_by_mac(*mac)?,
         (None, None) => None,
     };
     found.ok_or_else(|| BranchEniError::TrunkNotFound {
@@ -90,16 +70,12 @@ pub fn find_trunk(host: &mut Handle, trunk: &TrunkRef) -> Result<Link, BranchEni
     })
 }
 
-/// Whether the kernel can create 802.1Q links: on a scoped thread that moves into a private,
-/// empty network namespace of its own, a veth pair is created and a VLAN on it. Nothing
-/// outside that namespace is touched; it disappears with the thread. `Ok(false)` only when the
-/// kernel does not know the link kind (EOPNOTSUPP); other failures are errors.
+/// Whether the kernel can create 802.1Q links: in a fresh, empty network namespace of its own
+/// ([`Netns::in_fresh`]), a veth pair is created and a VLAN on it. Nothing outside that
+/// namespace is touched; it disappears with the thread that made it. `Ok(false)` only when
+/// the kernel does not know the link kind (EOPNOTSUPP); other failures are errors.
 pub fn vlan_supported() -> Result<bool, nl::Error> {
     let probe = || -> Result<bool, nl::Error> {
-        nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|e| nl::Error::Io {
-            op: "unshare a private network namespace for the 802.1Q probe".into(),
-            source: std::io::Error::from(e),
-        })?;
         let mut h = Handle::current()?;
         h.create_veth(&VethSpec {
             name: "probe0",
@@ -118,19 +94,7 @@ pub fn vlan_supported() -> Result<bool, nl::Error> {
             Err(e) => Err(e),
         }
     };
-    std::thread::scope(|s| {
-        let t = std::thread::Builder::new()
-            .name("vlan-probe".into())
-            .spawn_scoped(s, probe)
-            .map_err(|e| nl::Error::Io {
-                op: "spawn the 802.1Q probe thread".into(),
-                source: e,
-            })?;
-        match t.join() {
-            Ok(r) => r,
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
-    })
+    Netns::in_fresh(probe)?
 }
 
 /// Whether `l` is the 802.1Q link with `vlan_id` on `trunk` (whose parent lives in another
@@ -140,10 +104,6 @@ pub(crate) fn is_branch_of(l: &Link, trunk: &Link, vlan_id: u16, remote: bool) -
         && l.vlan_id == Some(vlan_id)
         && l.peer_index == Some(trunk.index)
         && l.link_netnsid.is_some() == remote
-}
-
-fn ns_id(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Where the VLAN `vlan_id` of `trunk` lives, for the error when the kernel refuses a second
@@ -165,8 +125,8 @@ pub fn find_vlan_owner(host: &mut Handle, trunk: &Link, vlan_id: u16, container:
             return describe(l, "the host network namespace");
         }
     }
-    let mut seen: HashSet<(u64, u64)> = HashSet::new();
-    if let Some(id) = ns_id(Path::new("/proc/thread-self/ns/net")) {
+    let mut seen: HashSet<NsId> = HashSet::new();
+    if let Ok(id) = NsId::current() {
         seen.insert(id);
     }
     let mut candidates: Vec<PathBuf> = vec![container.to_path_buf()];
@@ -189,12 +149,14 @@ pub fn find_vlan_owner(host: &mut Handle, trunk: &Link, vlan_id: u16, container:
         );
     }
     for path in candidates {
-        let Some(id) = ns_id(&path) else { continue };
+        let Ok(ns) = Netns::open(&path) else { continue };
+        let Ok(id) = ns.id() else { continue };
         if !seen.insert(id) {
             continue;
         }
-        let Ok(ns) = Netns::open(&path) else { continue };
-        let Ok(mut h) = ns.handle() else { continue };
+        let Ok(mut h) = Handle::open_in(&ns) else {
+            continue;
+        };
         let Ok(links) = h.links() else { continue };
         if let Some(l) = links.iter().find(|l| is_branch_of(l, trunk, vlan_id, true)) {
             return describe(l, &format!("netns {}", path.display()));
@@ -224,8 +186,6 @@ mod tests {
         assert!(t.starts_with("brtmp") && t.len() == 13, "{t}");
         assert_eq!(t, temp_name("cni:ctr-a/eth0"), "stable");
         assert_ne!(t, temp_name("cni:ctr-b/eth0"));
-        let m = random_mac();
-        assert_eq!(m[0] & 0x03, 0x02, "locally administered unicast");
     }
 
     /// On a kernel without 8021q (this project's build hosts) the probe says so; with it, it

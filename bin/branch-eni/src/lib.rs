@@ -23,8 +23,9 @@ pub use config::{ARG_KEYS, BranchConf, KEYS, Mode, TAP_MTU, TrunkRef, parse_unic
 pub use error::BranchEniError;
 pub use kernel::{owner_tag, vlan_supported};
 
-use cni_spec::{CniResult, Error, Interface, Invocation, NetnsArg, Plugin, log_info};
-use nl::{Handle, Link, MacvlanMode, MacvlanSpec, Netns, VlanSpec, format_mac};
+use cni_spec::{CniResult, Error, Interface, Invocation, Plugin, log_info};
+use netns::{Mac, Netns};
+use nl::{Handle, Link, MacvlanMode, MacvlanSpec, VlanSpec};
 
 /// The branch-eni plugin.
 pub struct BranchEni;
@@ -42,8 +43,8 @@ impl Plugin for BranchEni {
 
     fn add(&self, inv: &Invocation) -> Result<CniResult, Error> {
         let conf = conf_of(inv)?;
-        let arg = inv.netns()?;
-        let mut result = add(&conf, arg, &inv.env.container_id, &inv.env.ifname)?;
+        let ns = inv.netns()?;
+        let mut result = add(&conf, ns, &inv.env.container_id, &inv.env.ifname)?;
         if let Some(dns) = &inv.conf.dns {
             result.dns = dns.clone();
         }
@@ -95,7 +96,7 @@ struct Add<'a> {
     conf: &'a BranchConf,
     ifname: &'a str,
     tag: String,
-    ns: Netns,
+    ns: &'a Netns,
     netns: String,
     ctr: Handle,
     host: Handle,
@@ -106,12 +107,11 @@ struct Add<'a> {
 /// rolls back what was created.
 pub fn add(
     conf: &BranchConf,
-    arg: &NetnsArg,
+    ns: &Netns,
     container_id: &str,
     ifname: &str,
 ) -> Result<CniResult, BranchEniError> {
-    let ns = ipconf::netns_of(arg)?;
-    let ctr = ns.handle()?;
+    let ctr = Handle::open_in(ns)?;
     let mut host = Handle::current()?;
     let trunk = kernel::find_trunk(&mut host, &conf.trunk)?;
     if let Some(mtu) = conf.mtu {
@@ -127,7 +127,7 @@ pub fn add(
         conf,
         ifname,
         tag: kernel::owner_tag(container_id, ifname),
-        netns: arg.path.display().to_string(),
+        netns: ns.path().display().to_string(),
         ns,
         ctr,
         host,
@@ -160,7 +160,7 @@ impl Add<'_> {
                 let vlan = self.create_vlan(trunk, conf.branch_mac)?;
                 self.rename(vlan, self.ifname)?;
                 let applied =
-                    ipconf::apply(&self.ns, &mut self.ctr, vlan, &conf.iface_config(None))?;
+                    ipconf::apply(self.ns, &mut self.ctr, vlan, &conf.iface_config(None))?;
                 self.undo.push(Undo::Ipconf(applied));
                 let iface = self.iface(self.ifname, conf.branch_mac, vlan_mtu);
                 Ok(self.result(vec![iface], true))
@@ -169,7 +169,7 @@ impl Add<'_> {
                 let tap_mtu = conf.mtu.unwrap_or(TAP_MTU);
                 // the bridge and its VLAN port share a MAC that is not the branch MAC (that one
                 // belongs to the VM behind the TAP); set explicitly, it stays the bridge's MAC
-                let br_mac = kernel::random_mac();
+                let br_mac = Mac::random_local();
                 let br_name = kernel::bridge_name(conf.vlan_id);
                 let br = self.create_in_container(&br_name, |_, h| {
                     h.create_bridge(&br_name, None, Some(br_mac))
@@ -222,7 +222,7 @@ impl Add<'_> {
 
     /// Creates the 802.1Q link on the trunk directly inside the container namespace under a
     /// temporary name, tags it, and returns its index there.
-    fn create_vlan(&mut self, trunk: &Link, mac: [u8; 6]) -> Result<u32, BranchEniError> {
+    fn create_vlan(&mut self, trunk: &Link, mac: Mac) -> Result<u32, BranchEniError> {
         let temp = kernel::temp_name(&self.tag);
         // Left by an ADD of this attachment killed before it tagged or renamed the link.
         if let Some(stale) = self.ctr.link_by_name(&temp)? {
@@ -284,7 +284,7 @@ impl Add<'_> {
         name: &str,
         create: impl FnOnce(&Netns, &mut Handle) -> Result<(), nl::Error>,
     ) -> Result<u32, BranchEniError> {
-        if let Err(e) = create(&self.ns, &mut self.ctr) {
+        if let Err(e) = create(self.ns, &mut self.ctr) {
             return Err(self.taken_or(name, e));
         }
         let link = self.ctr.link(name)?;
@@ -328,15 +328,15 @@ impl Add<'_> {
             block_imds: true,
             ..ipconf::IfaceConfig::default()
         };
-        let applied = ipconf::apply(&self.ns, &mut self.ctr, index, &cfg)?;
+        let applied = ipconf::apply(self.ns, &mut self.ctr, index, &cfg)?;
         self.undo.push(Undo::Ipconf(applied));
         Ok(())
     }
 
-    fn iface(&self, name: &str, mac: [u8; 6], mtu: u32) -> Interface {
+    fn iface(&self, name: &str, mac: Mac, mtu: u32) -> Interface {
         Interface {
             mtu: Some(mtu),
-            ..Interface::new(name, Some(format_mac(&mac)), Some(self.netns.clone()))
+            ..Interface::new(name, Some(mac.to_string()), Some(self.netns.clone()))
         }
     }
 
@@ -430,12 +430,7 @@ impl Add<'_> {
                 if existing.index != vlan.index {
                     return Err(mismatch(self, "not in vlan mode"));
                 }
-                ipconf::apply(
-                    &self.ns,
-                    &mut self.ctr,
-                    vlan.index,
-                    &conf.iface_config(None),
-                )?;
+                ipconf::apply(self.ns, &mut self.ctr, vlan.index, &conf.iface_config(None))?;
                 let iface = self.iface(self.ifname, mac_of(&vlan), vlan.mtu);
                 Ok(self.result(vec![iface], true))
             }
@@ -493,14 +488,14 @@ fn del_rank(l: &Link) -> u8 {
 /// or link is success. IMDS blackholes stay (see the README).
 pub fn del(
     conf: &BranchConf,
-    netns: Option<&NetnsArg>,
+    netns: Option<&Netns>,
     container_id: &str,
     ifname: &str,
 ) -> Result<(), BranchEniError> {
-    let Some(arg) = netns else {
+    let Some(ns) = netns else {
         return Ok(());
     };
-    let mut ctr = ipconf::netns_of(arg)?.handle()?;
+    let mut ctr = Handle::open_in(ns)?;
     let tag = kernel::owner_tag(container_id, ifname);
     let links = ctr.links()?;
     // What this attachment's ADD made: links tagged with its owner, the VLAN link still under
@@ -540,7 +535,7 @@ pub fn del(
             l.kind.as_deref().unwrap_or("plain"),
             l.name,
             l.index,
-            arg.path.display()
+            ns.path().display()
         );
         if let Err(e) = ctr.delete_link(l.index) {
             if !e.is_not_found() {
@@ -559,12 +554,12 @@ pub fn del(
 /// prevResult lists CNI_IFNAME in this namespace. Every difference is named.
 pub fn check(
     conf: &BranchConf,
-    arg: &NetnsArg,
+    ns: &Netns,
     ifname: &str,
     prev: &CniResult,
 ) -> Result<(), BranchEniError> {
-    let netns = arg.path.display().to_string();
-    let mut ctr = ipconf::netns_of(arg)?.handle()?;
+    let netns = ns.path().display().to_string();
+    let mut ctr = Handle::open_in(ns)?;
     let mut host = Handle::current()?;
     let trunk = kernel::find_trunk(&mut host, &conf.trunk)?;
     let mut diffs: Vec<String> = Vec::new();
@@ -639,8 +634,8 @@ pub fn check(
                 main.mac == Some(conf.branch_mac),
                 format!(
                     "{ifname} has MAC {} instead of {}",
-                    main.mac.map(|m| format_mac(&m)).unwrap_or_default(),
-                    format_mac(&conf.branch_mac)
+                    main.mac.map(|m| m.to_string()).unwrap_or_default(),
+                    conf.branch_mac
                 ),
             );
             let parent = main
@@ -681,8 +676,8 @@ pub fn check(
         vlan.mac == Some(vlan_mac),
         format!(
             "{v} has MAC {} instead of {}",
-            vlan.mac.map(|m| format_mac(&m)).unwrap_or_default(),
-            format_mac(&vlan_mac)
+            vlan.mac.map(|m| m.to_string()).unwrap_or_default(),
+            vlan_mac
         ),
     );
     expect(

@@ -5,7 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use cni_spec::{CniResult, Dns, Error, Interface, Invocation, IpConfig, Route};
 use ipconf::{ExtraRoute, IfaceConfig};
 use ipnetwork::IpNetwork;
-use nl::{Family, Handle, Netns, RouteSpec};
+use netns::{IPV6_MIN_MTU, Mac, Netns};
+use nl::{Family, Handle, RouteSpec};
 
 use crate::config::{BridgeConfig, Dialect, IpamKind};
 use crate::error::{BridgeError, at, step};
@@ -109,12 +110,11 @@ pub fn plan(cfg: &BridgeConfig, ipam: &str, r: &CniResult) -> Result<Plan, Bridg
         });
     }
     if let Some(mtu) = cfg.mtu {
-        if mtu < ipconf::IPV6_MIN_MTU {
+        if mtu < IPV6_MIN_MTU {
             if let Some(v6) = ips.iter().find(|i| i.address.is_ipv6()) {
                 return Err(BridgeError::Invalid(format!(
                     "key \"mtu\": {mtu} is below {}, the minimum for IPv6 address {}",
-                    ipconf::IPV6_MIN_MTU,
-                    v6.address
+                    IPV6_MIN_MTU, v6.address
                 )));
             }
         }
@@ -185,11 +185,11 @@ pub fn plan(cfg: &BridgeConfig, ipam: &str, r: &CniResult) -> Result<Plan, Bridg
 
 /// `0a:58:` + the IPv4 address: ecs-bridge's container MAC, stable per address so that ARP
 /// caches stay right when an address is handed out again.
-fn ecs_mac(plan: &Plan) -> Option<[u8; 6]> {
+fn ecs_mac(plan: &Plan) -> Option<Mac> {
     plan.ips.iter().find_map(|i| match i.address.ip() {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            Some([0x0a, 0x58, o[0], o[1], o[2], o[3]])
+            Some(Mac::new([0x0a, 0x58, o[0], o[1], o[2], o[3]]))
         }
         IpAddr::V6(_) => None,
     })
@@ -256,11 +256,8 @@ pub fn add(inv: &Invocation) -> Result<CniResult, Error> {
     } else {
         None
     };
-    let ns_arg = inv.netns()?;
-    let netns = ipconf::netns_of(ns_arg).map_err(step("ADD: open container netns"))?;
-    let mut ctr = netns
-        .handle()
-        .map_err(step("ADD: open netlink in container netns"))?;
+    let netns = inv.netns()?;
+    let mut ctr = Handle::open_in(netns).map_err(step("ADD: open netlink in container netns"))?;
     let host_ns = Netns::current().map_err(step("ADD: open the plugin's netns"))?;
     let mut host = Handle::current().map_err(step("ADD: open netlink in the plugin's netns"))?;
     let (bridge, _created) = host::ensure_bridge(&mut host, &cfg)
@@ -275,7 +272,7 @@ pub fn add(inv: &Invocation) -> Result<CniResult, Error> {
     let mut s = Steps {
         inv,
         cfg: &cfg,
-        netns: &netns,
+        netns,
         ctr: &mut ctr,
         host: &mut host,
         nft: nft.as_ref(),
@@ -452,7 +449,7 @@ impl Steps<'_> {
         }
 
         // nftables: masquerade, MAC spoof check
-        let ctr_mac = ctr_link.mac.map(|m| nl::format_mac(&m));
+        let ctr_mac = ctr_link.mac.map(|m| m.to_string());
         if let Some(nft) = self.nft {
             let comment = nft::comment(&inv.conf.name, &inv.env.container_id, ifname);
             let mut script = String::new();
@@ -475,7 +472,7 @@ impl Steps<'_> {
         // the lowest MAC of its ports, so its MAC may have changed when our veth joined
         let iface = |l: &nl::Link, sandbox: Option<String>| Interface {
             mtu: Some(l.mtu),
-            ..Interface::new(l.name.clone(), l.mac.map(|m| nl::format_mac(&m)), sandbox)
+            ..Interface::new(l.name.clone(), l.mac.map(|m| m.to_string()), sandbox)
         };
         let sandbox = inv.env.netns_path.as_ref().map(|p| p.display().to_string());
         let mut result = inv.conf.prev_result.clone().unwrap_or_default();
@@ -635,7 +632,7 @@ mod tests {
                 ("169.254.170.2/32".into(), Some("169.254.172.1".into())),
             ]
         );
-        assert_eq!(ecs_mac(&p), Some([0x0a, 0x58, 169, 254, 172, 2]));
+        assert_eq!(ecs_mac(&p), Some(Mac::new([0x0a, 0x58, 169, 254, 172, 2])));
         let r = result(json!({"ips": [{"address": "169.254.172.2/22"}]}));
         assert!(
             plan(&c, "ecs-ipam", &r)

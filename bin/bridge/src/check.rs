@@ -3,6 +3,7 @@
 use cni_spec::{Command, Error, Invocation};
 use ipconf::{ExtraRoute, IfaceConfig};
 use ipnetwork::IpNetwork;
+use netns::Mac;
 use nl::{Family, Handle};
 
 use crate::add::CONTAINER_INDEX;
@@ -12,8 +13,8 @@ use crate::host;
 use crate::ipam_glue;
 use crate::nft::{self, Nft};
 
-fn same_mac(a: Option<[u8; 6]>, b: &str) -> bool {
-    a.is_some() && a == nl::parse_mac(b)
+fn same_mac(a: Option<Mac>, b: &str) -> bool {
+    a.is_some() && a == Mac::parse(b).ok()
 }
 
 /// `100 PVID untagged, 101, 200` (as `bridge vlan show` says it).
@@ -87,7 +88,7 @@ fn check_vlan_gateway(
         if !same_mac(gw.mac, mac) {
             diffs.push(format!(
                 "{name} has MAC {} instead of {mac}",
-                gw.mac.map(|m| nl::format_mac(&m)).unwrap_or_default()
+                gw.mac.map(|m| m.to_string()).unwrap_or_default()
             ));
         }
     }
@@ -123,12 +124,9 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
     ipam_glue::forward(inv, &cfg.ipam, Command::Check).map_err(|e| at("CHECK: IPAM CHECK", e))?;
 
     let ifname = inv.env.ifname.as_str();
-    let ns_arg = inv.netns()?;
-    let sandbox = ns_arg.path.display().to_string();
-    let netns = ipconf::netns_of(ns_arg).map_err(step("CHECK: open container netns"))?;
-    let mut ctr = netns
-        .handle()
-        .map_err(step("CHECK: open netlink in container netns"))?;
+    let netns = inv.netns()?;
+    let sandbox = netns.path().display().to_string();
+    let mut ctr = Handle::open_in(netns).map_err(step("CHECK: open netlink in container netns"))?;
     let mut host = Handle::current().map_err(step("CHECK: open netlink in the plugin's netns"))?;
     let mut diffs = Vec::new();
     let fail = |e: BridgeError| at("CHECK", e);
@@ -152,7 +150,7 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
                     diffs.push(format!(
                         "bridge {} has MAC {} instead of {mac}",
                         cfg.bridge,
-                        b.mac.map(|m| nl::format_mac(&m)).unwrap_or_default()
+                        b.mac.map(|m| m.to_string()).unwrap_or_default()
                     ));
                 }
             }
@@ -187,7 +185,7 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
         if !same_mac(link.mac, mac) {
             diffs.push(format!(
                 "{ifname} has MAC {} instead of {mac}",
-                link.mac.map(|m| nl::format_mac(&m)).unwrap_or_default()
+                link.mac.map(|m| m.to_string()).unwrap_or_default()
             ));
         }
     }
@@ -231,7 +229,7 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
                         diffs.push(format!(
                             "{} has MAC {} instead of {mac}",
                             p.name,
-                            p.mac.map(|m| nl::format_mac(&m)).unwrap_or_default()
+                            p.mac.map(|m| m.to_string()).unwrap_or_default()
                         ));
                     }
                 }

@@ -15,6 +15,7 @@
 //! is absent): see `cni_spec::gojson`.
 
 use cni_spec::{Command, Error, Invocation, parse_value};
+use netns::{IfName, MAX_IFNAME_LEN, MAX_MTU, MIN_MTU, Mac, MacProblem};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -22,10 +23,6 @@ use serde_json::Value;
 pub const DEFAULT_BRIDGE: &str = "cni0";
 /// ecs-bridge's MTU when `mtu` is 0 or absent.
 pub const ECS_DEFAULT_MTU: u32 = 1500;
-/// The smallest MTU the kernel accepts for an Ethernet device.
-pub const MIN_MTU: u32 = 68;
-/// The largest MTU a device can have.
-pub const MAX_MTU: u32 = 65535;
 /// The program name / plugin type of the ECS dialect.
 pub const ECS_TYPE: &str = "ecs-bridge";
 
@@ -90,7 +87,7 @@ pub struct BridgeConfig {
     /// Leave the container interface down (layer 2 only; no IPAM).
     pub disable_container_interface: bool,
     /// The container interface's MAC, if one was asked for.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// Blackhole routes to the instance metadata service in the container.
     pub block_imds: bool,
     /// ECS: the connected IPv4 route to keep (mask size; `None` deletes it).
@@ -235,41 +232,32 @@ struct IpamExtras {
     connected_v6: Option<u8>,
 }
 
-/// Interface-name rules (the kernel's `dev_valid_name`), reported as a config error on `key`.
+/// Interface-name rules ([`IfName`], the kernel's `dev_valid_name`), reported as a config error
+/// on `key`.
 pub fn validate_link_name(key: &str, name: &str) -> Result<(), Error> {
-    let reason = if name.is_empty() {
-        "is empty"
-    } else if name.len() > 15 {
-        "is longer than 15 bytes (the kernel's IFNAMSIZ limit)"
-    } else if name == "." || name == ".." {
-        "must not be \".\" or \"..\""
-    } else if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
-    {
-        "must not contain '/', ':', NUL or whitespace"
-    } else {
-        return Ok(());
-    };
-    Err(Error::invalid_config(format!(
-        "key \"{key}\": \"{name}\" {reason}"
-    )))
+    match IfName::problem(name) {
+        None => Ok(()),
+        Some(problem) => Err(Error::invalid_config(format!(
+            "key \"{key}\": \"{name}\" {problem}"
+        ))),
+    }
 }
 
-/// Parses a unicast MAC from `source` (the key or variable it came from).
-pub fn parse_unicast_mac(source: &str, s: &str) -> Result<[u8; 6], Error> {
-    let mac = nl::parse_mac(s)
-        .ok_or_else(|| Error::invalid_config(format!("{source}: \"{s}\" is not a MAC address")))?;
-    if mac[0] & 1 != 0 || mac == [0; 6] {
-        return Err(Error::invalid_config(format!(
-            "{source}: \"{s}\" is not a unicast MAC address"
-        )));
-    }
-    Ok(mac)
+/// Parses a unicast MAC ([`Mac::parse_unicast`]) from `source` (the key or variable it came
+/// from).
+pub fn parse_unicast_mac(source: &str, s: &str) -> Result<Mac, Error> {
+    Mac::parse_unicast(s).map_err(|e| {
+        Error::invalid_config(match e.problem {
+            MacProblem::Malformed => format!("{source}: \"{s}\" is not a MAC address"),
+            MacProblem::Zero | MacProblem::Multicast => {
+                format!("{source}: \"{s}\" is not a unicast MAC address")
+            }
+        })
+    })
 }
 
 /// `runtimeConfig.mac` > `args.cni.mac` > CNI_ARGS `MAC` (the reference bridge's precedence).
-fn container_mac(inv: &Invocation) -> Result<Option<[u8; 6]>, Error> {
+fn container_mac(inv: &Invocation) -> Result<Option<Mac>, Error> {
     if let Some(m) = inv.conf.runtime_config.mac.as_deref() {
         return parse_unicast_mac("runtimeConfig.mac", m).map(Some);
     }
@@ -419,7 +407,7 @@ impl BridgeConfig {
         let is_gateway = raw.is_gateway || raw.is_default_gateway;
         if let Some(v) = vlan.vlan {
             let gateway_link = format!("{bridge}.{v}");
-            if is_gateway && ipam != IpamKind::None && gateway_link.len() > 15 {
+            if is_gateway && ipam != IpamKind::None && gateway_link.len() > MAX_IFNAME_LEN {
                 return Err(Error::invalid_config(format!(
                     "key \"bridge\": with \"vlan\" {v} and \"isGateway\" the gateway goes on \"{gateway_link}\", which is longer than 15 bytes (the kernel's IFNAMSIZ limit)"
                 )));
@@ -725,17 +713,17 @@ mod tests {
             "runtimeConfig": {"mac": "c2:00:00:00:00:01"},
             "args": {"cni": {"mac": "c2:00:00:00:00:02"}}});
         let c = BridgeConfig::load(&inv_with(conf, "bridge", "MAC=c2:00:00:00:00:03")).unwrap();
-        assert_eq!(c.mac, Some([0xc2, 0, 0, 0, 0, 1]));
+        assert_eq!(c.mac, Some(Mac::new([0xc2, 0, 0, 0, 0, 1])));
         let conf = json!({"name": "n", "args": {"cni": {"mac": "c2:00:00:00:00:02"}}});
         let c = BridgeConfig::load(&inv_with(conf, "bridge", "MAC=c2:00:00:00:00:03")).unwrap();
-        assert_eq!(c.mac, Some([0xc2, 0, 0, 0, 0, 2]));
+        assert_eq!(c.mac, Some(Mac::new([0xc2, 0, 0, 0, 0, 2])));
         let c = BridgeConfig::load(&inv_with(
             json!({"name": "n"}),
             "bridge",
             "MAC=c2:00:00:00:00:03",
         ))
         .unwrap();
-        assert_eq!(c.mac, Some([0xc2, 0, 0, 0, 0, 3]));
+        assert_eq!(c.mac, Some(Mac::new([0xc2, 0, 0, 0, 0, 3])));
         let e = BridgeConfig::load(&inv_with(
             json!({"name": "n"}),
             "bridge",

@@ -13,6 +13,9 @@ pub enum BridgeError {
     Ipam(#[from] ipam::IpamError),
     #[error(transparent)]
     Netlink(#[from] nl::Error),
+    /// A namespace or a sysctl could not be opened, entered, read or written.
+    #[error(transparent)]
+    Netns(#[from] netns::Error),
     #[error(transparent)]
     Ipconf(#[from] ipconf::Error),
     #[error(transparent)]
@@ -64,13 +67,6 @@ pub enum BridgeError {
     IpamResult { ipam: String, reason: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("write {key}={value} in the plugin's netns: {source}")]
-    Sysctl {
-        key: String,
-        value: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("the kernel's state differs from prevResult: {}", .0.join("; "))]
     Check(Vec<String>),
 }

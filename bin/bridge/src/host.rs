@@ -1,11 +1,10 @@
 //! Host-side links: the bridge (created once, race-safe, with a pinned MAC), the veth pair,
 //! the bridge's gateway addresses and IP forwarding.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::os::fd::BorrowedFd;
 
 use ipnetwork::IpNetwork;
+use netns::Mac;
 use nl::{BridgeSpec, Handle, Link, PortVlan, VethSpec, VlanRange};
 
 use crate::config::{BridgeConfig, VlanConfig};
@@ -14,27 +13,9 @@ use crate::error::BridgeError;
 /// How many random host-side veth names are tried.
 pub const VETH_NAME_ATTEMPTS: usize = 10;
 
-/// 64 random bits (std's per-process random keys, advanced on every call).
-pub fn random_u64() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0),
-    );
-    h.finish()
-}
-
-/// A random locally administered unicast MAC.
-pub fn random_mac() -> [u8; 6] {
-    let r = random_u64().to_le_bytes();
-    [(r[0] & 0xfe) | 0x02, r[1], r[2], r[3], r[4], r[5]]
-}
-
 /// `veth` + 8 random hex digits.
 pub fn veth_name() -> String {
-    format!("veth{:08x}", random_u64() as u32)
+    format!("veth{:08x}", netns::random_u64() as u32)
 }
 
 /// The bridge, created if absent. A link of that name that is not a bridge is an error. An
@@ -51,7 +32,7 @@ pub fn ensure_bridge(host: &mut Handle, cfg: &BridgeConfig) -> Result<(Link, boo
     let spec = BridgeSpec {
         name,
         mtu: cfg.mtu,
-        mac: Some(random_mac()),
+        mac: Some(Mac::random_local()),
         vlan_filtering: filtering,
     };
     let (link, created) = match host.link_by_name(name)? {
@@ -284,7 +265,7 @@ pub fn create_veth(
     host_ns: BorrowedFd<'_>,
     ifname: &str,
     mtu: Option<u32>,
-    mac: Option<[u8; 6]>,
+    mac: Option<Mac>,
 ) -> Result<String, BridgeError> {
     let mut last = String::new();
     for _ in 0..VETH_NAME_ATTEMPTS {
@@ -398,15 +379,10 @@ pub fn ensure_bridge_addrs(
 /// Sets a host (plugin namespace) sysctl to `1` unless it already is; a key that does not
 /// exist (no IPv6 in the kernel) is skipped.
 pub fn enable_sysctl(key: &str) -> Result<(), BridgeError> {
-    let path = std::path::Path::new("/proc/sys").join(key);
-    match std::fs::read_to_string(&path) {
+    match netns::sysctl_get(key) {
         Ok(v) if v.trim() == "1" => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        _ => std::fs::write(&path, "1").map_err(|source| BridgeError::Sysctl {
-            key: key.replace('/', "."),
-            value: "1".into(),
-            source,
-        }),
+        Err(e) if e.is_not_found() => Ok(()),
+        _ => Ok(netns::sysctl_set(key, "1")?),
     }
 }
 
@@ -478,7 +454,7 @@ mod tests {
         assert!(n[4..].bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(veth_name(), veth_name());
         for _ in 0..100 {
-            let m = random_mac();
+            let m = Mac::random_local().octets();
             assert_eq!(m[0] & 0x03, 0x02, "locally administered unicast");
         }
     }

@@ -35,9 +35,8 @@ pub struct Bridge;
 
 /// DEL's container half: the veth named CNI_IFNAME goes (its host end with it). A missing
 /// link, or a link of another kind (not ours), is left alone.
-fn delete_container_veth(inv: &Invocation, ns: &cni_spec::NetnsArg) -> Result<(), BridgeError> {
-    let netns = ipconf::netns_of(ns)?;
-    let mut ctr = netns.handle()?;
+fn delete_container_veth(inv: &Invocation, ns: &netns::Netns) -> Result<(), BridgeError> {
+    let mut ctr = nl::Handle::open_in(ns)?;
     let Some(link) = ctr.link_by_name(&inv.env.ifname)? else {
         return Ok(());
     };
@@ -105,7 +104,7 @@ impl Plugin for Bridge {
         if cfg.vlan.filtering && lacks_vlan_filtering(&cfg.bridge) {
             let e = BridgeError::NoVlanFiltering {
                 bridge: cfg.bridge.clone(),
-                netns: nl::Netns::current()
+                netns: netns::Netns::current()
                     .map(|n| n.path().display().to_string())
                     .unwrap_or_default(),
                 key: if cfg.vlan.vlan.is_some() {
@@ -162,7 +161,7 @@ fn lacks_vlan_filtering(bridge: &str) -> bool {
             .ok()
             .flatten()
             .is_some_and(|s| s.default_pvid.is_none()),
-        Ok(None) => nl::Netns::in_fresh(|| {
+        Ok(None) => netns::Netns::in_fresh(|| {
             nl::Handle::current().is_ok_and(|mut h| {
                 h.create_bridge_with(&nl::BridgeSpec {
                     name: "cni-vlan-probe",

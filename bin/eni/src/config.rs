@@ -9,6 +9,7 @@ use cni_spec::gocompat::parse_duration as parse_go_duration;
 use cni_spec::gojson::GoObject;
 use ipconf::{Field, IfaceConfig};
 use ipnetwork::IpNetwork;
+use netns::{IfName, MAX_MTU, MIN_MTU, Mac, MacProblem};
 use serde_json::{Map, Value};
 
 use crate::error::EniError;
@@ -186,7 +187,7 @@ pub struct EniConf {
     /// ecs-eni's `eni` (the ENI id): informational.
     pub eni_id: Option<String>,
     /// The ENI's MAC.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// vpc-eni's `eniName`: the ENI's name in the host namespace (looked up first).
     pub name: Option<String>,
     /// Addresses, gateways, MTU and IMDS blocking for the interface.
@@ -295,36 +296,32 @@ fn wait_from(key: &str, v: &Value) -> Result<Duration, EniError> {
     }
 }
 
-/// A MAC in colon or dash form; must be a unicast, non-zero address.
-pub fn parse_unicast_mac(key: &str, s: &str) -> Result<[u8; 6], EniError> {
-    let mac = nl::parse_mac(s).ok_or_else(|| {
+/// A MAC in colon or dash form; must be a unicast, non-zero address ([`Mac::parse_unicast`]).
+pub fn parse_unicast_mac(key: &str, s: &str) -> Result<Mac, EniError> {
+    Mac::parse_unicast(s).map_err(|e| {
         bad(
             key,
-            format!("malformed MAC address {s:?} (expected 0a:1b:2c:3d:4e:5f)"),
+            match e.problem {
+                MacProblem::Malformed => {
+                    format!("malformed MAC address {s:?} (expected 0a:1b:2c:3d:4e:5f)")
+                }
+                MacProblem::Zero | MacProblem::Multicast => {
+                    format!("{s:?} is not a unicast MAC address")
+                }
+            },
         )
-    })?;
-    if mac == [0; 6] || mac[0] & 1 == 1 {
-        return Err(bad(key, format!("{s:?} is not a unicast MAC address")));
-    }
-    Ok(mac)
+    })
 }
 
-/// A host interface name as the kernel accepts it.
+/// A host interface name as the kernel accepts it ([`IfName`]).
 fn check_ifname(key: &str, s: &str) -> Result<(), EniError> {
-    if s.len() > 15
-        || s == "."
-        || s == ".."
-        || s.contains(['/', ':'])
-        || s.contains(char::is_whitespace)
-    {
-        return Err(bad(
+    match IfName::problem(s) {
+        None => Ok(()),
+        Some(problem) => Err(bad(
             key,
-            format!(
-                "{s:?} is not a valid interface name (at most 15 bytes, no '/', ':' or whitespace)"
-            ),
-        ));
+            format!("{s:?} is not a valid interface name: it {problem}"),
+        )),
     }
-    Ok(())
 }
 
 fn parse_addresses(key: &str, items: &[String]) -> Result<Vec<IpNetwork>, EniError> {
@@ -379,14 +376,10 @@ fn parse_mtu(look: &Lookup<'_>) -> Result<Option<u32>, EniError> {
         return Ok(None);
     }
     match u32::try_from(n) {
-        Ok(m) if (ipconf::MIN_MTU..=ipconf::MAX_MTU).contains(&m) => Ok(Some(m)),
+        Ok(m) if (MIN_MTU..=MAX_MTU).contains(&m) => Ok(Some(m)),
         _ => Err(bad(
             k,
-            format!(
-                "{n} is out of range (0 leaves the MTU unchanged; else {}..={})",
-                ipconf::MIN_MTU,
-                ipconf::MAX_MTU
-            ),
+            format!("{n} is out of range (0 leaves the MTU unchanged; else {MIN_MTU}..={MAX_MTU})"),
         )),
     }
 }
@@ -495,7 +488,7 @@ impl EniConf {
 
     /// What DEL can use from a config that may be incomplete or wrong: the MAC and host name
     /// when they parse. DEL never fails because of its config (it must be able to clean up).
-    pub fn parse_lenient(raw: &Map<String, Value>) -> (Option<[u8; 6]>, Option<String>) {
+    pub fn parse_lenient(raw: &Map<String, Value>) -> (Option<Mac>, Option<String>) {
         let look = Lookup::new(raw);
         let mac = ["mac", "eniMACAddress"].iter().find_map(|k| {
             let (k, s) = look.string(k).ok().flatten()?;
@@ -513,9 +506,9 @@ impl EniConf {
     /// How the ENI is named in messages: `MAC 0a:1b:2c:3d:4e:5f`, `name eth1`, or both.
     pub fn describe(&self) -> String {
         match (&self.name, &self.mac) {
-            (Some(n), Some(m)) => format!("name {n} / MAC {}", nl::format_mac(m)),
+            (Some(n), Some(m)) => format!("name {n} / MAC {m}"),
             (Some(n), None) => format!("name {n}"),
-            (None, Some(m)) => format!("MAC {}", nl::format_mac(m)),
+            (None, Some(m)) => format!("MAC {m}"),
             (None, None) => "(unspecified)".to_string(),
         }
     }
@@ -554,7 +547,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.dialect, Dialect::Vpc);
-        assert_eq!(c.mac, Some([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f]));
+        assert_eq!(c.mac, Some(Mac::new([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f])));
         assert_eq!(c.name, None);
         assert_eq!(c.iface.addresses, vec!["10.0.1.17/24".parse().unwrap()]);
         assert_eq!(
@@ -796,7 +789,7 @@ mod tests {
         assert_eq!(
             EniConf::parse_lenient(&m),
             (
-                Some([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f]),
+                Some(Mac::new([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f])),
                 Some("eth1".into())
             )
         );

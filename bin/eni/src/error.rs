@@ -11,6 +11,9 @@ pub enum EniError {
     /// A netlink request failed (the message names operation, link and namespace).
     #[error(transparent)]
     Netlink(#[from] nl::Error),
+    /// Opening the plugin's own namespace failed.
+    #[error(transparent)]
+    Netns(#[from] netns::Error),
     /// Applying or checking the IP configuration failed.
     #[error(transparent)]
     Ip(#[from] ipconf::Error),
@@ -113,7 +116,8 @@ impl EniError {
                 code::INVALID_CONFIG
             }
             EniError::NotFound { .. } => code::TRY_AGAIN_LATER,
-            EniError::AlreadyInContainer { .. }
+            EniError::Netns(_)
+            | EniError::AlreadyInContainer { .. }
             | EniError::IfnameTaken { .. }
             | EniError::Check { .. } => code::OPERATION_FAILED,
             EniError::Rollback { error, .. } => error.code(),

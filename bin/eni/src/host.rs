@@ -4,6 +4,7 @@ use std::os::fd::BorrowedFd;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use netns::{IfName, Mac};
 use nl::{Family, Handle, Link};
 
 use crate::config::EniConf;
@@ -63,7 +64,7 @@ impl Origin {
         let rest = alias.strip_prefix(MARKER)?;
         let (mtu, rest) = rest.split_once(':')?;
         let (name, old) = rest.split_once(':')?;
-        if name.is_empty() || name.len() > 15 {
+        if IfName::problem(name).is_some() {
             return None;
         }
         Some(Origin {
@@ -76,8 +77,9 @@ impl Origin {
 }
 
 /// A name for the ENI while its own is taken: `eni` + the last three MAC bytes.
-pub fn temp_name(mac: &[u8; 6]) -> String {
-    format!("eni{:02x}{:02x}{:02x}", mac[3], mac[4], mac[5])
+pub fn temp_name(mac: Mac) -> String {
+    let m = mac.octets();
+    format!("eni{:02x}{:02x}{:02x}", m[3], m[4], m[5])
 }
 
 /// Link kinds that share a MAC with the device below them; never the ENI itself.
@@ -97,9 +99,9 @@ pub fn lookup(h: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> 
                 if found != Some(want) {
                     return Err(EniError::MacMismatch {
                         name: link.name,
-                        found: found.map_or_else(|| "none".into(), |m| nl::format_mac(&m)),
+                        found: found.map_or_else(|| "none".into(), |m| m.to_string()),
                         key: conf.mac_key.clone(),
-                        wanted: nl::format_mac(&want),
+                        wanted: want.to_string(),
                     });
                 }
             }
@@ -229,9 +231,7 @@ pub fn return_to_host(
     }
     // the alias travels with the link: restore it here, no host round trip needed
     ctr.set_alias(idx, origin.alias.as_deref().unwrap_or(""))?;
-    let tmp = link
-        .mac
-        .map_or_else(|| format!("eni{idx}"), |m| temp_name(&m));
+    let tmp = link.mac.map_or_else(|| format!("eni{idx}"), temp_name);
     let mut carried = link.name.clone();
     if carried != origin.name {
         match ctr.rename(idx, &origin.name) {
@@ -269,7 +269,7 @@ pub fn return_to_host(
 /// kernel returns physical devices to the host when a namespace dies, under the container
 /// name or `devN`), restore its name, MTU and alias there. Best effort: a name taken in the
 /// host is left as it is.
-pub fn restore_in_host(host: &mut Handle, mac: Option<[u8; 6]>) -> Result<(), EniError> {
+pub fn restore_in_host(host: &mut Handle, mac: Option<Mac>) -> Result<(), EniError> {
     let Some(mac) = mac else {
         return Ok(());
     };
@@ -351,7 +351,7 @@ mod tests {
         let mut l = Link {
             index: 7,
             name: "dev7".into(),
-            mac: Some([2, 0, 0, 0, 0, 1]),
+            mac: Some(Mac::new([2, 0, 0, 0, 0, 1])),
             mtu: 9001,
             up: false,
             oper_up: false,
@@ -384,7 +384,7 @@ mod tests {
             }
         );
         assert_eq!(
-            temp_name(&[0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f]),
+            temp_name(Mac::new([0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f])),
             "eni3d4e5f"
         );
     }

@@ -21,7 +21,8 @@ mod host;
 
 use cni_spec::{CniResult, Error, Interface, Invocation, Plugin};
 use ipconf::ExtraRoute;
-use nl::{Handle, Link, Netns};
+use netns::{Mac, Netns};
+use nl::{Handle, Link};
 
 pub use config::{DEFAULT_WAIT, Dialect, EniConf, WAIT_ENV, parse_duration};
 pub use error::EniError;
@@ -42,7 +43,7 @@ fn parse(inv: &Invocation) -> Result<EniConf, EniError> {
 /// What ADD changed so far, undone in reverse by [`rollback`].
 struct Undo {
     origin: Origin,
-    mac: Option<[u8; 6]>,
+    mac: Option<Mac>,
     host_index: u32,
     alias_set: bool,
     host_down: bool,
@@ -74,10 +75,10 @@ fn add(inv: &Invocation) -> Result<CniResult, EniError> {
     // everything is validated before anything is touched
     let conf = parse(inv)?;
     let ifname = inv.env.ifname.as_str();
-    let ctr_ns = ipconf::netns_of(inv.netns()?)?;
+    let ctr_ns = inv.netns()?;
     let netns_label = ctr_ns.path().display().to_string();
     let mut host = Handle::current()?;
-    let mut ctr = ctr_ns.handle()?;
+    let mut ctr = Handle::open_in(ctr_ns)?;
 
     let eni = host::wait_for(&mut host, &mut ctr, &conf)?;
     host::refuse_host_critical(&mut host, &eni, &conf)?;
@@ -97,7 +98,7 @@ fn add(inv: &Invocation) -> Result<CniResult, EniError> {
         host_renamed: false,
         moved: None,
     };
-    match add_steps(&conf, ifname, &eni, &ctr_ns, &mut host, &mut ctr, &mut undo) {
+    match add_steps(&conf, ifname, &eni, ctr_ns, &mut host, &mut ctr, &mut undo) {
         Ok(link) => Ok(result(inv, &conf, &link, &netns_label)),
         Err(error) => match rollback(&undo, &mut host, &mut ctr) {
             Ok(()) => Err(error),
@@ -133,7 +134,7 @@ fn add_steps(
             // kernel renames only links that are down)
             let tmp = eni
                 .mac
-                .map_or_else(|| format!("eni{}", eni.index), |m| host::temp_name(&m));
+                .map_or_else(|| format!("eni{}", eni.index), host::temp_name);
             if eni.up {
                 host.set_down(eni.index)?;
                 undo.host_down = true;
@@ -203,7 +204,7 @@ fn rollback(undo: &Undo, host: &mut Handle, ctr: &mut Handle) -> Result<(), EniE
 fn result(inv: &Invocation, conf: &EniConf, link: &Link, netns: &str) -> CniResult {
     let mut iface = Interface::new(
         link.name.clone(),
-        link.mac.map(|m| nl::format_mac(&m)),
+        link.mac.map(|m| m.to_string()),
         Some(netns.to_string()),
     );
     iface.mtu = Some(link.mtu);
@@ -225,7 +226,7 @@ fn result(inv: &Invocation, conf: &EniConf, link: &Link, netns: &str) -> CniResu
 fn find_in_container(
     ctr: &mut Handle,
     ifname: &str,
-    mac: Option<[u8; 6]>,
+    mac: Option<Mac>,
     name: Option<&str>,
 ) -> Result<Option<Link>, EniError> {
     let ours = |l: &Link| {
@@ -263,8 +264,7 @@ fn del(inv: &Invocation) -> Result<(), EniError> {
         // the namespace is gone: a physical ENI is back in the host already
         return host::restore_in_host(&mut host, mac);
     };
-    let ctr_ns = ipconf::netns_of(ns)?;
-    let mut ctr = ctr_ns.handle()?;
+    let mut ctr = Handle::open_in(ns)?;
     let Some(link) = find_in_container(&mut ctr, &inv.env.ifname, mac, name.as_deref())? else {
         return host::restore_in_host(&mut host, mac);
     };
@@ -275,7 +275,7 @@ fn del(inv: &Invocation) -> Result<(), EniError> {
         None => Origin {
             name: name.unwrap_or_else(|| {
                 link.mac
-                    .map_or_else(|| format!("eni{}", link.index), |m| host::temp_name(&m))
+                    .map_or_else(|| format!("eni{}", link.index), host::temp_name)
             }),
             mtu: link.mtu,
             alias: None,
@@ -290,9 +290,9 @@ fn del(inv: &Invocation) -> Result<(), EniError> {
 fn check(inv: &Invocation) -> Result<(), EniError> {
     let conf = parse(inv)?;
     let prev = inv.conf.require_prev_result("CHECK")?;
-    let ctr_ns = ipconf::netns_of(inv.netns()?)?;
+    let ctr_ns = inv.netns()?;
     let netns = ctr_ns.path().display().to_string();
-    let mut ctr = ctr_ns.handle()?;
+    let mut ctr = Handle::open_in(ctr_ns)?;
     let ifname = inv.env.ifname.as_str();
     let fail = |diffs: Vec<String>, name: &str| EniError::Check {
         ifname: name.to_string(),
@@ -329,15 +329,11 @@ fn check(inv: &Invocation) -> Result<(), EniError> {
     }
     if let (Some(want), Some(found)) = (conf.mac, link.mac) {
         if want != found {
-            diffs.push(format!(
-                "MAC is {} instead of {}",
-                nl::format_mac(&found),
-                nl::format_mac(&want)
-            ));
+            diffs.push(format!("MAC is {} instead of {}", found, want));
         }
     }
     // prevResult: our interface, its MAC and sandbox, its addresses and routes
-    let link_mac = link.mac.map(|m| nl::format_mac(&m)).unwrap_or_default();
+    let link_mac = link.mac.map(|m| m.to_string()).unwrap_or_default();
     let mut iface = conf.iface.clone();
     match prev.interfaces.iter().position(|i| i.name == expected_name) {
         None => diffs.push(format!("prevResult lists no interface {expected_name}")),

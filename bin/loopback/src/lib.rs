@@ -7,6 +7,7 @@
 //! - CHECK: `lo` is up. STATUS and GC: nothing to do (no state).
 
 use cni_spec::{CniResult, Error, Interface, Invocation, IpConfig, Plugin, code};
+use netns::Netns;
 use nl::Handle;
 
 /// What can go wrong, mapped to CNI codes in one place ([`From<LoopbackError>`]).
@@ -36,9 +37,9 @@ impl From<LoopbackError> for Error {
 pub struct Loopback;
 
 /// Opens a netlink socket in the invocation's namespace and finds `lo` there.
-fn open_lo(ns: &cni_spec::NetnsArg) -> Result<(Handle, nl::Link, String), LoopbackError> {
-    let label = ns.path.display().to_string();
-    let mut h = ipconf::netns_of(ns)?.handle()?;
+fn open_lo(ns: &Netns) -> Result<(Handle, nl::Link, String), LoopbackError> {
+    let label = ns.path().display().to_string();
+    let mut h = Handle::open_in(ns)?;
     let lo = h
         .link_by_name("lo")?
         .ok_or_else(|| LoopbackError::NoLoopback {

@@ -1,28 +1,10 @@
 //! The CNI_* environment: which variables each verb needs, and their validation.
 
-use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use std::os::fd::AsRawFd;
-
-use nix::sys::statfs::fstatfs;
+use netns::{IfName, Netns};
 
 use crate::Error;
-
-/// `NSFS_MAGIC`: bind-mounted namespace files (`/run/netns/x`) live on nsfs.
-const NSFS_MAGIC: i64 = 0x6e73_6673;
-
-/// `NS_GET_NSTYPE` (linux/nsfs.h): `_IO(0xb7, 0x3)`.
-const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-
-/// The namespace type (`CLONE_NEW*`) of an nsfs file descriptor.
-fn ns_type(file: &File) -> Option<i32> {
-    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor we own.
-    let t = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
-    (t >= 0).then_some(t)
-}
 
 /// A CNI verb.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,13 +67,6 @@ pub enum NetnsUse {
     Ignore,
 }
 
-/// An opened, verified network namespace given by CNI_NETNS.
-#[derive(Debug)]
-pub struct NetnsArg {
-    pub path: PathBuf,
-    pub fd: OwnedFd,
-}
-
 /// The validated environment of one invocation.
 #[derive(Debug)]
 pub struct Env {
@@ -100,8 +75,10 @@ pub struct Env {
     pub container_id: String,
     /// The path as given (may be set for DEL even when the namespace is gone).
     pub netns_path: Option<PathBuf>,
-    /// The opened namespace: always present for ADD/CHECK; for DEL only when it still exists.
-    pub netns: Option<NetnsArg>,
+    /// The opened namespace ([`Netns::open`]: it is one, and not ours unless
+    /// CNI_NETNS_OVERRIDE says so): always present for ADD/CHECK; for DEL only when it still
+    /// exists.
+    pub netns: Option<Netns>,
     pub ifname: String,
     pub args: CniArgs,
     pub path: Vec<PathBuf>,
@@ -206,70 +183,46 @@ pub fn is_cni_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// Linux interface names: 1..=15 bytes, not `.`/`..`, no `/`, `:` or whitespace; code 4.
+/// CNI_IFNAME must be a Linux interface name ([`IfName`]: 1..=15 bytes, not `.`/`..`, no `/`,
+/// `:`, NUL or whitespace); code 4 otherwise.
 pub fn validate_ifname(name: &str) -> Result<(), Error> {
-    let reason = if name.is_empty() {
-        // found by fuzzing (fuzz/regressions/cni_args): the doc said 1..=15 but "" passed
-        Some("is empty")
-    } else if name.len() > 15 {
-        Some("longer than 15 bytes")
-    } else if name == "." || name == ".." {
-        Some("must not be \".\" or \"..\"")
-    } else if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
-    {
-        Some("must not contain '/', ':', NUL or whitespace")
-    } else {
-        None
-    };
-    match reason {
+    match IfName::problem(name) {
         None => Ok(()),
-        Some(r) => Err(Error::InvalidEnv {
+        Some(problem) => Err(Error::InvalidEnv {
             var: "CNI_IFNAME",
             value: name.to_owned(),
-            reason: r.into(),
+            reason: problem.to_string(),
         }),
     }
 }
 
-/// Opens CNI_NETNS, checks it is a network-namespace file and not our own namespace.
-fn open_netns(path: &std::path::Path, allow_own: bool) -> Result<NetnsArg, Error> {
+/// Opens CNI_NETNS ([`Netns::open`]: a network namespace, opened without blocking) and refuses
+/// our own namespace unless `allow_own`.
+fn open_netns(path: &Path, allow_own: bool) -> Result<Netns, Error> {
     let invalid = |reason: String| Error::InvalidEnv {
         var: "CNI_NETNS",
         value: path.display().to_string(),
         reason,
     };
-    // O_NONBLOCK: a FIFO given as CNI_NETNS must not block the open forever (found by
-    // tests/hardening.rs); O_NOCTTY: nor may a terminal become ours. Neither changes an nsfs
-    // file.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| invalid(format!("cannot open: {e}")))?;
-    let fs = fstatfs(file.as_fd()).map_err(|e| invalid(format!("statfs failed: {e}")))?;
-    #[allow(clippy::unnecessary_cast)]
-    let on_nsfs = fs.filesystem_type().0 as i64 == NSFS_MAGIC;
-    if !on_nsfs || ns_type(&file) != Some(libc::CLONE_NEWNET) {
-        return Err(invalid(
-            "not a network namespace (expected an nsfs file such as /run/netns/NAME or /proc/PID/ns/net)".into(),
-        ));
-    }
-    let meta = file
-        .metadata()
-        .map_err(|e| invalid(format!("stat failed: {e}")))?;
-    let own = std::fs::metadata("/proc/thread-self/ns/net")
-        .map_err(|e| invalid(format!("cannot stat our own namespace: {e}")))?;
-    if own.dev() == meta.dev() && own.ino() == meta.ino() && !allow_own {
+    let ns = Netns::open(path).map_err(|e| {
+        invalid(match e {
+            netns::Error::NotFound { .. } => "cannot open: it does not exist".into(),
+            netns::Error::Io { source, .. } => format!("cannot open: {source}"),
+            netns::Error::NotANetns { reason, .. } => format!(
+                "not a network namespace: {reason} (expected an nsfs file such as /run/netns/NAME or /proc/PID/ns/net)"
+            ),
+            other => other.to_string(),
+        })
+    })?;
+    let own = ns
+        .is_current()
+        .map_err(|e| invalid(format!("cannot compare with our own namespace: {e}")))?;
+    if own && !allow_own {
         return Err(Error::OwnNetns {
             path: path.display().to_string(),
         });
     }
-    Ok(NetnsArg {
-        path: path.to_path_buf(),
-        fd: file.into(),
-    })
+    Ok(ns)
 }
 
 /// CNI_ARGS: `K=V;K=V`, with `IgnoreUnknown=1|true` relaxing [`CniArgs::check_known`].

@@ -2,7 +2,8 @@
 //!
 //! A plugin implements [`Plugin`] and its `main` is `cni_spec::run(MyPlugin)`. The dispatcher
 //! handles `--version`/`--capabilities`, the "about" line, VERSION, the per-verb CNI_*
-//! environment ([`Env`]), the config ([`NetConf`]), version negotiation and output in the
+//! environment ([`Env`]; CNI_NETNS opened once as a `netns::Netns`, CNI_IFNAME checked as a
+//! `netns::IfName`), the config ([`NetConf`]), version negotiation and output in the
 //! requested version ([`CniResult::to_json`]), and error objects on stdout ([`Error`]).
 //!
 //! Every config key, common or a plugin's own, is read with Go's `encoding/json` rules: keys
@@ -31,8 +32,7 @@ mod version;
 pub use conf::{Attachment, NetConf, RangeConf, RuntimeConfig, version_hint};
 pub use delegate::{delegate, find_in_path};
 pub use env::{
-    CniArgs, Command, Env, NetnsArg, NetnsUse, is_cni_identifier, validate_container_id,
-    validate_ifname,
+    CniArgs, Command, Env, NetnsUse, is_cni_identifier, validate_container_id, validate_ifname,
 };
 pub use error::{Error, code};
 pub use gojson::parse_value;

@@ -1,7 +1,8 @@
 //! Applying an [`IfaceConfig`] to a link, and removing what was applied.
 
 use ipnetwork::IpNetwork;
-use nl::{Family, Handle, Netns, Route, RouteKind, RouteSpec, TABLE_MAIN};
+use netns::Netns;
+use nl::{Family, Handle, Route, RouteKind, RouteSpec, TABLE_MAIN};
 
 use crate::config::{IfaceConfig, imds_blackholes};
 use crate::error::Error;
@@ -190,7 +191,7 @@ fn add_addr(
                     netns: netns.path().display().to_string(),
                     link: name.clone(),
                     addr: addr.to_string(),
-                    source: Box::new(source),
+                    source: Box::new(nl::Error::from(source)),
                 })?;
             applied.ipv6_enabled = true;
             add_addr(netns, h, index, addr, applied)

@@ -1,8 +1,7 @@
-//! CNI glue: result pieces, the one mapping of netlink errors to CNI codes, and the container
-//! namespace of an invocation as an [`nl::Netns`].
+//! CNI glue: result pieces and the one mapping of netlink errors to CNI codes.
 
-use cni_spec::{IpConfig, NetnsArg, Route, code};
-use nl::{Family, Netns};
+use cni_spec::{IpConfig, Route, code};
+use nl::Family;
 
 use crate::config::IfaceConfig;
 
@@ -14,19 +13,6 @@ pub fn nl_code(e: &nl::Error) -> u32 {
     } else {
         code::OPERATION_FAILED
     }
-}
-
-/// The invocation's container namespace (CNI_NETNS, already opened and validated by
-/// `cni-spec`) as an [`nl::Netns`], on a duplicate of its fd.
-pub fn netns_of(arg: &NetnsArg) -> Result<Netns, nl::Error> {
-    let fd = arg.fd.try_clone().map_err(|source| nl::Error::Io {
-        op: format!(
-            "duplicate the fd of network namespace {}",
-            arg.path.display()
-        ),
-        source,
-    })?;
-    Ok(Netns::from_fd(fd, arg.path.clone()))
 }
 
 /// One CNI `ips[]` entry per address, in configuration order, each with its family's gateway

@@ -4,18 +4,13 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
+use netns::{IPV6_MIN_MTU, MAX_MTU, MIN_MTU};
 use nl::{Family, RouteSpec};
 
 /// The instance metadata service's IPv4 address.
 pub const IMDS_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 /// The instance metadata service's IPv6 address (Nitro instances).
 pub const IMDS_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
-/// The smallest MTU the kernel accepts for an Ethernet device (IPv4's minimum).
-pub const MIN_MTU: u32 = 68;
-/// The largest MTU any device can have.
-pub const MAX_MTU: u32 = 65535;
-/// Below this MTU the kernel removes IPv6 from an interface.
-pub const IPV6_MIN_MTU: u32 = 1280;
 
 /// The two blackhole destinations that fence off IMDS: `169.254.169.254/32` and
 /// `fd00:ec2::254/128`.

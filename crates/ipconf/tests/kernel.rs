@@ -10,8 +10,9 @@ use ipconf::{
     Error, ExtraRoute, IfaceConfig, Ipv6State, RouteMode, apply, apply_with, check, ipv6_state,
     undo,
 };
+use netns::Netns;
 use netns_fixtures::{TestNs, unique_suffix};
-use nl::{Handle, IpNetwork, Netns};
+use nl::{Handle, IpNetwork};
 use serde_json::Value;
 
 struct Env {
@@ -55,7 +56,7 @@ fn env(prefix: &str) -> Env {
     subnet.ip_ok(&["addr", "add", "2001:db8:1::1/64", "dev", &peer, "nodad"]);
     subnet.ip_ok(&["link", "set", &peer, "up"]);
     let netns = Netns::open(ctr.path()).unwrap();
-    let h = netns.handle().unwrap();
+    let h = Handle::open_in(&netns).unwrap();
     let index = ctr.ifindex(&ifname);
     Env {
         ctr,

@@ -104,6 +104,28 @@ fn addr_msg(index: u32, net: IpNetwork) -> AddressMessage {
     msg
 }
 
+/// The RTM_NEWADDR of [`Handle::add_addr`] (sent with [`ADD_ADDR`]).
+pub(crate) fn add_addr_request(index: u32, net: IpNetwork, nodad: bool) -> RouteNetlinkMessage {
+    let mut msg = addr_msg(index, net);
+    if let IpAddr::V4(v4) = net.ip() {
+        if v4.is_loopback() {
+            msg.header.scope = AddressScope::Host;
+        }
+    }
+    if let Some(brd) = broadcast(net) {
+        msg.attributes.push(AddressAttribute::Broadcast(brd));
+    }
+    if nodad {
+        msg.header.flags = AddressHeaderFlags::Nodad;
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    RouteNetlinkMessage::NewAddress(msg)
+}
+
+/// The flags of [`Handle::add_addr`]'s request: fail if the address exists.
+pub(crate) const ADD_ADDR: u16 = NLM_F_CREATE | NLM_F_EXCL;
+
 /// The broadcast address `ip` would compute for IPv4 (none for /31 and /32).
 fn broadcast(net: IpNetwork) -> Option<Ipv4Addr> {
     match net {
@@ -144,24 +166,7 @@ impl Handle {
     /// computed from the prefix, like `ip addr add ... brd +`; `127.0.0.0/8` gets host scope.
     /// EEXIST if the address is already there.
     pub fn add_addr(&mut self, index: u32, net: IpNetwork, nodad: bool) -> Result<(), Error> {
-        let mut msg = addr_msg(index, net);
-        if let IpAddr::V4(v4) = net.ip() {
-            if v4.is_loopback() {
-                msg.header.scope = AddressScope::Host;
-            }
-        }
-        if let Some(brd) = broadcast(net) {
-            msg.attributes.push(AddressAttribute::Broadcast(brd));
-        }
-        if nodad {
-            msg.header.flags = AddressHeaderFlags::Nodad;
-            msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        }
-        match self.ack_raw(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        ) {
+        match self.ack_raw(add_addr_request(index, net, nodad), ADD_ADDR) {
             Ok(()) => Ok(()),
             Err(raw) => {
                 let link = self.describe_link(index);

@@ -159,6 +159,20 @@ fn bridge_port_msg(port: u32, spec: Vec<AfSpecBridge>) -> LinkMessage {
     msg
 }
 
+/// The RTM_SETLINK of [`Handle::add_port_vlans`] (sent with no flags but NLM_F_ACK).
+pub(crate) fn add_port_vlans_request(
+    port: u32,
+    ranges: &[VlanRange],
+) -> Result<RouteNetlinkMessage, Error> {
+    for r in ranges {
+        r.check()?;
+    }
+    Ok(RouteNetlinkMessage::SetLink(bridge_port_msg(
+        port,
+        vlan_spec(ranges),
+    )))
+}
+
 /// The VLANs in one port's dumped `IFLA_AF_SPEC`, compressed ranges expanded.
 fn port_vlans_of(spec: &[AfSpecBridge]) -> Vec<PortVlan> {
     let mut out = Vec::new();
@@ -254,11 +268,7 @@ impl Handle {
         if ranges.is_empty() {
             return Ok(());
         }
-        for r in ranges {
-            r.check()?;
-        }
-        let msg = bridge_port_msg(port, vlan_spec(ranges));
-        match self.ack_raw(RouteNetlinkMessage::SetLink(msg), 0) {
+        match self.ack_raw(add_port_vlans_request(port, ranges)?, 0) {
             Ok(()) => Ok(()),
             Err(raw) => {
                 let link = self.describe_link(port);

@@ -1,7 +1,6 @@
 //! The crate's error type.
 
 use std::io;
-use std::path::PathBuf;
 
 /// Everything that can go wrong in this crate.
 ///
@@ -23,21 +22,10 @@ pub enum Error {
         /// The kernel's extended-ack message if it sent one, plus the errno description.
         msg: String,
     },
-    /// The namespace path does not exist (DEL treats this as success).
-    #[error("network namespace {path} does not exist")]
-    NetnsNotFound {
-        /// The path that was opened.
-        path: PathBuf,
-    },
-    /// The path exists but is not a network namespace file.
-    #[error("{path} is not a network namespace: {reason}")]
-    NotANetns {
-        /// The path that was opened.
-        path: PathBuf,
-        /// Why it was rejected (filesystem magic or namespace type).
-        reason: String,
-    },
-    /// A system call failed (socket, setns, /proc/sys, /dev/net/tun ...).
+    /// Opening or entering a network namespace failed (see [`netns::Error`]).
+    #[error(transparent)]
+    Netns(#[from] netns::Error),
+    /// A system call failed (socket, /dev/net/tun ...).
     #[error("{op}: {source}")]
     Io {
         /// What was attempted, naming the path / interface / namespace.
@@ -72,8 +60,8 @@ impl Error {
         match self {
             Error::Netlink { errno, .. } => Some(*errno),
             Error::Io { source, .. } => source.raw_os_error(),
-            Error::NetnsNotFound { .. } => Some(libc::ENOENT),
-            Error::NotANetns { .. } | Error::Decode { .. } | Error::Invalid { .. } => None,
+            Error::Netns(e) => e.errno(),
+            Error::Decode { .. } | Error::Invalid { .. } => None,
         }
     }
 

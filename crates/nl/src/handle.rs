@@ -9,8 +9,9 @@ use netlink_packet_core::{
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
+use netns::{Netns, THREAD_SELF_NETNS};
+
 use crate::Error;
-use crate::netns::THREAD_SELF_NETNS;
 
 /// How many times a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is restarted.
 const DUMP_ATTEMPTS: usize = 5;
@@ -41,7 +42,7 @@ impl Raw {
 
 /// A synchronous rtnetlink socket bound to the network namespace it was opened in.
 ///
-/// Open it with [`Handle::current`] or [`crate::Netns::handle`]. Once open it may be used from
+/// Open it with [`Handle::current`] or [`Handle::open_in`]. Once open it may be used from
 /// any thread: the kernel ties a netlink socket to the namespace of its creator, not of its user.
 #[derive(Debug)]
 pub struct Handle {
@@ -61,6 +62,19 @@ impl Handle {
         Handle::open(label)
     }
 
+    /// Opens a socket inside `ns` (on a short scoped thread that enters it, [`Netns::run`]).
+    /// The handle stays bound to that namespace, labelled with its path in messages, and can
+    /// be used from any thread.
+    pub fn open_in(ns: &Netns) -> Result<Handle, Error> {
+        let sock = ns.run(Handle::socket)?.map_err(|e| {
+            Error::io(
+                format!("open rtnetlink socket in netns {}", ns.path().display()),
+                e,
+            )
+        })?;
+        Ok(Handle::from_socket(sock, ns.path().display().to_string()))
+    }
+
     /// Opens a socket in the calling thread's namespace, labelled `label` in messages.
     pub(crate) fn open(label: String) -> Result<Handle, Error> {
         let sock = Handle::socket()
@@ -70,7 +84,7 @@ impl Handle {
 
     /// Creates and binds the socket in the calling thread's namespace. It allocates nothing, so
     /// that a short-lived thread running it in another namespace stays cheap (no malloc arena).
-    pub(crate) fn socket() -> std::io::Result<Socket> {
+    fn socket() -> std::io::Result<Socket> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
@@ -85,7 +99,7 @@ impl Handle {
     }
 
     /// Wraps a socket made by [`Handle::socket`].
-    pub(crate) fn from_socket(sock: Socket, label: String) -> Handle {
+    fn from_socket(sock: Socket, label: String) -> Handle {
         Handle {
             sock,
             seq: 0,
@@ -138,13 +152,7 @@ impl Handle {
         if self.seq == 0 {
             self.seq = 1;
         }
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        header.sequence_number = self.seq;
-        let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
-        packet.finalize();
-        let mut bytes = vec![0u8; packet.buffer_len()];
-        packet.serialize(&mut bytes);
+        let bytes = encode(msg, flags, self.seq);
         loop {
             match self.sock.send(&bytes, 0) {
                 Ok(_) => return Ok(self.seq),
@@ -309,6 +317,19 @@ impl Handle {
     }
 }
 
+/// The bytes of a request: the netlink header (`NLM_F_REQUEST | flags`, sequence `seq`, port
+/// id 0 for the kernel to fill) and the message. Everything sent goes through here.
+pub(crate) fn encode(msg: RouteNetlinkMessage, flags: u16, seq: u32) -> Vec<u8> {
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | flags;
+    header.sequence_number = seq;
+    let mut packet = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+    packet.finalize();
+    let mut bytes = vec![0u8; packet.buffer_len()];
+    packet.serialize(&mut bytes);
+    bytes
+}
+
 /// The C library's description of an errno ("File exists").
 fn strerror(errno: i32) -> String {
     let full = io::Error::from_raw_os_error(errno).to_string();
@@ -319,10 +340,10 @@ fn strerror(errno: i32) -> String {
 }
 
 /// One received message of ours.
-struct Reply<'a> {
-    msg_type: u16,
-    flags: u16,
-    bytes: &'a [u8],
+pub(crate) struct Reply<'a> {
+    pub(crate) msg_type: u16,
+    pub(crate) flags: u16,
+    pub(crate) bytes: &'a [u8],
 }
 
 impl Reply<'_> {
@@ -336,7 +357,7 @@ impl Reply<'_> {
     }
 
     /// Positive errno of an NLMSG_ERROR (0 = ACK).
-    fn error_code(&self) -> i32 {
+    pub(crate) fn error_code(&self) -> i32 {
         self.i32_at(0).map_or(libc::EIO, |c| c.saturating_neg())
     }
 
@@ -345,8 +366,9 @@ impl Reply<'_> {
         self.i32_at(0).map_or(0, |c| c.saturating_neg())
     }
 
-    /// The kernel's NLMSGERR_ATTR_MSG, if it sent extended-ack attributes.
-    fn ext_ack(&self) -> Option<String> {
+    /// The kernel's NLMSGERR_ATTR_MSG, if it sent extended-ack attributes (other attributes,
+    /// such as NLMSGERR_ATTR_OFFS, are skipped).
+    pub(crate) fn ext_ack(&self) -> Option<String> {
         if self.flags & NLM_F_ACK_TLVS == 0 {
             return None;
         }
@@ -399,7 +421,7 @@ impl Reply<'_> {
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use nix::sched::{CloneFlags, unshare};
+    use netns::Netns;
 
     use crate::{Handle, VethSpec};
 
@@ -413,8 +435,11 @@ mod tests {
     /// every dump that returns is complete.
     #[test]
     fn interrupted_dumps_are_restarted() {
-        // libtest runs each test on its own thread: this namespace dies with it
-        unshare(CloneFlags::CLONE_NEWNET).unwrap();
+        // a fresh namespace of our own, gone with the thread it lives on
+        Netns::in_fresh(interrupted_dumps_in_this_namespace).unwrap();
+    }
+
+    fn interrupted_dumps_in_this_namespace() {
         let mut h = Handle::current().unwrap();
         // enough links for a dump of several datagrams
         for i in 0..100 {

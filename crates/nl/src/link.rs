@@ -10,11 +10,14 @@ use netlink_packet_route::link::{
     LinkMessage, MacVlanMode,
 };
 
+use netns::{IfName, MIN_MTU, Mac};
+
 use crate::handle::Raw;
-use crate::{Error, Handle, format_mac};
+use crate::{Error, Handle};
 
 const IFLA_IFALIAS: u16 = 20;
-const IFNAMSIZ: usize = 16;
+/// The flags of a request that creates a link: fail if it exists.
+pub(crate) const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
 
 /// A network interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +27,7 @@ pub struct Link {
     /// Interface name.
     pub name: String,
     /// Hardware address, when it is a 6-byte (Ethernet) one.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// MTU.
     pub mtu: u32,
     /// Administratively up (IFF_UP).
@@ -70,7 +73,9 @@ impl Link {
         for attr in msg.attributes {
             match attr {
                 LinkAttribute::IfName(name) => link.name = name,
-                LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
+                LinkAttribute::Address(a) => {
+                    link.mac = <[u8; 6]>::try_from(a.as_slice()).ok().map(Mac::new)
+                }
                 LinkAttribute::Mtu(mtu) => link.mtu = mtu,
                 LinkAttribute::Controller(m) if m != 0 => link.master = Some(m),
                 LinkAttribute::IfAlias(a) if !a.is_empty() => link.alias = Some(a),
@@ -107,9 +112,9 @@ pub struct VethSpec<'a> {
     /// MTU applied to both ends.
     pub mtu: Option<u32>,
     /// MAC of the first end.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// MAC of the peer end.
-    pub peer_mac: Option<[u8; 6]>,
+    pub peer_mac: Option<Mac>,
     /// Namespace to create the first end in (default: the handle's).
     pub netns: Option<BorrowedFd<'a>>,
     /// Namespace the peer is born in (default: the handle's).
@@ -124,7 +129,7 @@ pub struct BridgeSpec<'a> {
     /// MTU of the bridge (its ports may lower it).
     pub mtu: Option<u32>,
     /// MAC; a MAC set at creation is kept as ports come and go.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// Turn VLAN filtering on (`vlan_filtering 1`).
     pub vlan_filtering: bool,
 }
@@ -139,7 +144,7 @@ pub struct VlanSpec<'a> {
     /// VLAN id, 1..=4094.
     pub vlan_id: u16,
     /// MAC of the new link (default: the parent's).
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// MTU of the new link.
     pub mtu: Option<u32>,
     /// Namespace the link is born in (default: the handle's).
@@ -181,7 +186,7 @@ pub struct MacvlanSpec<'a> {
     /// Mode; `Bridge` by default. branch-eni's macvtap uses `Passthru`.
     pub mode: MacvlanMode,
     /// MAC of the new link (default: random; in passthru mode the parent's).
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// MTU of the new link.
     pub mtu: Option<u32>,
     /// Namespace the link is born in (default: the handle's).
@@ -191,28 +196,22 @@ pub struct MacvlanSpec<'a> {
 /// A macvtap link: same fields as a macvlan.
 pub type MacvtapSpec<'a> = MacvlanSpec<'a>;
 
-/// Checks an interface name the way the kernel's `dev_valid_name` does.
+/// Checks an interface name against the kernel's rules ([`IfName`]).
 pub(crate) fn check_name(name: &str) -> Result<(), Error> {
-    let reason = if name.is_empty() {
-        "is empty"
-    } else if name.len() >= IFNAMSIZ {
-        "is longer than 15 bytes"
-    } else if name == "." || name == ".." {
-        "is . or .."
-    } else if name.contains(['/', ':']) || name.chars().any(char::is_whitespace) {
-        "contains '/', ':' or whitespace"
-    } else {
-        return Ok(());
-    };
-    Err(Error::invalid("interface name", name, reason))
+    match IfName::problem(name) {
+        None => Ok(()),
+        Some(problem) => Err(Error::invalid("interface name", name, problem.to_string())),
+    }
 }
 
+/// An MTU below the kernel's minimum for Ethernet ([`MIN_MTU`]) is refused before it is sent;
+/// the upper bound is the device's own, which only the kernel knows.
 fn check_mtu(mtu: Option<u32>) -> Result<(), Error> {
     match mtu {
-        Some(m) if m < 68 => Err(Error::invalid(
+        Some(m) if m < MIN_MTU => Err(Error::invalid(
             "mtu",
             m.to_string(),
-            "below the minimum of 68",
+            format!("below the minimum of {MIN_MTU}"),
         )),
         _ => Ok(()),
     }
@@ -245,7 +244,7 @@ fn link_msg(index: u32) -> LinkMessage {
 fn new_link_msg(
     name: &str,
     mtu: Option<u32>,
-    mac: Option<[u8; 6]>,
+    mac: Option<Mac>,
     netns: Option<BorrowedFd<'_>>,
 ) -> LinkMessage {
     let mut msg = LinkMessage::default();
@@ -254,7 +253,8 @@ fn new_link_msg(
         msg.attributes.push(LinkAttribute::Mtu(mtu));
     }
     if let Some(mac) = mac {
-        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        msg.attributes
+            .push(LinkAttribute::Address(mac.octets().to_vec()));
     }
     if let Some(fd) = netns {
         msg.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
@@ -268,9 +268,22 @@ fn netns_suffix(netns: Option<BorrowedFd<'_>>) -> String {
         .unwrap_or_default()
 }
 
-fn mac_suffix(mac: Option<[u8; 6]>) -> String {
-    mac.map(|m| format!(" mac {}", format_mac(&m)))
-        .unwrap_or_default()
+fn mac_suffix(mac: Option<Mac>) -> String {
+    mac.map(|m| format!(" mac {m}")).unwrap_or_default()
+}
+
+/// The RTM_NEWLINK of [`Handle::create_veth`] (sent with [`CREATE`]).
+pub(crate) fn veth_request(spec: &VethSpec<'_>) -> Result<RouteNetlinkMessage, Error> {
+    check_name(spec.name)?;
+    check_name(spec.peer_name)?;
+    check_mtu(spec.mtu)?;
+    let peer = new_link_msg(spec.peer_name, spec.mtu, spec.peer_mac, spec.peer_netns);
+    let mut msg = new_link_msg(spec.name, spec.mtu, spec.mac, spec.netns);
+    msg.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
+    Ok(RouteNetlinkMessage::NewLink(msg))
 }
 
 impl Handle {
@@ -337,11 +350,11 @@ impl Handle {
 
     /// The link carrying this MAC, or `None`. If several do (a bridge and its first port, a
     /// macvtap in passthru mode and its parent), the shortest name wins, then the lowest index.
-    pub fn link_by_mac(&mut self, mac: &[u8; 6]) -> Result<Option<Link>, Error> {
+    pub fn link_by_mac(&mut self, mac: Mac) -> Result<Option<Link>, Error> {
         Ok(self
             .links()?
             .into_iter()
-            .filter(|l| l.mac.as_ref() == Some(mac))
+            .filter(|l| l.mac == Some(mac))
             .min_by_key(|l| (l.name.len(), l.index)))
     }
 
@@ -430,10 +443,11 @@ impl Handle {
     }
 
     /// Sets the hardware address.
-    pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> Result<(), Error> {
+    pub fn set_mac(&mut self, index: u32, mac: Mac) -> Result<(), Error> {
         let mut msg = link_msg(index);
-        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        self.set_link(msg, || format!("set mac {}", format_mac(&mac)))
+        msg.attributes
+            .push(LinkAttribute::Address(mac.octets().to_vec()));
+        self.set_link(msg, || format!("set mac {mac}"))
     }
 
     /// Renames a link (it must be down for most kinds).
@@ -498,23 +512,15 @@ impl Handle {
     }
 
     fn create(&mut self, msg: LinkMessage, what: impl FnOnce() -> String) -> Result<(), Error> {
-        self.ack_raw(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+        self.ack_raw(RouteNetlinkMessage::NewLink(msg), CREATE)
             .map_err(|raw| self.fail(what(), raw))
     }
 
     /// Creates a veth pair; the MTU goes on both ends and the peer may be born directly in
     /// another namespace. EEXIST if a name is taken (in either namespace).
     pub fn create_veth(&mut self, spec: &VethSpec<'_>) -> Result<(), Error> {
-        check_name(spec.name)?;
-        check_name(spec.peer_name)?;
-        check_mtu(spec.mtu)?;
-        let peer = new_link_msg(spec.peer_name, spec.mtu, spec.peer_mac, spec.peer_netns);
-        let mut msg = new_link_msg(spec.name, spec.mtu, spec.mac, spec.netns);
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
-        ]));
-        self.create(msg, || {
+        let req = veth_request(spec)?;
+        let what = || {
             format!(
                 "create veth {}{} with peer {}{}{}{}",
                 spec.name,
@@ -526,7 +532,9 @@ impl Handle {
                     .unwrap_or_default(),
                 spec.mtu.map(|m| format!(", mtu {m}")).unwrap_or_default(),
             )
-        })
+        };
+        self.ack_raw(req, CREATE)
+            .map_err(|raw| self.fail(what(), raw))
     }
 
     /// Creates a bridge.
@@ -534,7 +542,7 @@ impl Handle {
         &mut self,
         name: &str,
         mtu: Option<u32>,
-        mac: Option<[u8; 6]>,
+        mac: Option<Mac>,
     ) -> Result<(), Error> {
         self.create_bridge_with(&BridgeSpec {
             name,
@@ -596,7 +604,7 @@ impl Handle {
             LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(spec.vlan_id)])),
         ]));
         let parent = spec.parent;
-        match self.ack_raw(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
+        match self.ack_raw(RouteNetlinkMessage::NewLink(msg), CREATE) {
             Ok(()) => Ok(()),
             Err(raw) => {
                 let parent = self.describe_link(parent);
@@ -631,7 +639,7 @@ impl Handle {
             ]
         };
         msg.attributes.push(LinkAttribute::LinkInfo(info));
-        match self.ack_raw(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
+        match self.ack_raw(RouteNetlinkMessage::NewLink(msg), CREATE) {
             Ok(()) => Ok(()),
             Err(raw) => {
                 let parent = self.describe_link(spec.parent);

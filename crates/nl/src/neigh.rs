@@ -8,7 +8,9 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::{Error, Handle, format_mac};
+use netns::Mac;
+
+use crate::{Error, Handle};
 
 /// NUD_PERMANENT.
 const NUD_PERMANENT: u16 = 0x80;
@@ -21,7 +23,7 @@ pub struct Neigh {
     /// Neighbour IP.
     pub ip: IpAddr,
     /// Link-layer address, when known (and 6 bytes long).
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<Mac>,
     /// `NUD_*` state bits (0x80 permanent, 0x02 reachable, 0x04 stale, ...).
     pub state: u16,
 }
@@ -44,7 +46,7 @@ impl Neigh {
                     ip = Some(IpAddr::V6(v6))
                 }
                 NeighbourAttribute::LinkLayerAddress(l) => {
-                    mac = <[u8; 6]>::try_from(l.as_slice()).ok()
+                    mac = <[u8; 6]>::try_from(l.as_slice()).ok().map(Mac::new)
                 }
                 _ => {}
             }
@@ -77,11 +79,11 @@ fn neigh_msg(index: u32, ip: IpAddr) -> NeighbourMessage {
 
 impl Handle {
     /// Adds or replaces a permanent neighbour entry `ip lladdr mac` on a link.
-    pub fn add_neigh(&mut self, index: u32, ip: IpAddr, mac: [u8; 6]) -> Result<(), Error> {
+    pub fn add_neigh(&mut self, index: u32, ip: IpAddr, mac: Mac) -> Result<(), Error> {
         let mut msg = neigh_msg(index, ip);
         msg.header.state = NeighbourState::Permanent;
         msg.attributes
-            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+            .push(NeighbourAttribute::LinkLayerAddress(mac.octets().to_vec()));
         match self.ack_raw(
             RouteNetlinkMessage::NewNeighbour(msg),
             NLM_F_CREATE | NLM_F_REPLACE,
@@ -90,10 +92,7 @@ impl Handle {
             Err(raw) => {
                 let link = self.describe_link(index);
                 Err(self.fail(
-                    format!(
-                        "add neighbour {ip} lladdr {} on link {link}",
-                        format_mac(&mac)
-                    ),
+                    format!("add neighbour {ip} lladdr {mac} on link {link}"),
                     raw,
                 ))
             }

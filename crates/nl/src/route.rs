@@ -212,6 +212,9 @@ pub struct RouteSpec {
     pub prefsrc: Option<IpAddr>,
 }
 
+/// The flags of [`Handle::add_route`]'s request: fail if an identical route exists.
+pub(crate) const ADD_ROUTE: u16 = NLM_F_CREATE | NLM_F_EXCL;
+
 impl RouteSpec {
     /// A unicast route to `dst`, with everything else unset.
     pub fn new(dst: IpNetwork) -> RouteSpec {
@@ -304,6 +307,17 @@ impl RouteSpec {
             ));
         }
         Ok(())
+    }
+
+    /// The RTM_NEWROUTE (or, to delete, RTM_DELROUTE) for this route, once it is checked.
+    pub(crate) fn request(&self, delete: bool) -> Result<RouteNetlinkMessage, Error> {
+        self.check()?;
+        let msg = self.to_msg(delete);
+        Ok(if delete {
+            RouteNetlinkMessage::DelRoute(msg)
+        } else {
+            RouteNetlinkMessage::NewRoute(msg)
+        })
     }
 
     fn to_msg(&self, delete: bool) -> RouteMessage {
@@ -473,7 +487,7 @@ impl Handle {
 
     /// Adds a route (EEXIST if an identical one exists).
     pub fn add_route(&mut self, r: &RouteSpec) -> Result<(), Error> {
-        self.route_op(r, false, NLM_F_CREATE | NLM_F_EXCL, "add route")
+        self.route_op(r, false, ADD_ROUTE, "add route")
     }
 
     /// Adds a route next to existing routes to the same destination (`NLM_F_CREATE` without
@@ -502,13 +516,7 @@ impl Handle {
         flags: u16,
         what: &str,
     ) -> Result<(), Error> {
-        r.check()?;
-        let msg = r.to_msg(delete);
-        let req = if delete {
-            RouteNetlinkMessage::DelRoute(msg)
-        } else {
-            RouteNetlinkMessage::NewRoute(msg)
-        };
+        let req = r.request(delete)?;
         match self.ack_raw(req, flags) {
             Ok(()) => Ok(()),
             Err(raw) => {

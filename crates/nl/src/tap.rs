@@ -14,7 +14,7 @@ const IFF_TUN_EXCL: libc::c_int = 0x8000;
 /// IFF_ONE_QUEUE`, plus `IFF_VNET_HDR` when `vnet_hdr`), then sets its MTU if given.
 ///
 /// The device is created in the **calling thread's** network namespace: to create it in a
-/// container, call it inside [`crate::Netns::run`]. An existing device of that name gives an
+/// container, call it inside [`netns::Netns::run`]. An existing device of that name gives an
 /// error with errno EEXIST ([`Error::is_exists`]).
 pub fn create_tap(
     name: &str,

@@ -8,10 +8,11 @@ use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use netns::{Mac, Netns};
 use netns_fixtures::{TestNs, unique_suffix};
 use nl::{
-    BridgeSpec, Family, Handle, IpNetwork, MacvlanMode, MacvlanSpec, Netns, PortVlan, RouteKind,
-    RouteSpec, Scope, VethSpec, VlanRange, VlanSpec, format_mac, parse_mac,
+    BridgeSpec, Family, Handle, IpNetwork, MacvlanMode, MacvlanSpec, PortVlan, RouteKind,
+    RouteSpec, Scope, VethSpec, VlanRange, VlanSpec,
 };
 use serde_json::Value;
 
@@ -24,7 +25,7 @@ struct Env {
 fn env() -> Env {
     let ns = TestNs::new("nltest");
     let netns = Netns::open(ns.path()).unwrap();
-    let h = netns.handle().unwrap();
+    let h = Handle::open_in(&netns).unwrap();
     Env { ns, netns, h }
 }
 
@@ -92,7 +93,7 @@ fn loopback_up_and_down() {
     assert!(lo.loopback);
     assert!(!lo.up);
     assert_eq!(lo.kind, None);
-    assert_eq!(lo.mac, Some([0; 6]));
+    assert_eq!(lo.mac, Some(Mac::ZERO));
     assert_eq!(e.h.link_by_index(lo.index).unwrap().unwrap().name, "lo");
 
     e.h.set_up(lo.index).unwrap();
@@ -118,7 +119,7 @@ fn missing_links_and_bad_names() {
     assert_eq!(e.h.link_by_name("nope0").unwrap(), None);
     assert_eq!(e.h.link_by_name("waytoolongname12345").unwrap(), None);
     assert_eq!(e.h.link_by_index(4242).unwrap(), None);
-    assert_eq!(e.h.link_by_mac(&[2, 0, 0, 0, 0, 9]).unwrap(), None);
+    assert_eq!(e.h.link_by_mac(Mac::new([2, 0, 0, 0, 0, 9])).unwrap(), None);
 
     let err = e.h.set_mtu(4242, 1400).unwrap_err();
     assert!(err.is_not_found(), "{err}");
@@ -163,7 +164,10 @@ fn veth_peer_born_in_another_namespace_with_mtu_on_both_ends() {
     let mut a = env();
     let b = env();
     let (na, nb) = (format!("va{}", unique_suffix()), "eth0".to_string());
-    let (ma, mb) = ([0x02, 0, 0, 0, 0xaa, 1], [0x02, 0, 0, 0, 0xbb, 1]);
+    let (ma, mb) = (
+        Mac::new([0x02, 0, 0, 0, 0xaa, 1]),
+        Mac::new([0x02, 0, 0, 0, 0xbb, 1]),
+    );
     a.h.create_veth(&VethSpec {
         name: &na,
         peer_name: &nb,
@@ -193,7 +197,7 @@ fn veth_peer_born_in_another_namespace_with_mtu_on_both_ends() {
     assert_eq!(la.mac, Some(ma));
     assert_eq!(la.peer_index, Some(jb["ifindex"].as_u64().unwrap() as u32));
     assert!(la.link_netnsid.is_some());
-    let mut hb = b.netns.handle().unwrap();
+    let mut hb = Handle::open_in(&b.netns).unwrap();
     let lb = hb.link_by_name(&nb).unwrap().unwrap();
     assert_eq!(lb.peer_index, Some(la.index));
     assert_eq!(lb.mtu, 9001);
@@ -244,10 +248,10 @@ fn mac_rename_alias_and_lookup_by_mac() {
     })
     .unwrap();
     let x0 = e.h.link_by_name("x0").unwrap().unwrap();
-    let mac = parse_mac("02:12:34:56:78:9a").unwrap();
+    let mac = Mac::parse("02:12:34:56:78:9a").unwrap();
     e.h.set_mac(x0.index, mac).unwrap();
     assert_eq!(e.ns.link("x0").unwrap()["address"], "02:12:34:56:78:9a");
-    assert_eq!(e.h.link_by_mac(&mac).unwrap().unwrap().index, x0.index);
+    assert_eq!(e.h.link_by_mac(mac).unwrap().unwrap().index, x0.index);
 
     e.h.rename(x0.index, "renamed0").unwrap();
     assert!(e.ns.link("x0").is_none());
@@ -267,7 +271,7 @@ fn mac_rename_alias_and_lookup_by_mac() {
 
     // the same MAC on a shorter-named link: it wins
     e.h.create_bridge("b", None, Some(mac)).unwrap();
-    assert_eq!(e.h.link_by_mac(&mac).unwrap().unwrap().name, "b");
+    assert_eq!(e.h.link_by_mac(mac).unwrap().unwrap().name, "b");
 
     // rename onto an existing name
     let err = e.h.rename(x0.index, "x1").unwrap_err();
@@ -286,7 +290,7 @@ fn move_a_link_to_another_namespace_and_back() {
         name: "mv0",
         peer_name: "mv1",
         mtu: Some(1400),
-        mac: Some([2, 0, 0, 0, 0x11, 0x22]),
+        mac: Some(Mac::new([2, 0, 0, 0, 0x11, 0x22])),
         ..Default::default()
     })
     .unwrap();
@@ -297,8 +301,11 @@ fn move_a_link_to_another_namespace_and_back() {
     assert_eq!(moved["mtu"], 1400);
     assert_eq!(moved["address"], "02:00:00:00:11:22");
 
-    let mut hb = b.netns.handle().unwrap();
-    let in_b = hb.link_by_mac(&[2, 0, 0, 0, 0x11, 0x22]).unwrap().unwrap();
+    let mut hb = Handle::open_in(&b.netns).unwrap();
+    let in_b = hb
+        .link_by_mac(Mac::new([2, 0, 0, 0, 0x11, 0x22]))
+        .unwrap()
+        .unwrap();
     assert_eq!(in_b.name, "mv0");
     hb.set_netns(in_b.index, a.netns.fd()).unwrap();
     assert!(b.ns.link("mv0").is_none());
@@ -309,7 +316,7 @@ fn move_a_link_to_another_namespace_and_back() {
 #[test]
 fn bridge_and_enslave() {
     let mut e = env();
-    let mac = [0x02, 0xbb, 0, 0, 0, 1];
+    let mac = Mac::new([0x02, 0xbb, 0, 0, 0, 1]);
     e.h.create_bridge("br0", Some(1400), Some(mac)).unwrap();
     let br = e.h.link_by_name("br0").unwrap().unwrap();
     assert_eq!(br.kind.as_deref(), Some("bridge"));
@@ -338,7 +345,7 @@ fn macvlan_and_macvtap() {
     let mut a = env();
     let b = env();
     let (parent, _) = up_pair(&mut a, "par0", "par1");
-    let mac = [0x02, 0xee, 0, 0, 0, 7];
+    let mac = Mac::new([0x02, 0xee, 0, 0, 0, 7]);
     a.h.create_macvlan(&MacvlanSpec {
         name: "fakeeni",
         parent,
@@ -354,9 +361,7 @@ fn macvlan_and_macvtap() {
     assert_eq!(j["linkinfo"]["info_data"]["mode"], "bridge");
     assert_eq!(j["address"], "02:ee:00:00:00:07");
     assert_eq!(j["mtu"], 1400);
-    let l = b
-        .netns
-        .handle()
+    let l = Handle::open_in(&b.netns)
         .unwrap()
         .link_by_name("fakeeni")
         .unwrap()
@@ -394,9 +399,7 @@ fn vlan_needs_8021q() {
     });
     if Path::new("/proc/net/vlan").exists() {
         result.unwrap();
-        let l = other
-            .netns
-            .handle()
+        let l = Handle::open_in(&other.netns)
             .unwrap()
             .link_by_name("vlan101")
             .unwrap()
@@ -674,8 +677,8 @@ fn routes_gateway_onlink_blackhole_and_lookup() {
 fn neighbours() {
     let mut e = env();
     let (x, _) = up_pair(&mut e, "nb0", "nb1");
-    let mac1 = [0x02, 0, 0, 0, 0, 0x31];
-    let mac2 = [0x02, 0, 0, 0, 0, 0x32];
+    let mac1 = Mac::new([0x02, 0, 0, 0, 0, 0x31]);
+    let mac2 = Mac::new([0x02, 0, 0, 0, 0, 0x32]);
     e.h.add_neigh(x, ip("10.6.0.1"), mac1).unwrap();
     e.h.add_neigh(x, ip("2001:db8:6::1"), mac1).unwrap();
     let j = e.ns.ip_json(&["neigh", "show", "dev", "nb0", "10.6.0.1"]);
@@ -691,7 +694,7 @@ fn neighbours() {
     // replace
     e.h.add_neigh(x, ip("10.6.0.1"), mac2).unwrap();
     let j = e.ns.ip_json(&["neigh", "show", "dev", "nb0", "10.6.0.1"]);
-    assert_eq!(j[0]["lladdr"], format_mac(&mac2));
+    assert_eq!(j[0]["lladdr"], mac2.to_string());
 
     let all = e.h.neighs(Some(x)).unwrap();
     let n4 = all.iter().find(|n| n.ip == ip("10.6.0.1")).unwrap();
@@ -739,7 +742,7 @@ fn sysctl_inside_a_namespace_does_not_touch_the_host() {
         "{err}"
     );
     let err = e.netns.sysctl_set("kernel.hostname", "x").unwrap_err();
-    assert!(matches!(err, nl::Error::Invalid { .. }), "{err}");
+    assert!(matches!(err, netns::Error::Invalid { .. }), "{err}");
 }
 
 #[test]
