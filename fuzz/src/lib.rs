@@ -248,6 +248,7 @@ fn result_properties(r: &CniResult) {
 struct Probe;
 
 impl Plugin for Probe {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "probe";
     const ABOUT: &'static str = "fuzz probe";
     const CAPABILITIES: &'static [&'static str] = &["awsvpc-network-mode"];

@@ -36,6 +36,7 @@ fn conf_of(inv: &Invocation) -> Result<BranchConf, Error> {
 }
 
 impl Plugin for BranchEni {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "branch-eni";
     const ABOUT: &'static str =
         "ENI trunking: a branch ENI (802.1Q VLAN on the trunk) as a vlan, tap or macvtap interface";

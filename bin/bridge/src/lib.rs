@@ -51,6 +51,7 @@ fn delete_container_veth(inv: &Invocation, ns: &netns::Netns) -> Result<(), Brid
 }
 
 impl Plugin for Bridge {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "bridge";
     const ABOUT: &'static str =
         "veth pairs on a Linux bridge (reference bridge and ecs-bridge dialects)";

@@ -53,6 +53,7 @@ struct Undo {
 }
 
 impl Plugin for Eni {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "eni";
     const ABOUT: &'static str =
         "moves an AWS ENI into the container network namespace and configures it";

@@ -15,6 +15,7 @@ fn cni(e: IpamError) -> Error {
 }
 
 impl Plugin for Ipam {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "ipam";
     const ABOUT: &'static str = "host-local and ecs-ipam compatible address management";
     const CAPABILITIES: &'static [&'static str] = &["awsvpc-network-mode"];

@@ -49,6 +49,7 @@ fn open_lo(ns: &Netns) -> Result<(Handle, nl::Link, String), LoopbackError> {
 }
 
 impl Plugin for Loopback {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "loopback";
     const ABOUT: &'static str = "brings lo up in the container network namespace";
 

@@ -22,10 +22,10 @@ pub mod code {
     pub const KERNEL_UNSUPPORTED: u32 = 101;
 }
 
-/// Everything that can go wrong in a plugin run, mapped to a CNI code by [`Error::code`].
-///
-/// Plugin crates keep their own `thiserror` enums and convert into [`Error::Plugin`] once,
-/// choosing the code there.
+/// What can go wrong in the protocol layer (environment, stdin, config, versions), mapped to a
+/// CNI code by [`Error::code`]. A plugin's own failures are its [`Plugin::Error`]
+/// (crate::Plugin::Error), which the dispatcher converts into [`Error::Plugin`] once, at the
+/// edge ([`Error::from_plugin`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("incompatible CNI versions: config is \"{requested}\", plugin supports {supported:?}")]
@@ -68,7 +68,39 @@ pub enum Error {
     },
 }
 
+/// An error a plugin returns: it knows its CNI code (and, optionally, details for the error
+/// object's `details`); its `Display` is the error object's `msg`. The dispatcher converts it
+/// once ([`Error::from_plugin`]); nothing else turns errors into strings or codes.
+pub trait PluginError: std::error::Error {
+    /// The CNI error code (4 env, 6 decode, 7 config, 11 try again, 50/51 status, 100+ ours).
+    fn code(&self) -> u32;
+    /// The error object's `details`, when there is more to say than the message.
+    fn details(&self) -> Option<String> {
+        None
+    }
+}
+
+impl PluginError for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
+    }
+    fn details(&self) -> Option<String> {
+        let d = Error::details(self);
+        (!d.is_empty()).then_some(d)
+    }
+}
+
 impl Error {
+    /// The conversion at the edge: a plugin's error becomes the error object's code, message
+    /// and details.
+    pub fn from_plugin<E: PluginError + ?Sized>(e: &E) -> Error {
+        Error::Plugin {
+            code: e.code(),
+            msg: e.to_string(),
+            details: e.details().unwrap_or_default(),
+        }
+    }
+
     /// The CNI error code of this error.
     pub fn code(&self) -> u32 {
         match self {

@@ -13,6 +13,10 @@
 //! [`NetConf::parse_as`], [`parse_value`] and [`gojson::GoObject`]. Other Go behaviours the
 //! configs rely on (`time.ParseDuration`) are in [`gocompat`].
 //!
+//! A plugin returns its own typed error ([`Plugin::Error`], a [`PluginError`] that knows its
+//! CNI code); the dispatcher turns it into the CNI error object once, at the edge. An ADD
+//! undoes what it did when a later step fails with the one idiom of [`Rollback`].
+//!
 //! A plugin reads the environment only through [`Invocation::vars`] ([`Vars`]): [`run`] fills
 //! it from the process (the one place that reads the process environment), [`run_with`] takes
 //! it from its caller, and a delegate is started with exactly it.
@@ -25,6 +29,7 @@ pub mod gocompat;
 pub mod gojson;
 pub mod log;
 mod result;
+mod rollback;
 mod skel;
 mod vars;
 mod version;
@@ -34,9 +39,10 @@ pub use delegate::{delegate, find_in_path};
 pub use env::{
     CniArgs, Command, Env, NetnsUse, is_cni_identifier, validate_container_id, validate_ifname,
 };
-pub use error::{Error, code};
+pub use error::{Error, PluginError, code};
 pub use gojson::parse_value;
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
+pub use rollback::Rollback;
 pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_with};
 pub use vars::Vars;
 pub use version::SpecVersion;

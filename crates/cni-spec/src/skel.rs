@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use crate::env::{NetnsUse, is_cni_identifier};
-use crate::{CniResult, Command, Env, Error, NetConf, SpecVersion, Vars};
+use crate::{CniResult, Command, Env, Error, NetConf, PluginError, SpecVersion, Vars};
 
 /// Upper bound on the config read from stdin (prevResults included).
 pub const STDIN_LIMIT: usize = 4 << 20;
@@ -42,7 +42,14 @@ impl Invocation {
 }
 
 /// What a plugin implements. STATUS and GC succeed by default (no shared state).
+///
+/// Each verb returns the plugin's own typed [`Plugin::Error`]; the dispatcher converts it into
+/// the CNI error object once ([`Error::from_plugin`]). `From<Error>` lets a verb use `?` on the
+/// protocol layer's helpers (`inv.netns()?`, `inv.conf.parse_as()?`).
 pub trait Plugin {
+    /// The plugin's error: knows its CNI code, keeps its sources.
+    type Error: PluginError + From<Error>;
+
     /// The plugin's name, used in the "about" line.
     const NAME: &'static str;
     /// One line describing the plugin.
@@ -54,13 +61,13 @@ pub trait Plugin {
     /// [`Invocation::netns`] is an error for it.
     const USES_NETNS: NetnsUse = NetnsUse::Open;
 
-    fn add(&self, inv: &Invocation) -> Result<CniResult, Error>;
-    fn del(&self, inv: &Invocation) -> Result<(), Error>;
-    fn check(&self, inv: &Invocation) -> Result<(), Error>;
-    fn status(&self, _inv: &Invocation) -> Result<(), Error> {
+    fn add(&self, inv: &Invocation) -> Result<CniResult, Self::Error>;
+    fn del(&self, inv: &Invocation) -> Result<(), Self::Error>;
+    fn check(&self, inv: &Invocation) -> Result<(), Self::Error>;
+    fn status(&self, _inv: &Invocation) -> Result<(), Self::Error> {
         Ok(())
     }
-    fn gc(&self, _inv: &Invocation) -> Result<(), Error> {
+    fn gc(&self, _inv: &Invocation) -> Result<(), Self::Error> {
         Ok(())
     }
 }
@@ -243,12 +250,14 @@ fn dispatch<P: Plugin>(
         stdin: bytes,
         program,
     };
-    match command {
+    let out = match command {
         Command::Add => plugin.add(&inv).map(|r| Some(r.to_json(version))),
         Command::Del => plugin.del(&inv).map(|()| None),
         Command::Check => plugin.check(&inv).map(|()| None),
         Command::Gc => plugin.gc(&inv).map(|()| None),
         Command::Status => plugin.status(&inv).map(|()| None),
         Command::Version => Ok(None),
-    }
+    };
+    // The one place a plugin's error becomes a CNI error object.
+    out.map_err(|e| Error::from_plugin(&e))
 }

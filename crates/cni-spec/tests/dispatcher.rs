@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 struct Fake;
 
 impl Plugin for Fake {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "fake";
     const ABOUT: &'static str = "test double";
     const CAPABILITIES: &'static [&'static str] = &["awsvpc-network-mode"];
@@ -250,6 +251,7 @@ fn del_with_gone_netns_succeeds() {
 struct Peek;
 
 impl Plugin for Peek {
+    type Error = cni_spec::Error;
     const NAME: &'static str = "peek";
     const ABOUT: &'static str = "reports its environment";
 
@@ -289,5 +291,71 @@ fn a_plugin_sees_exactly_the_injected_environment() {
         json!(
             "IPAM_DB_PATH=Some(\"/tmp/x/eni-ipam.db\") ENI_WAIT_TIMEOUT=Some(\"1m30s\") PATH=None HOME=None CNI_ARGS=Some(\"IgnoreUnknown=1;MAC=0a:58:00:00:00:01\")"
         )
+    );
+}
+
+/// A plugin with its own typed error: the dispatcher turns it into the error object once, with
+/// the plugin's code, its message (which keeps the wrapped source's text) and its details.
+#[derive(Debug, thiserror::Error)]
+enum TypedError {
+    #[error(transparent)]
+    Spec(#[from] Error),
+    #[error("ADD: create the link: {0}")]
+    Step(#[source] std::io::Error),
+}
+
+impl cni_spec::PluginError for TypedError {
+    fn code(&self) -> u32 {
+        match self {
+            TypedError::Spec(e) => e.code(),
+            TypedError::Step(_) => 101,
+        }
+    }
+    fn details(&self) -> Option<String> {
+        match self {
+            TypedError::Spec(_) => None,
+            TypedError::Step(e) => Some(format!("errno {}", e.raw_os_error().unwrap_or(0))),
+        }
+    }
+}
+
+struct Typed;
+
+impl Plugin for Typed {
+    type Error = TypedError;
+    const NAME: &'static str = "typed";
+    const ABOUT: &'static str = "test double with a typed error";
+
+    fn add(&self, inv: &Invocation) -> Result<CniResult, TypedError> {
+        if inv.conf.raw.get("spec").is_some() {
+            inv.conf.require_prev_result("ADD")?;
+        }
+        Err(TypedError::Step(std::io::Error::from_raw_os_error(95)))
+    }
+    fn del(&self, _inv: &Invocation) -> Result<(), TypedError> {
+        Ok(())
+    }
+    fn check(&self, _inv: &Invocation) -> Result<(), TypedError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_typed_plugin_error_is_converted_once_at_the_edge() {
+    let env = add_env("ADD");
+    let out = call_plugin(&Typed, &["typed"], &env, &conf("1.0.0"));
+    assert_eq!(out.status, 1);
+    assert_eq!(
+        out.stdout,
+        "{\"cniVersion\":\"1.0.0\",\"code\":101,\"msg\":\"ADD: create the link: Operation not supported (os error 95)\",\"details\":\"errno 95\"}\n"
+    );
+    // A protocol-layer error raised inside the verb keeps its own code.
+    let with_spec = conf("1.0.0").replacen('{', "{\"spec\":true,", 1);
+    let out = call_plugin(&Typed, &["typed"], &env, &with_spec);
+    assert_eq!(out.status, 1);
+    assert_eq!(out.json()["code"], 7, "{}", out.stdout);
+    assert_eq!(
+        out.json()["msg"],
+        "invalid network config: ADD requires prevResult, but the config has none"
     );
 }
