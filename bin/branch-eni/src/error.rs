@@ -98,8 +98,8 @@ impl BranchEniError {
     /// The CNI error code.
     pub fn code(&self) -> u32 {
         match self {
-            BranchEniError::Netlink(e) => ipconf::nl_code(e),
-            BranchEniError::Ipconf(e) => e.code(),
+            BranchEniError::Netlink(e) => cni_glue::nl_code(e),
+            BranchEniError::Ipconf(e) => cni_glue::ipconf_code(e),
             // the trunk ENI is attached asynchronously: the runtime may retry
             BranchEniError::TrunkNotFound { .. } => code::TRY_AGAIN_LATER,
             BranchEniError::NoVlanSupport { .. } => code::KERNEL_UNSUPPORTED,

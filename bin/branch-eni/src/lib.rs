@@ -348,9 +348,9 @@ impl Add<'_> {
         let cfg = self.conf.iface_config(None);
         CniResult {
             interfaces,
-            ips: ipconf::ip_configs(&cfg, 0),
+            ips: cni_glue::ip_configs(&cfg, 0),
             routes: if routes {
-                ipconf::cni_routes(&cfg)
+                cni_glue::cni_routes(&cfg)
             } else {
                 Vec::new()
             },

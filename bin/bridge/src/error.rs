@@ -77,8 +77,8 @@ impl BridgeError {
     pub fn code(&self) -> u32 {
         match self {
             BridgeError::Ipam(e) => e.code(),
-            BridgeError::Netlink(e) => ipconf::nl_code(e),
-            BridgeError::Ipconf(e) => e.code(),
+            BridgeError::Netlink(e) => cni_glue::nl_code(e),
+            BridgeError::Ipconf(e) => cni_glue::ipconf_code(e),
             BridgeError::IpamResult { .. } | BridgeError::Invalid(_) => code::INVALID_CONFIG,
             BridgeError::NoVlanFiltering { .. } => code::KERNEL_UNSUPPORTED,
             _ => code::OPERATION_FAILED,

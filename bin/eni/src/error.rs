@@ -110,8 +110,8 @@ impl EniError {
     pub fn code(&self) -> u32 {
         match self {
             EniError::Cni(e) => e.code(),
-            EniError::Netlink(e) => ipconf::nl_code(e),
-            EniError::Ip(e) => e.code(),
+            EniError::Netlink(e) => cni_glue::nl_code(e),
+            EniError::Ip(e) => cni_glue::ipconf_code(e),
             EniError::Config { .. } | EniError::Refused { .. } | EniError::MacMismatch { .. } => {
                 code::INVALID_CONFIG
             }

@@ -211,11 +211,11 @@ fn result(inv: &Invocation, conf: &EniConf, link: &Link, netns: &str) -> CniResu
     iface.mtu = Some(link.mtu);
     CniResult {
         interfaces: vec![iface],
-        ips: ipconf::ip_configs(&conf.iface, 0),
+        ips: cni_glue::ip_configs(&conf.iface, 0),
         routes: if conf.stay_down {
             Vec::new()
         } else {
-            ipconf::cni_routes(&conf.iface)
+            cni_glue::cni_routes(&conf.iface)
         },
         dns: inv.conf.dns.clone().unwrap_or_default(),
         ..CniResult::default()

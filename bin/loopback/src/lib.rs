@@ -26,7 +26,7 @@ pub enum LoopbackError {
 impl From<LoopbackError> for Error {
     fn from(e: LoopbackError) -> Error {
         let code = match &e {
-            LoopbackError::Netlink(n) => ipconf::nl_code(n),
+            LoopbackError::Netlink(n) => cni_glue::nl_code(n),
             _ => code::OPERATION_FAILED,
         };
         Error::plugin(code, e.to_string())

@@ -1,8 +1,5 @@
 //! The crate's error type and its CNI code.
 
-use cni_spec::code;
-
-use crate::cni::nl_code;
 use crate::config::Invalid;
 
 /// What can go wrong applying or checking an interface configuration.
@@ -67,29 +64,4 @@ pub enum Error {
         /// The first cleanup failure.
         cleanup: String,
     },
-}
-
-impl Error {
-    /// The CNI error code: 7 for a configuration the kernel or validation rejects (invalid
-    /// values, an MTU the device refuses), 101 when the kernel lacks a feature (IPv6, a link
-    /// kind), else 100.
-    pub fn code(&self) -> u32 {
-        match self {
-            Error::Netlink(e) => nl_code(e),
-            Error::Invalid(_) => code::INVALID_CONFIG,
-            Error::Mtu { source, .. } => match source.errno() {
-                Some(libc::EINVAL | libc::ERANGE) | None => code::INVALID_CONFIG,
-                Some(_) => nl_code(source),
-            },
-            Error::Ipv6Unavailable { .. } => code::KERNEL_UNSUPPORTED,
-            Error::RouteConflict { .. } | Error::Mismatch { .. } => code::OPERATION_FAILED,
-            Error::Cleanup { error, .. } => error.code(),
-        }
-    }
-}
-
-impl From<Error> for cni_spec::Error {
-    fn from(e: Error) -> cni_spec::Error {
-        cni_spec::Error::plugin(e.code(), e.to_string())
-    }
 }

@@ -16,7 +16,8 @@
 //!   blackhole is skipped ([`Applied::imds_v6_skipped`], vpc-cni-plugins#106); that is the only
 //!   failure tolerated. If a step fails, what [`apply`] added is removed again.
 //! * [`check`] compares the kernel's state with an [`IfaceConfig`] and names every difference.
-//! * [`ip_configs`], [`cni_routes`] and [`nl_code`] are the CNI glue.
+//! * The CNI side of all this (error codes, result pieces) is in the `cni-glue` crate: this
+//!   crate knows nothing of CNI.
 //!
 //! Router advertisements: nothing here touches `accept_ra`. A namespace's interfaces accept RAs
 //! by default (forwarding is off), so a dual-stack interface without an IPv6 gateway gets its
@@ -26,7 +27,6 @@
 
 mod apply;
 mod check;
-mod cni;
 mod config;
 mod error;
 
@@ -34,6 +34,5 @@ pub use apply::{
     Applied, Ipv6State, RouteMode, apply, apply_with, ipv6_state, undo, v6_block_skippable,
 };
 pub use check::check;
-pub use cni::{cni_routes, ip_configs, nl_code};
 pub use config::{ExtraRoute, Field, IMDS_V4, IMDS_V6, IfaceConfig, Invalid, imds_blackholes};
 pub use error::Error;

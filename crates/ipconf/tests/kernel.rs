@@ -218,7 +218,7 @@ fn dual_stack_apply_then_check() {
             "route blackhole 169.254.169.254/32 is missing".to_string(),
         ]
     );
-    assert_eq!(ipconf::Error::code(&err), 100);
+    assert_eq!(cni_glue::ipconf_code(&err), 100);
     e.ctr.ip_ok(&["link", "set", &e.ifname, "down"]);
     let err = check(&mut e.h, e.index, &cfg).unwrap_err().to_string();
     assert!(err.contains("the link is down"), "{err}");
@@ -278,7 +278,7 @@ fn failed_step_removes_what_was_added() {
         msg.contains("0.0.0.0/0 via 10.9.9.1") && msg.contains(&e.ifname),
         "{msg}"
     );
-    assert_eq!(err.code(), 100);
+    assert_eq!(cni_glue::ipconf_code(&err), 100);
     assert!(addrs(&e.ctr, &e.ifname).is_empty(), "addresses removed");
     assert!(routes(&e.ctr, "-4").iter().all(|r| r.3 != "blackhole"));
     assert!(routes(&e.ctr, "-6").iter().all(|r| r.3 != "blackhole"));
@@ -413,7 +413,7 @@ fn mtu_the_device_refuses_is_a_config_error() {
     };
     let err = apply(&e.netns, &mut e.h, index, &cfg).unwrap_err();
     assert!(matches!(err, Error::Mtu { mtu: 9001, .. }), "{err}");
-    assert_eq!(err.code(), 7);
+    assert_eq!(cni_glue::ipconf_code(&err), 7);
     let msg = err.to_string();
     assert!(
         msg.starts_with("mtu 9001 is not accepted by the kernel") && msg.contains(&mv),
@@ -431,7 +431,7 @@ fn mtu_the_device_refuses_is_a_config_error() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
-    assert_eq!(err.code(), 7);
+    assert_eq!(cni_glue::ipconf_code(&err), 7);
 }
 
 /// Two interfaces with a default gateway each, as two reference-bridge networks give a container:

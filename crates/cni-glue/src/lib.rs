@@ -1,9 +1,15 @@
-//! CNI glue: result pieces and the one mapping of netlink errors to CNI codes.
+//! `cni-glue`: the one small place where the kernel-facing crates meet the CNI protocol.
+//!
+//! `nl` and `ipconf` know nothing of CNI; `cni-spec` knows nothing of netlink. A plugin's error
+//! type asks here for the CNI code of a netlink or IP-configuration failure ([`nl_code`],
+//! [`ipconf_code`]), and builds the `ips`/`routes` of its result from the configuration it
+//! applied ([`ip_configs`], [`cni_routes`]).
+
+#![warn(missing_docs)]
 
 use cni_spec::{IpConfig, Route, code};
+use ipconf::IfaceConfig;
 use nl::Family;
-
-use crate::config::IfaceConfig;
 
 /// The CNI code of a netlink failure: 101 (`KERNEL_UNSUPPORTED`) when the kernel lacks the
 /// feature ([`nl::Error::is_not_supported`]), else 100 (`OPERATION_FAILED`).
@@ -12,6 +18,24 @@ pub fn nl_code(e: &nl::Error) -> u32 {
         code::KERNEL_UNSUPPORTED
     } else {
         code::OPERATION_FAILED
+    }
+}
+
+/// The CNI code of an IP-configuration failure: 7 for a configuration the kernel or validation
+/// rejects (invalid values, an MTU the device refuses), 101 when the kernel lacks a feature
+/// (IPv6, a link kind), else 100.
+pub fn ipconf_code(e: &ipconf::Error) -> u32 {
+    use ipconf::Error as E;
+    match e {
+        E::Netlink(e) => nl_code(e),
+        E::Invalid(_) => code::INVALID_CONFIG,
+        E::Mtu { source, .. } => match source.errno() {
+            Some(libc::EINVAL | libc::ERANGE) | None => code::INVALID_CONFIG,
+            Some(_) => nl_code(source),
+        },
+        E::Ipv6Unavailable { .. } => code::KERNEL_UNSUPPORTED,
+        E::RouteConflict { .. } | E::Mismatch { .. } => code::OPERATION_FAILED,
+        E::Cleanup { error, .. } => ipconf_code(error),
     }
 }
 
@@ -24,7 +48,7 @@ pub fn ip_configs(cfg: &IfaceConfig, interface: usize) -> Vec<IpConfig> {
         .collect()
 }
 
-/// The CNI `routes[]` for the routes [`crate::apply`] puts in place (default routes and
+/// The CNI `routes[]` for the routes [`ipconf::apply`] puts in place (default routes and
 /// extra routes, gateways resolved); IMDS blackholes have no CNI representation and are left
 /// out.
 pub fn cni_routes(cfg: &IfaceConfig) -> Vec<Route> {
@@ -35,9 +59,10 @@ pub fn cni_routes(cfg: &IfaceConfig) -> Vec<Route> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::ExtraRoute;
+    use ipconf::ExtraRoute;
     use std::net::IpAddr;
 
     fn ip(s: &str) -> IpAddr {
@@ -103,8 +128,8 @@ mod tests {
             msg: "File exists".into(),
         };
         assert_eq!(nl_code(&exists), 100);
-        let e: cni_spec::Error = crate::Error::from(unsupported).into();
-        assert_eq!(e.code(), 101);
+        let e = ipconf::Error::from(unsupported);
+        assert_eq!(ipconf_code(&e), 101);
         assert!(e.to_string().contains("create vlan"), "{e}");
     }
 }
