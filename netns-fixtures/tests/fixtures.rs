@@ -412,7 +412,7 @@ fn cli_up_spawn_down() {
     assert_eq!(code, Some(0), "{out}{err}");
     let vars: std::collections::HashMap<&str, &str> =
         out.lines().filter_map(|l| l.split_once('=')).collect();
-    assert_eq!(vars["FIXTURE"], name);
+    assert_eq!(vars["FIXTURE_NAME"], name);
     assert_eq!(vars["HOST_NS"], format!("{name}-host"));
     assert_eq!(vars["SUBNET_NS"], format!("{name}-subnet"));
     assert_eq!(vars["TASK_NS"], format!("{name}-task"));

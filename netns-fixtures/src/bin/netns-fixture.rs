@@ -46,7 +46,7 @@ ELEMENTs:
   --primary                   a fake primary interface carrying the default routes
                               (198.51.100.2/24 via .1, 2001:db8:ffff::2/64 via ::1)
 
-Output (default): KEY=VALUE lines for `eval`: FIXTURE, FIXTURE_STATE; <LABEL>_NS for every
+Output (default): KEY=VALUE lines for `eval`: FIXTURE_NAME, FIXTURE_STATE; <LABEL>_NS for every
 namespace (HOST_NS, SUBNET_NS, TASK_NS...); ENI_{NAME,MAC,INDEX,MTU,PEER,GW4,GW6} for the
 first ENI, ENI2_... for the second; TRUNK_{NAME,MAC,INDEX,MTU,PEER,VLANS} (VLANS: ID:LINK:GW
 ...), TRUNK2_...; PRIMARY_{NAME,MAC,INDEX,ADDR4,GW4,ADDR6,GW6}. --json prints the fixture's
@@ -545,7 +545,7 @@ fn scalar(v: &Value) -> String {
 fn env_lines(rec: &Value) -> Vec<(String, String)> {
     let name = scalar(&rec["name"]);
     let mut out = vec![
-        ("FIXTURE".to_string(), name.clone()),
+        ("FIXTURE_NAME".to_string(), name.clone()),
         (
             "FIXTURE_STATE".to_string(),
             state_path(&name).display().to_string(),
@@ -838,7 +838,7 @@ mod tests {
             .map(|(k, v)| format!("{k}={}", shell_quote(&v)))
             .collect();
         for want in [
-            "FIXTURE=demo",
+            "FIXTURE_NAME=demo",
             "HOST_NS=demo-host",
             "SUBNET_NS=demo-subnet",
             "TASK_NS=demo-task",
