@@ -1,5 +1,5 @@
 #!/bin/bash
-# build-cnitool.sh [DEST_DIR]
+# scripts/build-cnitool.sh [DEST_DIR]   (also: cargo xtask cnitool [DEST_DIR])
 #
 # Build cnitool (the CNI project's reference client, from libcni 1.1.2) from Debian's *source* package and
 # install it as DEST_DIR/cnitool (default /usr/local/bin). Prints the installed path on the last line of
@@ -15,7 +15,7 @@ set -euo pipefail
 
 DEST=${1:-/usr/local/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-CACHE=${CNITOOL_CACHE:-$ROOT/netns-fixtures/.cache/cnitool}
+CACHE=${CNITOOL_CACHE:-$ROOT/.cache/cnitool}
 SRC_LIST=/etc/apt/sources.list.d/debian-src.sources
 
 log() { echo "build-cnitool: $*" >&2; }

@@ -1,9 +1,9 @@
 #!/bin/bash
-# build-ecs-ipam-go.sh [DEST_DIR]
+# scripts/build-ecs-ipam-go.sh [DEST_DIR]   (also: cargo xtask ecs-ipam-go [DEST_DIR])
 #
 # Build netns-fixtures/ecs-ipam-go (a test double of Amazon's ecs-ipam BoltDB lease store, on Go's
-# bbolt) and install it as DEST_DIR/ecs-ipam-go (default: netns-fixtures/.cache/ecs-ipam-go/bin, which
-# .gitignore ignores). Prints the binary's path on the last line of stdout; apt and go output go to
+# bbolt) and install it as DEST_DIR/ecs-ipam-go (default: .cache/ecs-ipam-go/bin, which .gitignore
+# ignores). Prints the binary's path on the last line of stdout; apt and go output go to
 # stderr. Cached: rebuilt only when main.go or the Go/bbolt package versions change (FORCE=1 rebuilds).
 #   - Debian packages only: golang-go and golang-github-coreos-bbolt-dev (go.etcd.io/bbolt, with its
 #     dependency golang.org/x/sys from golang-golang-x-sys-dev), installed when missing;
@@ -12,7 +12,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 SRC=$ROOT/netns-fixtures/ecs-ipam-go/main.go
-CACHE=${ECS_IPAM_GO_CACHE:-$ROOT/netns-fixtures/.cache/ecs-ipam-go}
+CACHE=${ECS_IPAM_GO_CACHE:-$ROOT/.cache/ecs-ipam-go}
 DEST=${1:-$CACHE/bin}
 
 log() { echo "build-ecs-ipam-go: $*" >&2; }
