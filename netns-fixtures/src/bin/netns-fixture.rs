@@ -430,7 +430,10 @@ fn cmd_up(args: &[String]) -> Res<()> {
     }));
     match built {
         Ok((sim, extra)) => {
-            record.write(&rec)?;
+            if let Err(e) = record.write(&rec) {
+                let _ = record.remove();
+                return Err(e); // dropping sim and extra deletes the namespaces
+            }
             for ns in extra {
                 ns.keep();
             }
