@@ -241,97 +241,98 @@ fn strip_comments_and_strings(src: &str) -> String {
     let mut i = 0;
     while i < c.len() {
         let next = c.get(i + 1).copied();
-        match c[i] {
-            '/' if next == Some('/') => {
-                while i < c.len() && c[i] != '\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            '/' if next == Some('*') => {
-                let mut depth = 0;
-                while i < c.len() {
-                    if c[i] == '/' && c.get(i + 1) == Some(&'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+        let after_ident = i > 0 && is_ident(c[i - 1]);
+        let skip_to = match c[i] {
+            '/' if next == Some('/') => Some(
+                c[i..]
+                    .iter()
+                    .position(|&x| x == '\n')
+                    .map_or(c.len(), |p| i + p),
+            ),
+            '/' if next == Some('*') => Some(block_comment_end(&c, i)),
+            'r' if !after_ident => raw_string_end(&c, i),
+            '"' => Some(string_end(&c, i + 1)),
+            '\'' => char_literal_end(&c, i),
+            _ => None,
+        };
+        match skip_to {
+            // a line comment stops at its newline, which is kept as code
+            Some(j) => {
                 out.push(' ');
-                continue;
+                i = j.max(i + 1);
             }
-            'r' if (next == Some('"') || next == Some('#'))
-                && !c[..i]
-                    .last()
-                    .is_some_and(|p| p.is_alphanumeric() || *p == '_') =>
-            {
-                // raw string r"..." / r#"..."#
-                let mut j = i + 1;
-                let mut hashes = 0;
-                while c.get(j) == Some(&'#') {
-                    hashes += 1;
-                    j += 1;
-                }
-                if c.get(j) == Some(&'"') {
-                    j += 1;
-                    loop {
-                        if j >= c.len() {
-                            break;
-                        }
-                        if c[j] == '"' && (0..hashes).all(|k| c.get(j + 1 + k) == Some(&'#')) {
-                            j += 1 + hashes;
-                            break;
-                        }
-                        j += 1;
-                    }
-                    out.push(' ');
-                    i = j;
-                    continue;
-                }
+            None => {
                 out.push(c[i]);
-            }
-            '"' => {
                 i += 1;
-                while i < c.len() && c[i] != '"' {
-                    if c[i] == '\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-                out.push(' ');
-                continue;
             }
-            '\'' => {
-                // a char literal ('x', '\n', '\''); otherwise a lifetime or label
-                if next == Some('\\') {
-                    let mut j = i + 2;
-                    while j < c.len() && c[j] != '\'' {
-                        j += 1;
-                    }
-                    i = j + 1;
-                    out.push(' ');
-                    continue;
-                }
-                if c.get(i + 2) == Some(&'\'') {
-                    i += 3;
-                    out.push(' ');
-                    continue;
-                }
-                out.push('\'');
+        }
+    }
+    out
+}
+
+/// The index after the (nested) block comment starting at `i`.
+fn block_comment_end(c: &[char], mut i: usize) -> usize {
+    let mut depth = 0;
+    while i < c.len() {
+        if c[i] == '/' && c.get(i + 1) == Some(&'*') {
+            depth += 1;
+            i += 2;
+        } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
             }
-            ch => out.push(ch),
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// The index after the raw string `r"..."` / `r#"..."#` starting at `i`, if one starts there.
+fn raw_string_end(c: &[char], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    let mut hashes = 0;
+    while c.get(j) == Some(&'#') {
+        hashes += 1;
+        j += 1;
+    }
+    if c.get(j) != Some(&'"') {
+        return None;
+    }
+    j += 1;
+    while j < c.len() {
+        if c[j] == '"' && (0..hashes).all(|k| c.get(j + 1 + k) == Some(&'#')) {
+            return Some(j + 1 + hashes);
+        }
+        j += 1;
+    }
+    Some(c.len())
+}
+
+/// The index after the string whose contents start at `i` (after its opening quote).
+fn string_end(c: &[char], mut i: usize) -> usize {
+    while i < c.len() && c[i] != '"' {
+        if c[i] == '\\' {
+            i += 1;
         }
         i += 1;
     }
-    out
+    i + 1
+}
+
+/// The index after the char literal (`'x'`, `'\n'`, `'\''`) starting at `i`; `None` for a
+/// lifetime or a label.
+fn char_literal_end(c: &[char], i: usize) -> Option<usize> {
+    if c.get(i + 1) == Some(&'\\') {
+        let mut j = i + 3;
+        while j < c.len() && c[j] != '\'' {
+            j += 1;
+        }
+        return Some(j + 1);
+    }
+    (c.get(i + 2) == Some(&'\'')).then_some(i + 3)
 }
 
 fn is_ident(c: char) -> bool {
