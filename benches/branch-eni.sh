@@ -9,15 +9,17 @@
 # (netns-fixtures/uml-run.sh). There every syscall is trapped with ptrace: absolute times are 10-50x the
 # host's and only the RATIOS mean anything (both plugins are measured in the same guest, same loop).
 #
-# Inside the guest, in namespaces this script creates: a "host" netns (where the plugins run) with a veth
-# trunk `trk0` whose peer sits in a "subnet" netns, and one container netns per plugin. Each iteration:
+# Inside the guest, in the namespaces of a simulated host made by the netns-fixture CLI (netns-fixtures,
+# `cargo xtask fixture`; built on the host, run in the guest): a "host" netns (where the plugins run) with a
+# fake trunk `trk0` (a veth end whose peer `trp0` sits in the "subnet" netns), and one container netns per
+# plugin. Each iteration:
 #   ours: ADD (VLAN 101 born in the container netns, renamed to eth0, branch MAC, 10.101.0.5/24, default
 #         route via 10.101.0.1), then DEL;
 #   go:   ADD (VLAN 102, host-local allocates from 10.102.0.0/24 with a default route), then DEL.
 # Before timing, each ADD is checked to really create the 802.1Q link and each DEL to remove it.
 #
 # Environment:
-#   OURS   our branch-eni binary (default: built with netns-fixtures/build-release.sh -p branch-eni)
+#   OURS   our branch-eni binary (default: built with `cargo xtask release branch-eni`)
 #   GO     the reference vlan plugin (default /usr/lib/cni/vlan; host-local must sit next to it)
 #   N      iterations, if not given as $1
 set -euo pipefail
@@ -39,31 +41,28 @@ if [ "${BENCH_BRANCH_ENI_IN_UML:-}" != 1 ]; then
   [ -x "$GO" ] || die "$GO not found: apt-get install -y containernetworking-plugins"
   [ -x "$(dirname "$GO")/host-local" ] || die "$(dirname "$GO")/host-local not found"
   if [ -z "${OURS:-}" ]; then
-    dir=$(bash "$ROOT/netns-fixtures/build-release.sh" -p branch-eni | tail -n 1)
-    OURS=$dir/branch-eni
+    OURS=$(release_dir branch-eni)/branch-eni
   fi
   [ -x "$OURS" ] || die "our branch-eni binary $OURS is missing"
   OURS=$(cd "$(dirname "$OURS")" && pwd -P)/$(basename "$OURS")
+  need_fixture || die "cannot build the netns-fixture CLI"
   echo "bench-branch-eni: N=$N, host load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "  ours: $OURS ($(stat -c %s "$OURS") bytes)"
   echo "  go:   $GO ($(stat -c %s "$GO") bytes) + host-local"
   echo "  booting user-mode-linux (all timings below are inside the guest: compare ratios only)"
-  # the binary's directory may be under /tmp, which the guest covers: mount it read-write
-  export UML_MOUNTS="$(dirname "$OURS")${UML_MOUNTS:+:$UML_MOUNTS}"
-  export OURS GO N BENCH_BRANCH_ENI_IN_UML=1
+  # the binaries' directories may be under /tmp, which the guest covers: mount them read-write
+  UML_MOUNTS="$(dirname "$OURS"):$(dirname "$FIXTURE")${UML_MOUNTS:+:$UML_MOUNTS}"
+  export UML_MOUNTS OURS GO N FIXTURE BENCH_BRANCH_ENI_IN_UML=1
   exec bash "$ROOT/netns-fixtures/uml-run.sh" bash "$SELF" "$N"
 fi
 
 # --- in the guest -----------------------------------------------------------------------------------
 [ -d /proc/net/vlan ] || die "no 802.1Q in this kernel: run this script on the host, it boots user-mode-linux"
 TAG=bebench-$$
-HOSTNS=$TAG-host SUBNS=$TAG-sub CTR_OURS=$TAG-ours CTR_GO=$TAG-go
 WORK=$(mktemp -d "/tmp/$TAG.XXXXXX")
-for ns in "$HOSTNS" "$SUBNS" "$CTR_OURS" "$CTR_GO"; do ip netns add "$ns"; done
-ip -n "$HOSTNS" link set lo up
-ip -n "$HOSTNS" link add trk0 type veth peer name trp0 netns "$SUBNS"
-ip -n "$HOSTNS" link set trk0 up
-ip -n "$SUBNS" link set trp0 up
+trap '"$FIXTURE" down "$TAG" 2> /dev/null; rm -rf "$WORK"' EXIT
+fixture_up "$TAG" --ns ours --ns go --trunk name=trk0,peer=trp0
+HOSTNS=$HOST_NS CTR_OURS=$OURS_NS CTR_GO=$GO_NS
 
 cat > "$WORK/ours.json" << 'EOF'
 {"cniVersion":"1.0.0","name":"bench","type":"vpc-branch-eni","trunkName":"trk0","branchVlanID":"101",
@@ -123,4 +122,3 @@ read -r mg _ < <(stats "$WORK/go.both" 1)
 read -r mt _ < <(stats "$WORK/true" 1)
 awk -v o="$mo" -v g="$mg" -v t="$mt" 'BEGIN {
   printf "  ratios of ADD+DEL medians: go/ours %.2f  ours/true %.1f  go/true %.1f\n", g / o, o / t, g / t }'
-for ns in "$HOSTNS" "$SUBNS" "$CTR_OURS" "$CTR_GO"; do ip netns del "$ns"; done

@@ -18,12 +18,13 @@
 # mean and min in ms, the ratios go/ours and ours-floor, and checks the goals:
 #   dual-stack ADD: ours >= 4x faster than Go;   IPv4-only ADD: ours within 1.5 ms of the floor.
 #
-# Everything runs inside namespaces this script creates (a throwaway "host" netns in which the plugins
-# run and own their bridges, one container netns per plugin and config); nothing touches the machine's
-# own namespaces; everything is removed on exit (trap), also on failure or Ctrl-C.
+# Everything runs inside namespaces of a simulated host made by the netns-fixture CLI (netns-fixtures,
+# `cargo xtask fixture`): its "host" netns, in which the plugins run and own their bridges, and one
+# container netns per plugin and config; nothing touches the machine's own namespaces; `netns-fixture
+# down` removes everything on exit (trap), also on failure or Ctrl-C.
 #
 # Environment:
-#   OURS     our bridge binary (default: built with netns-fixtures/build-release.sh --bin bridge --bin ipam)
+#   OURS     our bridge binary (default: built with `cargo xtask release bridge ipam`)
 #   GO_DIR   Debian's plugins (default /usr/lib/cni)
 #   N, GO_DS_N  iteration counts
 set -euo pipefail
@@ -45,22 +46,24 @@ for p in bridge host-local; do
   [ -x "$GO_DIR/$p" ] || die "$GO_DIR/$p not found: apt-get install -y containernetworking-plugins"
 done
 if [ -z "${OURS:-}" ]; then
-  dir=$(bash "$ROOT/netns-fixtures/build-release.sh" --bin bridge --bin ipam | tail -n 1)
-  OURS=$dir/bridge
+  OURS=$(release_dir bridge ipam)/bridge
 fi
 [ -x "$OURS" ] || die "our bridge binary $OURS is missing"
+need_fixture || die "cannot build the netns-fixture CLI"
 
 TAG=brbench-$$-$RANDOM
-HOSTNS=$TAG-host
-CTRS=("$TAG-o4" "$TAG-g4" "$TAG-ods" "$TAG-gds" "$TAG-fl")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() { remove_bench_state "$HOSTNS" "${CTRS[@]}"; }
+cleanup() {
+  "$FIXTURE" down "$TAG" 2> /dev/null
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for ns in "$HOSTNS" "${CTRS[@]}"; do ip netns add "$ns"; done
-ip -n "$HOSTNS" link set lo up
+# the host netns (lo up) and the containers $TAG-o4 (ours, IPv4), -g4 (Go), -ods, -gds (dual-stack), -fl
+fixture_up "$TAG" --ns o4 --ns g4 --ns ods --ns gds --ns fl
+HOSTNS=$HOST_NS
 
 # conf WHO FAMILY: the same config for both plugins, apart from bridge name and dataDir
 conf() {

@@ -11,8 +11,8 @@
 # Timed with bash's $EPOCHREALTIME; prints medians in ms and Go/ours ratios. Everything runs in a
 # namespace and a directory this script creates.
 #
-# Environment: OURS (our ipam binary; default: built by netns-fixtures/build-release.sh), GO (the double;
-# default: built by netns-fixtures/build-ecs-ipam-go.sh).
+# Environment: OURS (our ipam binary; default: built by `cargo xtask release ipam`), GO (the double;
+# default: built by scripts/build-ecs-ipam-go.sh).
 set -euo pipefail
 export LC_ALL=C
 
@@ -23,9 +23,9 @@ N=${1:-${N:-200}}
 die() { echo "bench-ecs-ipam: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (it creates a network namespace)"
 if [ -z "${OURS:-}" ]; then
-  OURS=$(bash "$ROOT/netns-fixtures/build-release.sh" --bin ipam | tail -n 1)/ipam
+  OURS=$(release_dir ipam)/ipam
 fi
-GO=${GO:-$(bash "$ROOT/netns-fixtures/build-ecs-ipam-go.sh" | tail -n 1)}
+GO=${GO:-$(bash "$ROOT/scripts/build-ecs-ipam-go.sh" | tail -n 1)}
 [ -x "$OURS" ] || die "$OURS is missing"
 [ -x "$GO" ] || die "$GO is missing"
 

@@ -2,7 +2,7 @@
 # benches/eni.sh [N]
 #
 # One benchmark run of the eni plugin, inside a simulated host: ADD and DEL of our `eni` (static release
-# binary from netns-fixtures/build-release.sh) against Debian's Go `host-device` (/usr/lib/cni/host-device,
+# binary from `cargo xtask release`) against Debian's Go `host-device` (/usr/lib/cni/host-device,
 # selecting the same fake ENI by `hwaddr`, with the `static` IPAM giving it the same address and default
 # route), and the kernel floor measured in the same loop: `ip link set <eni> netns <task>` and back. N
 # iterations (default 40), interleaved (the order rotates every iteration), timed with bash's
@@ -20,12 +20,14 @@
 # and restores the host name and MTU in the alias. (`OURS_FULL=1` adds a fourth variant: ours with
 # `mtu: 9001` and IMDS blocking.)
 #
-# Everything runs in namespaces this script creates: a "host" netns where the plugins and `ip` run, a
-# "subnet" netns holding the fake ENI's peer (gateway 10.0.1.1), and one task netns. Nothing touches the
-# machine's own namespaces; they are removed on exit (trap), also on failure or Ctrl-C.
+# Everything runs in namespaces of a simulated host made by the netns-fixture CLI (netns-fixtures, `cargo
+# xtask fixture`): a "host" netns where the plugins and `ip` run, holding the fake ENI `enibench0` (a veth
+# end with the ENI's MAC), a "subnet" netns holding its peer (gateway 10.0.1.1), and one task netns.
+# Nothing touches the machine's own namespaces; `netns-fixture down` removes them on exit (trap), also on
+# failure or Ctrl-C.
 #
 # Environment:
-#   OURS   path of our eni binary (default: build it with netns-fixtures/build-release.sh -p eni)
+#   OURS   path of our eni binary (default: build it with `cargo xtask release eni`)
 #   GO     path of the reference binary (default /usr/lib/cni/host-device; its IPAM `static` is looked up
 #          in the same directory)
 #   N      iterations, if not given as $1
@@ -52,30 +54,27 @@ command -v ip > /dev/null || die "ip (iproute2) not found"
 [ -x "$GO" ] || die "$GO not found: apt-get install -y containernetworking-plugins"
 [ -x "$GODIR/static" ] || die "$GODIR/static (IPAM for host-device) not found"
 if [ -z "${OURS:-}" ]; then
-  dir=$(bash "$ROOT/netns-fixtures/build-release.sh" -p eni | tail -n 1)
-  OURS=$dir/eni
+  OURS=$(release_dir eni)/eni
 fi
 [ -x "$OURS" ] || die "our eni binary $OURS is missing"
+need_fixture || die "cannot build the netns-fixture CLI"
 
 TAG=enibench-$$-$RANDOM
-HOSTNS=$TAG-host
-SUBNS=$TAG-subnet
-TASK=$TAG-task
 ENI=enibench0
 MAC=0a:1b:2c:3d:4e:5f
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() { remove_bench_state "$HOSTNS" "$SUBNS" "$TASK"; }
+cleanup() {
+  "$FIXTURE" down "$TAG" 2> /dev/null
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for ns in "$HOSTNS" "$SUBNS" "$TASK"; do ip netns add "$ns"; done
-ip -n "$HOSTNS" link set lo up
-ip -n "$SUBNS" link set lo up
-ip -n "$HOSTNS" link add "$ENI" address "$MAC" type veth peer name enibsub netns "$SUBNS"
-ip -n "$SUBNS" addr add 10.0.1.1/24 dev enibsub
-ip -n "$SUBNS" link set enibsub mtu 9001 up
-ip -n "$HOSTNS" link set "$ENI" up
+# host and subnet namespaces (lo up), the fake ENI between them, the task namespace
+fixture_up "$TAG" --ns task --eni "name=$ENI,peer=enibsub,mac=$MAC,gw4=10.0.1.1/24"
+HOSTNS=$HOST_NS
+TASK=$TASK_NS
 
 cat > "$WORK/ours.json" << 'EOF'
 {"cniVersion":"1.0.0","name":"enibench","type":"eni","eniMACAddress":"0a:1b:2c:3d:4e:5f",

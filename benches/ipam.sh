@@ -9,7 +9,7 @@
 # Each plugin gets its own copy of the store. Timed with bash's $EPOCHREALTIME; prints medians in ms
 # and host-local/ours ratios. Everything runs in namespaces and directories this script creates.
 #
-# Environment: OURS (our ipam binary; default: built by netns-fixtures/build-release.sh), GO.
+# Environment: OURS (our ipam binary; default: built by `cargo xtask release ipam`), GO.
 set -euo pipefail
 export LC_ALL=C
 
@@ -22,7 +22,7 @@ die() { echo "bench-ipam: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (it creates a network namespace)"
 [ -x "$GO" ] || die "$GO not found: apt-get install -y containernetworking-plugins"
 if [ -z "${OURS:-}" ]; then
-  OURS=$(bash "$ROOT/netns-fixtures/build-release.sh" --bin ipam | tail -n 1)/ipam
+  OURS=$(release_dir ipam)/ipam
 fi
 [ -x "$OURS" ] || die "$OURS is missing"
 
@@ -79,14 +79,14 @@ sequential() {
 concurrent() {
   local bin=$1 dir=$2 c s e i before after
   c=$(conf "$dir")
-  before=$(find "$dir/bench" -maxdepth 1 -name '10.90.*' -printf x 2> /dev/null | wc -c || true)
+  before=$(find "$dir/bench" -maxdepth 1 -name '10.90.*' 2> /dev/null | wc -l)
   s=$EPOCHREALTIME
   for ((i = 0; i < 100; i++)); do
     CNI_COMMAND=ADD CNI_CONTAINERID=par-$i "$bin" <<< "$c" > /dev/null 2> "$WORK/par-$i.err" &
   done
   wait
   e=$EPOCHREALTIME
-  after=$(find "$dir/bench" -maxdepth 1 -name '10.90.*' -printf x 2> /dev/null | wc -c || true)
+  after=$(find "$dir/bench" -maxdepth 1 -name '10.90.*' 2> /dev/null | wc -l)
   [ $((after - before)) = 100 ] || die "$bin: expected 100 new leases, got $((after - before))"
   echo "scale=1; $(us "$s" "$e") / 1000" | bc 2> /dev/null || awk -v u="$(us "$s" "$e")" 'BEGIN{printf "%.1f", u/1000}'
 }

@@ -2,18 +2,18 @@
 # benches/loopback.sh [N]
 #
 # One benchmark run of the loopback plugin ADD: ours (the static release binary from
-# netns-fixtures/build-release.sh) against Debian's Go reference plugin (/usr/lib/cni/loopback) and
+# `cargo xtask release`) against Debian's Go reference plugin (/usr/lib/cni/loopback) and
 # `/bin/true` as the exec floor, N iterations (default 300), interleaved in one loop (the order rotates
 # every iteration), timed with bash's $EPOCHREALTIME (no extra forks). Prints median, p95, mean and min in
 # ms and the ratios of the medians: ours/true, go/true, go/ours.
 #
-# Everything runs inside namespaces this script creates: the plugins are started in a throwaway "host"
-# netns and configure `lo` of one throwaway container netns each (loopback ADD is idempotent, so the
-# same container netns is re-used). Nothing touches the machine's own namespaces; the namespaces are
-# removed on exit (trap), also on failure or Ctrl-C.
+# Everything runs inside namespaces of a simulated host made by the netns-fixture CLI (netns-fixtures,
+# `cargo xtask fixture`): the plugins are started in its "host" netns and configure `lo` of one container
+# netns each (loopback ADD is idempotent, so the same container netns is re-used). Nothing touches the
+# machine's own namespaces; `netns-fixture down` removes them on exit (trap), also on failure or Ctrl-C.
 #
 # Environment:
-#   OURS   path of our loopback binary (default: build it with netns-fixtures/build-release.sh -p loopback)
+#   OURS   path of our loopback binary (default: build it with `cargo xtask release loopback`)
 #   GO     path of the reference binary (default /usr/lib/cni/loopback)
 #   N      iterations, if not given as $1
 # Benchmark the mechanics alone (before bin/loopback works): OURS=/usr/lib/cni/loopback benches/loopback.sh
@@ -32,23 +32,26 @@ die() { echo "bench-loopback: $*" >&2; exit 1; }
 command -v ip > /dev/null || die "ip (iproute2) not found"
 [ -x "$GO" ] || die "$GO not found: apt-get install -y containernetworking-plugins"
 if [ -z "${OURS:-}" ]; then
-  dir=$(bash "$ROOT/netns-fixtures/build-release.sh" -p loopback | tail -n 1)
-  OURS=$dir/loopback
+  OURS=$(release_dir loopback)/loopback
 fi
 [ -x "$OURS" ] || die "our loopback binary $OURS is missing"
 [ -x /bin/true ] || die "/bin/true is missing"
+need_fixture || die "cannot build the netns-fixture CLI"
 
 TAG=lobench-$$-$RANDOM
-HOSTNS=$TAG-host
-CTR_OURS=$TAG-ours
-CTR_GO=$TAG-go
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() { remove_bench_state "$HOSTNS" "$CTR_OURS" "$CTR_GO"; }
+cleanup() {
+  "$FIXTURE" down "$TAG" 2> /dev/null
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for ns in "$HOSTNS" "$CTR_OURS" "$CTR_GO"; do ip netns add "$ns"; done
+fixture_up "$TAG" --ns ours --ns go
+HOSTNS=$HOST_NS
+CTR_OURS=$OURS_NS
+CTR_GO=$GO_NS
 echo '{"cniVersion":"1.0.0","name":"lobench","type":"loopback"}' > "$WORK/lo.json"
 
 # The loop, run by a bash inside the "host" netns.

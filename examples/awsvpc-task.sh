@@ -1,11 +1,12 @@
 #!/bin/bash
 # examples/awsvpc-task.sh — network one simulated Amazon ECS "awsvpc" task, end to end.
 #
-# Builds the release plugins, then, entirely inside network namespaces this script creates (never
-# the machine's own), sets up a simulated container instance:
+# Builds the release plugins, then, entirely inside network namespaces it creates (never the
+# machine's own) with the netns-fixture CLI (netns-fixtures' simulated host, `cargo xtask fixture`),
+# sets up a simulated container instance:
 #   <tag>-host    the instance: the plugins run here, the task ENI waits here, the ecs-bridge and
 #                 the agent's credentials endpoint (169.254.170.2:80) live here
-#   <tag>-vpc     the VPC subnet router at the other end of the ENI (10.0.1.1, 2001:db8:1::1)
+#   <tag>-subnet  the VPC subnet router at the other end of the ENI (10.0.1.1, 2001:db8:1::1)
 #   <tag>-task    the task's (pause container's) namespace
 # and networks the task exactly as the ECS agent does — separate invocations, the agent's JSON:
 #   eni (vpc-eni dialect) as eth0: dual-stack, MTU 9001, instance metadata blocked
@@ -16,7 +17,8 @@
 # order (and the agent's later ecs-ipam release by ENI MAC) and proves nothing is left.
 # Where the kernel has 802.1Q it also runs a second task on a branch ENI (VLAN); it says when not.
 #
-# Usage: sudo examples/awsvpc-task.sh        (BIN=dir to use prebuilt plugins; KEEP=1 to pause)
+# Usage: sudo examples/awsvpc-task.sh        (BIN=dir to use prebuilt plugins; KEEP=1 to pause;
+#        FIXTURE=path of a built netns-fixture, default $BIN/netns-fixture or `cargo xtask fixture-bin`)
 set -uo pipefail
 export LC_ALL=C
 
@@ -37,13 +39,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 TAG=awsvpc$$
-HOST=$TAG-host VPC=$TAG-vpc TASK=$TAG-task TASK2=$TAG-task2
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
 ENI_MAC=0a:1b:2c:3d:4e:5f
 ENI_NAME=eth1            # the ENI's name on the instance before the task gets it
 PAUSE_ID=4b6c0e6a91f3c0de4b6c0e6a91f3c0de4b6c0e6a91f3c0de4b6c0e6a91f3c0de
 FAILED=0 PASSED=0
-PIDS=()
 
 say() { printf '\n== %s\n' "$*"; }
 ok() { PASSED=$((PASSED + 1)); printf '  [ ok ] %s\n' "$*"; }
@@ -54,12 +54,10 @@ check() { # check "description" command...
 }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
+# The fixture's `down` stops the processes it spawned (by PID) and deletes its namespaces.
 cleanup() {
   local rc=$?
-  for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null; done
-  for ns in "$TASK" "$TASK2" "$HOST" "$VPC"; do
-    [ -e "/run/netns/$ns" ] && ip netns del "$ns" 2> /dev/null
-  done
+  [ -z "${FIXTURE:-}" ] || "$FIXTURE" down "$TAG" 2> /dev/null
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -69,7 +67,7 @@ trap 'echo; echo "awsvpc-task: interrupted, cleaning up"; exit 130' INT TERM
 # --- plugins ------------------------------------------------------------------------------------
 if [ -z "${BIN:-}" ]; then
   say "building the release plugins (static)"
-  BIN=$(bash "$ROOT/netns-fixtures/build-release.sh" 2> "$WORK/build.log" | tail -n 1) || {
+  BIN=$(cd "$ROOT" && cargo xtask release 2> "$WORK/build.log" | tail -n 1) || {
     cat "$WORK/build.log" >&2; echo "awsvpc-task: build failed" >&2; exit 1; }
 fi
 for p in eni bridge ipam loopback; do
@@ -82,6 +80,15 @@ for pair in eni:vpc-eni branch-eni:vpc-branch-eni bridge:ecs-bridge ipam:ecs-ipa
   [ -x "$BIN/$src" ] && ln -sf "$BIN/$src" "$PLUGINS/$dst"
 done
 echo "  plugins: $BIN (linked as $(ls "$PLUGINS" | tr '\n' ' '))"
+# The simulated instance comes from netns-fixtures, through its CLI.
+if [ -z "${FIXTURE:-}" ]; then
+  if [ -x "$BIN/netns-fixture" ]; then
+    FIXTURE=$BIN/netns-fixture
+  else
+    FIXTURE=$(cd "$ROOT" && cargo xtask fixture-bin 2>> "$WORK/build.log" | tail -n 1) || {
+      cat "$WORK/build.log" >&2; echo "awsvpc-task: cannot build the netns-fixture CLI" >&2; exit 1; }
+  fi
+fi
 
 # cni VERB PLUGIN IFNAME NETNS JSON [extra env...]: run one plugin inside the simulated host
 cni() {
@@ -97,21 +104,20 @@ cni() {
 show() { python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read()), indent=2))' <<< "$1" | sed 's/^/    /'; }
 
 # --- the simulated instance ---------------------------------------------------------------------
+# The instance and VPC namespaces (lo up), the task's, and the task ENI: one end in the instance
+# with the ENI's MAC and jumbo MTU, the other in the VPC with the gateway addresses.
+vars=$("$FIXTURE" up "$TAG" --ns task \
+  --eni "name=$ENI_NAME,peer=vpc0,mac=$ENI_MAC,mtu=9001,gw4=10.0.1.1/24,gw6=2001:db8:1::1/64") || {
+  echo "awsvpc-task: cannot build the simulated instance" >&2; exit 1; }
+eval "$vars"
+HOST=$HOST_NS VPC=$SUBNET_NS TASK=$TASK_NS
 say "simulated container instance (namespaces $HOST, $VPC, $TASK)"
-ip netns add "$HOST"; ip netns add "$VPC"; ip netns add "$TASK"
-in_ns "$HOST" ip link set lo up; in_ns "$VPC" ip link set lo up
-# The task ENI: one end in the instance with the ENI's MAC and jumbo MTU, the other in the VPC.
-ip link add "$ENI_NAME" netns "$HOST" address "$ENI_MAC" mtu 9001 type veth peer name vpc0 netns "$VPC" mtu 9001
-in_ns "$VPC" sysctl -qw net.ipv6.conf.vpc0.accept_dad=0
-in_ns "$VPC" ip addr add 10.0.1.1/24 dev vpc0
-in_ns "$VPC" ip addr add 2001:db8:1::1/64 dev vpc0 nodad
-in_ns "$VPC" ip link set vpc0 up
 # The agent's credentials endpoint, reached by tasks through the ecs-bridge.
 in_ns "$HOST" ip addr add 169.254.170.2/32 dev lo
 mkdir -p "$WORK/tmds/v2"
 printf '{"RoleArn":"arn:aws:iam::111122223333:role/demo","AccessKeyId":"ASIADEMO","Expiration":"2026-11-22T06:00:00Z"}' > "$WORK/tmds/v2/credentials"
-in_ns "$HOST" python3 -m http.server --bind 169.254.170.2 --directory "$WORK/tmds" 80 > "$WORK/tmds.log" 2>&1 &
-PIDS+=($!)
+"$FIXTURE" spawn "$TAG" host --log "$WORK/tmds.log" -- \
+  python3 -m http.server --bind 169.254.170.2 --directory "$WORK/tmds" 80 > /dev/null
 echo "  ENI $ENI_NAME ($ENI_MAC, MTU 9001) <-> VPC router 10.0.1.1 / 2001:db8:1::1; credentials endpoint 169.254.170.2:80"
 
 # --- the agent's invocations (aws-plugins.md §1) --------------------------------------------------
@@ -146,8 +152,7 @@ check "route to 169.254.170.2 goes via ecs-eth0" sh -c "ip -n $TASK route get 16
 check "instance metadata 169.254.169.254 is unreachable (blackholed)" sh -c "! ip -n $TASK route get 169.254.169.254 > /dev/null 2>&1"
 check "instance metadata fd00:ec2::254 is unreachable (blackholed)" sh -c "! ip -n $TASK route get fd00:ec2::254 > /dev/null 2>&1"
 check "no connected route to other tasks on the bridge (169.254.172.0/22)" sh -c "! ip -n $TASK route | grep -q '^169.254.172.0/22'"
-in_ns "$TASK" python3 -m http.server --bind 127.0.0.1 18080 --directory "$WORK/tmds" > /dev/null 2>&1 &
-PIDS+=($!)
+"$FIXTURE" spawn "$TAG" task -- python3 -m http.server --bind 127.0.0.1 18080 --directory "$WORK/tmds" > /dev/null
 check "two processes in the task talk over localhost" \
   in_ns "$TASK" python3 -c 'import urllib.request,time
 for i in range(50):
@@ -158,12 +163,11 @@ else: raise SystemExit("no answer on 127.0.0.1:18080")'
 # --- a second task on a branch ENI (VLAN) ----------------------------------------------------------
 say "second task on a branch ENI (VLAN 102 of a trunk)"
 if [ -x "$PLUGINS/vpc-branch-eni" ] && cni STATUS vpc-branch-eni "" "" '{"cniVersion":"1.1.0","name":"probe","type":"vpc-branch-eni"}'; then
-  ip netns add "$TASK2"
-  ip link add trunk0 netns "$HOST" address 0a:00:00:00:00:aa type veth peer name trunkpeer netns "$VPC"
-  in_ns "$VPC" ip link set trunkpeer up
-  in_ns "$VPC" ip link add link trunkpeer name trunkpeer.102 type vlan id 102
-  in_ns "$VPC" ip addr add 10.0.2.1/24 dev trunkpeer.102
-  in_ns "$VPC" ip link set trunkpeer.102 up
+  # a second task namespace, and a trunk whose peer in the VPC carries VLAN 102 with the gateway
+  vars=$("$FIXTURE" add "$TAG" --ns task2 \
+    --trunk "name=trunk0,peer=trunkpeer,mac=0a:00:00:00:00:aa,vlan=102:10.0.2.1/24") && eval "$vars" ||
+    bad "simulated trunk with VLAN 102"
+  TASK2=$TAG-task2
   BR_CONF='{"cniVersion":"0.3.0","name":"network-name","type":"vpc-branch-eni","trunkMACAddress":"0a:00:00:00:00:aa","branchVlanID":"102","branchMACAddress":"0a:00:00:00:01:02","ipAddresses":["10.0.2.17/24"],"gatewayIPAddresses":["10.0.2.1"],"blockInstanceMetadata":false,"interfaceType":"vlan"}'
   if cni ADD vpc-branch-eni eth0 "/run/netns/$TASK2" "$BR_CONF"; then show "$LAST_OUT"; else bad "vpc-branch-eni ADD: $LAST_OUT"; fi
   check "branch task reaches its gateway over VLAN 102" in_ns "$TASK2" ping -c1 -W2 10.0.2.1

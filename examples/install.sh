@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 PREFIX=${PREFIX:-/opt/cni/bin}
 if [ -z "${BIN:-}" ]; then
-  BIN=$(bash "$ROOT/netns-fixtures/build-release.sh" | tail -n 1)
+  BIN=$(cd "$ROOT" && cargo xtask release | tail -n 1)
 fi
 install -d -m 0755 "$PREFIX"
 for p in eni branch-eni bridge ipam loopback; do

@@ -8,7 +8,14 @@ use suite_tests::*;
 
 #[test]
 fn the_simulated_awsvpc_task_passes_every_check() {
-    for p in ["eni", "bridge", "ipam", "loopback", "branch-eni"] {
+    for p in [
+        "eni",
+        "bridge",
+        "ipam",
+        "loopback",
+        "branch-eni",
+        "netns-fixture",
+    ] {
         bin(p);
     }
     let out = Command::new("bash")

@@ -40,36 +40,15 @@ pub struct Trunked {
 impl Trunked {
     pub fn new(prefix: &str, mtu: u32) -> Trunked {
         let sim = SimHost::new(prefix);
-        let sfx = netns_fixtures::unique_suffix();
-        let (name, peer) = (format!("trk{sfx}"), format!("trp{sfx}"));
-        let mtu = mtu.to_string();
-        sim.host.ip_ok(&[
-            "link",
-            "add",
-            &name,
-            "mtu",
-            &mtu,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &peer,
-            "mtu",
-            &mtu,
-            "netns",
-            sim.subnet.name(),
-        ]);
-        sim.host.ip_ok(&["link", "set", &name, "up"]);
-        sim.subnet.ip_ok(&["link", "set", &peer, "up"]);
-        let mac = sim.host.link(&name).unwrap()["address"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let t = sim.add_fake_trunk(&netns_fixtures::TrunkSpec {
+            mtu: Some(mtu),
+            ..Default::default()
+        });
         Trunked {
             sim,
-            name,
-            mac,
-            peer,
+            name: t.name,
+            mac: t.mac,
+            peer: t.peer_name,
         }
     }
 

@@ -112,6 +112,7 @@ fn v4_every_version_add_check_status_gc_del() {
                 "{v} CHECK: {check:?}"
             );
         } else {
+            assert_eq!(check.status, 1, "{v}: CHECK must be refused: {check:?}");
             assert_eq!(check.json()["code"], json!(1), "{v}: CHECK must be refused");
         }
         for verb in ["STATUS", "GC"] {
@@ -131,6 +132,7 @@ fn v4_every_version_add_check_status_gc_del() {
                     "{v} {verb}: {out:?}"
                 );
             } else {
+                assert_eq!(out.status, 1, "{v} {verb}: {out:?}");
                 assert_eq!(out.json()["code"], json!(1), "{v} {verb}: {out:?}");
             }
         }

@@ -1,5 +1,5 @@
 //! The plugins driven by a real client: `cnitool` (the CNI project's own client, libcni 1.1.2),
-//! built from Debian's source package by `netns-fixtures/build-cnitool.sh`.
+//! built from Debian's source package by `scripts/build-cnitool.sh` (`cargo xtask cnitool`).
 //!
 //! - bridge + ipam, loopback and eni conflists: `cnitool add`, `check`, `del` twice, with the
 //!   kernel state and the printed result asserted after each step. cnitool runs inside a
@@ -58,7 +58,7 @@ fn examples_dir() -> PathBuf {
 }
 
 /// The cnitool binary: `$CNITOOL` if set (the user-mode-linux guest, which cannot run apt, gets
-/// the host's), else what `netns-fixtures/build-cnitool.sh` prints (it builds cnitool once and
+/// the host's), else what `scripts/build-cnitool.sh` prints (it builds cnitool once and
 /// is fast afterwards). Run once per test binary.
 fn cnitool() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -66,7 +66,7 @@ fn cnitool() -> &'static Path {
         if let Some(p) = std::env::var_os("CNITOOL") {
             return PathBuf::from(p);
         }
-        let script = repo().join("netns-fixtures").join("build-cnitool.sh");
+        let script = repo().join("scripts").join("build-cnitool.sh");
         let out = Command::new("bash")
             .arg(&script)
             .stdin(Stdio::null())

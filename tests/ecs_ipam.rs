@@ -1,7 +1,7 @@
 //! The ecs dialect of our `ipam` and Amazon's ecs-ipam on one BoltDB lease store.
 //!
 //! The other side is `netns-fixtures/ecs-ipam-go` (built on first use by
-//! `netns-fixtures/build-ecs-ipam-go.sh` from Debian's Go and bbolt packages): a store written
+//! `scripts/build-ecs-ipam-go.sh` from Debian's Go and bbolt packages): a store written
 //! the way Amazon's plugin lays it out, with bolt's own consistency check (`check`) run on every
 //! file we write. Covered: upgrade, downgrade, alternating and concurrent use, release by id
 //! and by address, the default path `/data/eni-ipam.db` (in a private mount namespace whose
@@ -28,7 +28,7 @@ const SUBNET6: &str = "fd00:ec2::172:0/112";
 fn go_bin() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| {
-        let script = repo_root().join("netns-fixtures/build-ecs-ipam-go.sh");
+        let script = repo_root().join("scripts/build-ecs-ipam-go.sh");
         let out = Command::new("bash")
             .arg(&script)
             .stdin(Stdio::null())

@@ -204,6 +204,7 @@ fn ipv4_only_every_version() {
                 "{v} CHECK: {check:?}"
             );
         } else {
+            assert_eq!(check.status, 1, "{v}: CHECK refused: {check:?}");
             assert_eq!(check.json()["code"], 1, "{v}: CHECK refused");
         }
         for verb in ["STATUS", "GC"] {
@@ -220,8 +221,27 @@ fn ipv4_only_every_version() {
                     "{v} {verb}: {out:?}"
                 );
             } else {
+                assert_eq!(out.status, 1, "{v} {verb}: {out:?}");
                 assert_eq!(out.json()["code"], 1, "{v} {verb}");
             }
+        }
+        if allows_gc_status(v) {
+            // GC naming this attachment as valid leaves the ENI in the task, configured
+            let mut gc = conf.clone();
+            gc["cni.dev/valid-attachments"] = json!([{"containerID": "ctr-1", "ifname": "eth0"}]);
+            let out = call(
+                &bin("eni"),
+                Some(&f.sim.host),
+                &cni_env("GC", "", "", ""),
+                &gc,
+            );
+            assert_eq!(
+                (out.status, out.stdout.as_str()),
+                (0, ""),
+                "{v} GC: {out:?}"
+            );
+            assert_eq!(ctr.link("eth0").unwrap()["address"], MAC, "{v} after GC");
+            assert_eq!(global_addrs(&ctr, "eth0"), vec!["10.0.1.17/24"]);
         }
 
         let del_conf = if allows_check(v) {

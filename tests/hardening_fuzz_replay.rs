@@ -1,34 +1,100 @@
-//! The CI smoke of the fuzz targets: every committed input of `fuzz/corpus/<target>/` and
-//! `fuzz/regressions/<target>/` goes through the same function libFuzzer calls
-//! (`fuzz/src/lib.rs`, included below), under plain `cargo test` on the stable toolchain,
-//! without libFuzzer. A regression input is a former finding (a panic, a violated property,
-//! a hang); it must pass from now on.
+//! The CI smoke of the fuzz targets: every committed input of a target goes through the same
+//! function libFuzzer calls (`fuzz/src/lib.rs`, included below), under plain `cargo test` on the
+//! stable toolchain, without libFuzzer. The inputs of `<target>`: the seeds and anything else
+//! in `fuzz/corpus/<target>/`, the generated corpus in `fuzz/corpus.tar.xz` (unpacked for the
+//! test into a temporary directory with the system `tar`/`xz`; a file of the same name already
+//! in `fuzz/corpus/<target>/` is not replayed twice) and `fuzz/regressions/<target>/`. A
+//! regression input is a former finding (a panic, a violated property, a hang); it must pass
+//! from now on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod targets;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
-/// The inputs of `target`: (path, bytes), sorted by path.
+/// `corpus/<target>/` of `fuzz/corpus.tar.xz`, unpacked into a temporary directory that is
+/// removed on drop.
+struct Unpacked(PathBuf);
+
+impl Unpacked {
+    fn new(target: &str) -> Unpacked {
+        let archive = fuzz_dir().join("corpus.tar.xz");
+        assert!(archive.is_file(), "{} is missing", archive.display());
+        let dir = std::env::temp_dir().join(format!(
+            "fuzz-replay-{target}-{}-{}",
+            std::process::id(),
+            netns_fixtures::unique_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = Unpacked(dir);
+        let out = Command::new("tar")
+            .arg("-xJf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&tmp.0)
+            .arg(format!("corpus/{target}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tar (and xz)");
+        assert!(
+            out.status.success(),
+            "tar -xJf {} corpus/{target}: {}",
+            archive.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmp
+    }
+
+    fn dir(&self, target: &str) -> PathBuf {
+        self.0.join("corpus").join(target)
+    }
+}
+
+impl Drop for Unpacked {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The regular files of `dir` (none if it does not exist).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.path())
+        .collect()
+}
+
+/// The inputs of `target`: (path, bytes), sorted by path (archived inputs are named by their
+/// place in `fuzz/corpus/`).
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let corpus = fuzz_dir().join("corpus").join(target);
+    let unpacked = Unpacked::new(target);
     let mut out = Vec::new();
-    for kind in ["corpus", "regressions"] {
-        let dir = fuzz_dir().join(kind).join(target);
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if e.file_type().unwrap().is_file() {
-                out.push((e.path(), std::fs::read(e.path()).unwrap()));
-            }
+    let mut seen = BTreeSet::new();
+    for path in files(&corpus) {
+        seen.insert(path.file_name().unwrap().to_owned());
+        out.push((path.clone(), std::fs::read(&path).unwrap()));
+    }
+    for path in files(&unpacked.dir(target)) {
+        let name = path.file_name().unwrap().to_owned();
+        if seen.insert(name.clone()) {
+            out.push((corpus.join(&name), std::fs::read(&path).unwrap()));
         }
+    }
+    for path in files(&fuzz_dir().join("regressions").join(target)) {
+        out.push((path.clone(), std::fs::read(&path).unwrap()));
     }
     out.sort();
     out
@@ -52,8 +118,8 @@ fn replay(target: &str) -> usize {
         let r = std::panic::catch_unwind(|| f(bytes));
         assert!(
             r.is_ok(),
-            "fuzz target {target} fails on {} (replay with: cd fuzz && RUSTC_BOOTSTRAP=1 \
-             cargo fuzz run {target} -s none {})",
+            "fuzz target {target} fails on {} (replay with: cargo xtask fuzz unpack; cd fuzz \
+             && RUSTC_BOOTSTRAP=1 cargo fuzz run {target} -s none {})",
             path.display(),
             path.display()
         );

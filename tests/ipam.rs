@@ -127,10 +127,40 @@ fn host_local_dual_stack_in_every_version() {
             );
             assert_eq!(wrong.status, 1, "{v}: CHECK with someone else's prevResult");
             assert!(wrong.json()["msg"].as_str().unwrap().contains("10.77.0.2"));
+        } else {
+            let check = run(
+                &ns,
+                "CHECK",
+                "ctr-a",
+                "eth0",
+                &with_prev_result(&conf, &add.json()),
+            );
+            assert_eq!(check.status, 1, "{v}: CHECK must be refused: {check:?}");
+            assert_eq!(check.json()["code"], json!(1), "{v}: {check:?}");
         }
         if allows_gc_status(v) {
             let st = run(&ns, "STATUS", "", "", &conf);
             assert_eq!((st.status, st.stdout.as_str()), (0, ""));
+            // GC naming both attachments as valid releases nothing
+            let mut gc = conf.clone();
+            gc["cni.dev/valid-attachments"] = json!([
+                {"containerID": "ctr-a", "ifname": "eth0"},
+                {"containerID": "ctr-b", "ifname": "eth0"}
+            ]);
+            let out = run(&ns, "GC", "", "", &gc);
+            assert_eq!(
+                (out.status, out.stdout.as_str()),
+                (0, ""),
+                "{v} GC: {out:?}"
+            );
+            assert_eq!(lease(&dir, "10.77.0.2").as_deref(), Some("ctr-a\r\neth0"));
+            assert_eq!(lease(&dir, "fd77::2").as_deref(), Some("ctr-a\r\neth0"));
+        } else {
+            for verb in ["STATUS", "GC"] {
+                let out = run(&ns, verb, "", "", &conf);
+                assert_eq!(out.status, 1, "{v} {verb} must be refused: {out:?}");
+                assert_eq!(out.json()["code"], json!(1), "{v} {verb}: {out:?}");
+            }
         }
         for round in 0..2 {
             let del = run(&ns, "DEL", "ctr-a", "eth0", &conf);

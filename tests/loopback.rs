@@ -82,6 +82,7 @@ fn every_verb_in_every_version() {
                 "{v} CHECK: {check:?}"
             );
         } else {
+            assert_eq!(check.status, 1, "{v} CHECK must be refused: {check:?}");
             assert_eq!(check.json()["code"], json!(1), "{v} CHECK must be refused");
         }
 
@@ -97,6 +98,21 @@ fn every_verb_in_every_version() {
                 assert_eq!(out.status, 1, "{v} {verb}");
                 assert_eq!(out.json()["code"], json!(1), "{v} {verb}");
             }
+        }
+        if allows_gc_status(v) {
+            // GC naming this attachment as valid leaves it alone
+            let mut gc = conf(v);
+            gc["cni.dev/valid-attachments"] = json!([{"containerID": "ctr-1", "ifname": "eth0"}]);
+            let out = call(&lo, Some(&host.host), &cni_env("GC", "", "", ""), &gc);
+            assert_eq!(
+                (out.status, out.stdout.as_str()),
+                (0, ""),
+                "{v} GC: {out:?}"
+            );
+            assert!(
+                lo_flags(&ctr).contains(&"UP".to_string()),
+                "{v}: lo is up after GC"
+            );
         }
 
         let del_conf = if allows_check(v) {

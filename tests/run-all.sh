@@ -7,13 +7,15 @@
 #  1. prerequisites, idempotent: the Debian packages below are installed with apt-get only when missing
 #     (one `apt-get update` first, only if something is missing); rustfmt and clippy are added with rustup
 #     only when `rustup component list --installed` lacks them;
-#  2. bash -n on every shell script of the repository;
+#  2. bash -n on every shell script of the repository, and `cargo xtask shellcheck`
+#     (shellcheck -S warning on every tracked shell script);
 #  3. cargo fmt --all -- --check
 #  4. cargo clippy --locked --workspace --all-targets -- -D warnings
-#  5. cargo build --locked --workspace --bins      (the black-box tests run these binaries)
-#  6. cargo test --locked --workspace              (as root: namespace tests and the user-mode-linux
-#                                                   tests included; nothing is skipped)
-#  7. the verbs x versions x plugins matrix (netns-fixtures/test-matrix.sh runs each verb);
+#  5. cargo xtask unused-deps                      (every declared dependency is named in its crate)
+#  6. cargo build --locked --workspace --bins      (the black-box tests run these binaries)
+#  7. cargo test --locked --workspace              (as root: namespace tests and the user-mode-linux
+#                                                   tests included; nothing is skipped; the verbs x
+#                                                   versions x plugins matrix is in the plugins' tests)
 #  8. a short summary.
 # Fails fast: the first failing step stops the run with a message naming it and its exit code.
 # Non-interactive: stdin is /dev/null, so it behaves the same under CI=true without a terminal.
@@ -29,12 +31,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 
 # Debian packages, by name. kmod: the user-mode-linux runner loads the guest's modules with modprobe.
-# golang-go, golang-github-appc-cni-dev, dpkg-dev: netns-fixtures/build-cnitool.sh builds cnitool for
+# golang-go, golang-github-appc-cni-dev, dpkg-dev: scripts/build-cnitool.sh builds cnitool for
 # tests/cnitool.rs. podman, runc, catatonit, busybox-static: the runtime and rootfs of tests/podman.rs.
-# golang-github-coreos-bbolt-dev: Go's bbolt, for netns-fixtures/build-ecs-ipam-go.sh (tests/ecs_ipam.rs,
+# golang-github-coreos-bbolt-dev: Go's bbolt, for scripts/build-ecs-ipam-go.sh (tests/ecs_ipam.rs,
 # Amazon's ecs-ipam store on the other side). util-linux: unshare/nsenter for its private /data.
+# python3: the demo's endpoints (tests/awsvpc_demo.rs). xz-utils: tests/hardening_fuzz_replay.rs unpacks
+# fuzz/corpus.tar.xz. shellcheck: the shellcheck step.
 PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
-  hyperfine procps util-linux
+  util-linux python3 xz-utils shellcheck
   golang-go golang-github-appc-cni-dev dpkg-dev golang-github-coreos-bbolt-dev
   podman runc catatonit busybox-static)
 COMPONENTS=(rustfmt clippy)
@@ -69,6 +73,22 @@ step() {
 [ "$(id -u)" = 0 ] || fail "must run as root (the tests create network namespaces; apt-get)"
 command -v cargo > /dev/null || fail "cargo not found on PATH (a Rust toolchain is required)"
 
+# rust-toolchain.toml pins the toolchain of this machine kind (`rustc --version` of its stable). Where rustup
+# knows that toolchain only as "stable", the pinned name is made a link to it (as rustup's own layout has
+# it), so rustup never downloads what is installed already; a machine with another stable downloads it.
+PIN=$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' rust-toolchain.toml 2> /dev/null)
+pinned_toolchain_missing() {
+  [ -n "$PIN" ] && command -v rustup > /dev/null || return 1
+  local host dir
+  host=$(cd / && rustc -vV 2> /dev/null | sed -n 's/^host: //p')
+  dir=${RUSTUP_HOME:-$HOME/.rustup}/toolchains
+  [ -n "$host" ] && [ ! -e "$dir/$PIN-$host" ] &&
+    [ "$(cd / && rustc +stable --version 2> /dev/null | cut -d' ' -f2)" = "$PIN" ] &&
+    [ -d "$dir/stable-$host" ] && PIN_LINK=("$dir/stable-$host" "$dir/$PIN-$host")
+}
+PIN_LINK=()
+pinned_toolchain_missing || true
+
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2> /dev/null | grep -q 'install ok installed'; }
 missing_pkgs=()
 for p in "${PACKAGES[@]}"; do pkg_installed "$p" || missing_pkgs+=("$p"); done
@@ -77,7 +97,10 @@ command -v cc > /dev/null || missing_pkgs+=(gcc)
 
 missing_comps=()
 if command -v rustup > /dev/null; then
-  installed_comps=$(rustup component list --installed 2> /dev/null) ||
+  # (before the pinned toolchain is linked, ask its twin, stable)
+  comp_tc=()
+  [ ${#PIN_LINK[@]} = 0 ] || comp_tc=(--toolchain stable)
+  installed_comps=$(rustup component list --installed "${comp_tc[@]}" 2> /dev/null) ||
     fail "'rustup component list --installed' failed"
   for c in "${COMPONENTS[@]}"; do
     grep -q "^$c\(-\|$\)" <<< "$installed_comps" || missing_comps+=("$c")
@@ -89,6 +112,9 @@ else
 fi
 
 install_prerequisites() {
+  if [ ${#PIN_LINK[@]} = 2 ]; then
+    ln -s "${PIN_LINK[0]}" "${PIN_LINK[1]}" || fail "cannot link the pinned toolchain $PIN to stable"
+  fi
   if [ ${#missing_pkgs[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     local apt=(apt-get -y -q -o Dpkg::Use-Pty=0)
@@ -112,9 +138,12 @@ if [ "$MODE" = dry ]; then
   echo "run-all (dry run) in $ROOT"
   echo "  missing Debian packages: ${missing_pkgs[*]:-none} (of: ${PACKAGES[*]})"
   echo "  missing rustup components: ${missing_comps[*]:-none} (of: ${COMPONENTS[*]})"
+  echo "  pinned toolchain $PIN: ${PIN_LINK[1]:+to be linked to ${PIN_LINK[0]}}${PIN_LINK[1]:-present (or rustup installs it)}"
   echo "  steps: bash -n on $(list_scripts | wc -l) shell scripts"
+  echo "         cargo xtask shellcheck"
   echo "         cargo fmt --all -- --check"
   echo "         cargo clippy --locked --workspace --all-targets -- -D warnings"
+  echo "         cargo xtask unused-deps"
   echo "         cargo build --locked --workspace --bins"
   echo "         cargo test --locked --workspace"
   echo "  target dir: ${CARGO_TARGET_DIR:-$ROOT/target}; cores: $(nproc)"
@@ -124,7 +153,7 @@ fi
 step prereqs install_prerequisites
 [ "$MODE" = install ] && { say "prerequisites ready"; exit 0; }
 
-# --- 2-6. checks, build, tests -----------------------------------------------------------------------
+# --- 2-7. checks, build, tests -----------------------------------------------------------------------
 shell_syntax() {
   local f n=0 bad=0
   while IFS= read -r f; do
@@ -135,8 +164,10 @@ shell_syntax() {
   return $bad
 }
 step shell-syntax shell_syntax
+step shellcheck cargo xtask shellcheck
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
+step unused-deps cargo xtask unused-deps
 step build cargo build --locked --workspace --bins
 
 TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/run-all-test.XXXXXX")
@@ -146,10 +177,8 @@ run_tests() {
   cargo test --locked --workspace 2>&1 | tee "$TEST_LOG"
 }
 step test run_tests
-# verbs x versions x plugins, run for real against the binaries just tested
-step matrix bash netns-fixtures/test-matrix.sh "${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
-# --- 7. summary --------------------------------------------------------------------------------------
+# --- 8. summary --------------------------------------------------------------------------------------
 counts=$(awk '/^test result:/ {
     for (i = 1; i <= NF; i++) {
       if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i }

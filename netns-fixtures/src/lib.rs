@@ -8,6 +8,12 @@
 //! [`SimHost`]'s "host" namespace.
 //!
 //! Fixtures panic on setup failures: they are for tests only.
+//!
+//! The same topology is available to shell scripts (benchmarks, examples) through the
+//! `netns-fixture` binary of this crate (`src/bin/netns-fixture.rs`, wrapped by
+//! `cargo xtask fixture`): it builds a named [`SimHost`] with namespaces, fake ENIs, trunks
+//! and a fake primary that outlive the command ([`TestNs::keep`]), prints what it made, and
+//! tears it down by name.
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
@@ -115,17 +121,29 @@ pub fn sweep_stale(prefix: &str) {
 
 /// Makes a spawned command enter the namespace at `path` before it executes
 /// ([`Netns::enter_before_exec`]).
-fn enter_before_exec(cmd: &mut Command, path: &Path) {
+pub fn enter_before_exec(cmd: &mut Command, path: &Path) {
     Netns::open(path)
         .and_then(|ns| ns.enter_before_exec(cmd))
         .unwrap_or_else(|e| panic!("enter {} before exec: {e}", path.display()));
 }
 
-/// A named network namespace that is deleted on drop.
+/// A named network namespace that is deleted on drop (unless [`TestNs::keep`] gave it away).
 #[derive(Debug)]
 pub struct TestNs {
     name: String,
     path: PathBuf,
+    delete_on_drop: bool,
+}
+
+/// Whether `name` is usable as a namespace name under `/run/netns` (and in `ip -n`).
+fn valid_netns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl TestNs {
@@ -144,7 +162,53 @@ impl TestNs {
         );
         ip_checked(&["netns", "add", &name]);
         let path = Path::new(NETNS_RUN_DIR).join(&name);
-        TestNs { name, path }
+        TestNs {
+            name,
+            path,
+            delete_on_drop: true,
+        }
+    }
+
+    /// Creates the namespace `name` exactly (no sweeping, no suffix); panics if it exists or
+    /// the name is not `[A-Za-z0-9._-]+`. Deleted on drop unless [`TestNs::keep`] is called:
+    /// for fixtures that outlive the process that made them (the `netns-fixture` CLI).
+    pub fn with_name(name: &str) -> TestNs {
+        assert!(valid_netns_name(name), "bad netns name {name:?}");
+        ip_checked(&["netns", "add", name]);
+        TestNs {
+            name: name.to_string(),
+            path: Path::new(NETNS_RUN_DIR).join(name),
+            delete_on_drop: true,
+        }
+    }
+
+    /// The existing namespace `name`, deleted when the value is dropped; `None` if there is no
+    /// such namespace (or the name is not a valid one).
+    pub fn adopt(name: &str) -> Option<TestNs> {
+        if !valid_netns_name(name) {
+            return None;
+        }
+        let path = Path::new(NETNS_RUN_DIR).join(name);
+        path.exists().then(|| TestNs {
+            name: name.to_string(),
+            path,
+            delete_on_drop: true,
+        })
+    }
+
+    /// The existing namespace `name`, left alone when the value is dropped; `None` if there is
+    /// no such namespace (or the name is not a valid one).
+    pub fn open(name: &str) -> Option<TestNs> {
+        let mut ns = TestNs::adopt(name)?;
+        ns.delete_on_drop = false;
+        Some(ns)
+    }
+
+    /// Gives the namespace away: it is no longer deleted when this value is dropped. Returns
+    /// its name (delete it later with [`TestNs::adopt`] or `ip netns del`).
+    pub fn keep(mut self) -> String {
+        self.delete_on_drop = false;
+        self.name.clone()
     }
 
     /// The namespace name (for `ip -n`).
@@ -257,6 +321,9 @@ impl TestNs {
 
 impl Drop for TestNs {
     fn drop(&mut self) {
+        if !self.delete_on_drop {
+            return;
+        }
         for attempt in 0..3 {
             if run_ip(&["netns", "del", &self.name]).status.success() || !self.path.exists() {
                 return;
@@ -296,7 +363,7 @@ fn ip_of(cidr: &str) -> IpAddr {
 /// peer sits in the subnet namespace and carries the gateway addresses.
 #[derive(Debug, Clone)]
 pub struct FakeEni {
-    /// Host-side name, `eni<suffix>`.
+    /// Host-side name, `eni<suffix>` unless chosen.
     pub name: String,
     /// Host-side ifindex at creation.
     pub index: u32,
@@ -304,12 +371,66 @@ pub struct FakeEni {
     pub mac: String,
     /// MTU of both ends.
     pub mtu: u32,
-    /// Subnet-side (gateway) name, `sub<suffix>`.
+    /// Subnet-side (gateway) name, `sub<suffix>` unless chosen.
     pub peer_name: String,
     /// IPv4 gateway address, if configured.
     pub gw_v4: Option<IpAddr>,
     /// IPv6 gateway address, if configured.
     pub gw_v6: Option<IpAddr>,
+}
+
+/// What [`SimHost::add_fake_eni_with`] builds; every field is optional (`Default` gives
+/// generated names, a kernel-chosen MAC, MTU 1500 and no gateway addresses).
+#[derive(Debug, Clone, Default)]
+pub struct EniSpec {
+    /// Host-side name (default `eni<suffix>`).
+    pub name: Option<String>,
+    /// Subnet-side name (default `sub<suffix>`).
+    pub peer_name: Option<String>,
+    /// The ENI MAC (default: chosen by the kernel).
+    pub mac: Option<String>,
+    /// MTU of both ends (default 1500).
+    pub mtu: Option<u32>,
+    /// IPv4 gateway address with prefix on the subnet side, e.g. `10.0.1.1/24`.
+    pub gw_v4_cidr: Option<String>,
+    /// IPv6 gateway address with prefix on the subnet side (added without DAD).
+    pub gw_v6_cidr: Option<String>,
+}
+
+/// A fake trunk ENI in a [`SimHost`]: a veth end in the host namespace whose peer sits in
+/// the subnet namespace, optionally with 802.1Q sub-interfaces there answering as the
+/// gateways of branch ENIs.
+#[derive(Debug, Clone)]
+pub struct FakeTrunk {
+    /// Host-side name, `trk<suffix>` unless chosen.
+    pub name: String,
+    /// Host-side ifindex at creation.
+    pub index: u32,
+    /// Its MAC (lowercase, colon form).
+    pub mac: String,
+    /// MTU of both ends.
+    pub mtu: u32,
+    /// Subnet-side name, `trp<suffix>` unless chosen.
+    pub peer_name: String,
+    /// The VLANs on the subnet side: (VLAN id, link name `<peer>.<id>`, gateway address).
+    pub vlans: Vec<(u16, String, IpAddr)>,
+}
+
+/// What [`SimHost::add_fake_trunk`] builds (`Default`: generated names, kernel-chosen MAC,
+/// MTU 1500, no VLANs).
+#[derive(Debug, Clone, Default)]
+pub struct TrunkSpec {
+    /// Host-side name (default `trk<suffix>`).
+    pub name: Option<String>,
+    /// Subnet-side name (default `trp<suffix>`).
+    pub peer_name: Option<String>,
+    /// The trunk's MAC (default: chosen by the kernel).
+    pub mac: Option<String>,
+    /// MTU of both ends (default 1500).
+    pub mtu: Option<u32>,
+    /// VLANs to create on the subnet side (needs 802.1Q): (id, gateway CIDR), e.g.
+    /// `(102, "10.0.2.1/24")`; each becomes `<peer>.<id>`, up, with that address.
+    pub vlans: Vec<(u16, String)>,
 }
 
 /// The fake primary interface of a [`SimHost`], carrying its default routes.
@@ -348,8 +469,20 @@ pub struct SimHost {
 impl SimHost {
     /// Creates `<prefix>h-...` (host) and `<prefix>s-...` (subnet), both with `lo` up.
     pub fn new(prefix: &str) -> SimHost {
-        let host = TestNs::new(&format!("{prefix}h"));
-        let subnet = TestNs::new(&format!("{prefix}s"));
+        SimHost::from_namespaces(
+            TestNs::new(&format!("{prefix}h")),
+            TestNs::new(&format!("{prefix}s")),
+        )
+    }
+
+    /// Creates the namespaces `host` and `subnet` by these exact names ([`TestNs::with_name`]),
+    /// both with `lo` up.
+    pub fn with_names(host: &str, subnet: &str) -> SimHost {
+        let host = TestNs::with_name(host);
+        SimHost::from_namespaces(host, TestNs::with_name(subnet))
+    }
+
+    fn from_namespaces(host: TestNs, subnet: TestNs) -> SimHost {
         host.ip_ok(&["link", "set", "lo", "up"]);
         subnet.ip_ok(&["link", "set", "lo", "up"]);
         SimHost { host, subnet }
@@ -364,32 +497,30 @@ impl SimHost {
         gw_v6_cidr: Option<&str>,
         mtu: u32,
     ) -> FakeEni {
+        self.add_fake_eni_with(&EniSpec {
+            mac: Some(mac.to_string()),
+            mtu: Some(mtu),
+            gw_v4_cidr: gw_v4_cidr.map(str::to_string),
+            gw_v6_cidr: gw_v6_cidr.map(str::to_string),
+            ..EniSpec::default()
+        })
+    }
+
+    /// Adds a fake ENI as `spec` describes: a veth pair, host end in the host namespace, peer in
+    /// the subnet namespace with the gateway addresses (IPv6 without DAD), both ends up.
+    pub fn add_fake_eni_with(&self, spec: &EniSpec) -> FakeEni {
         let suffix = unique_suffix();
-        let name = format!("eni{suffix}");
-        let peer_name = format!("sub{suffix}");
-        let mtu_s = mtu.to_string();
-        self.host.ip_ok(&[
-            "link",
-            "add",
-            &name,
-            "address",
-            mac,
-            "mtu",
-            &mtu_s,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &peer_name,
-            "mtu",
-            &mtu_s,
-            "netns",
-            self.subnet.name(),
-        ]);
-        if let Some(cidr) = gw_v4_cidr {
+        let name = spec.name.clone().unwrap_or_else(|| format!("eni{suffix}"));
+        let peer_name = spec
+            .peer_name
+            .clone()
+            .unwrap_or_else(|| format!("sub{suffix}"));
+        let mtu = spec.mtu.unwrap_or(1500);
+        self.add_veth_to_subnet(&name, &peer_name, spec.mac.as_deref(), mtu);
+        if let Some(cidr) = &spec.gw_v4_cidr {
             self.subnet.ip_ok(&["addr", "add", cidr, "dev", &peer_name]);
         }
-        if let Some(cidr) = gw_v6_cidr {
+        if let Some(cidr) = &spec.gw_v6_cidr {
             self.subnet
                 .ip_ok(&["addr", "add", cidr, "dev", &peer_name, "nodad"]);
         }
@@ -402,9 +533,70 @@ impl SimHost {
             name,
             mtu,
             peer_name,
-            gw_v4: gw_v4_cidr.map(ip_of),
-            gw_v6: gw_v6_cidr.map(ip_of),
+            gw_v4: spec.gw_v4_cidr.as_deref().map(ip_of),
+            gw_v6: spec.gw_v6_cidr.as_deref().map(ip_of),
         }
+    }
+
+    /// Adds a fake trunk as `spec` describes: a veth pair, host end in the host namespace, peer
+    /// (with its VLAN sub-interfaces and their gateway addresses) in the subnet namespace, all
+    /// up. Creating a VLAN needs 802.1Q in the kernel (see the user-mode-linux runner).
+    pub fn add_fake_trunk(&self, spec: &TrunkSpec) -> FakeTrunk {
+        let suffix = unique_suffix();
+        let name = spec.name.clone().unwrap_or_else(|| format!("trk{suffix}"));
+        let peer_name = spec
+            .peer_name
+            .clone()
+            .unwrap_or_else(|| format!("trp{suffix}"));
+        let mtu = spec.mtu.unwrap_or(1500);
+        self.add_veth_to_subnet(&name, &peer_name, spec.mac.as_deref(), mtu);
+        self.host.ip_ok(&["link", "set", &name, "up"]);
+        self.subnet.ip_ok(&["link", "set", &peer_name, "up"]);
+        let mut vlans = Vec::new();
+        for (id, cidr) in &spec.vlans {
+            let vlan = format!("{peer_name}.{id}");
+            assert!(vlan.len() <= 15, "VLAN link name {vlan} is over 15 bytes");
+            let id_s = id.to_string();
+            self.subnet.ip_ok(&[
+                "link", "add", "link", &peer_name, "name", &vlan, "type", "vlan", "id", &id_s,
+            ]);
+            self.subnet.ip_ok(&["addr", "add", cidr, "dev", &vlan]);
+            self.subnet.ip_ok(&["link", "set", &vlan, "up"]);
+            vlans.push((*id, vlan, ip_of(cidr)));
+        }
+        let link = self.host.link(&name).expect("fake trunk just created");
+        FakeTrunk {
+            index: self.host.ifindex(&name),
+            mac: link["address"].as_str().unwrap_or_default().to_string(),
+            name,
+            mtu,
+            peer_name,
+            vlans,
+        }
+    }
+
+    /// `ip link add NAME [address MAC] mtu MTU type veth peer name PEER mtu MTU netns SUBNET`
+    /// in the host namespace.
+    fn add_veth_to_subnet(&self, name: &str, peer: &str, mac: Option<&str>, mtu: u32) {
+        let mtu = mtu.to_string();
+        let mut args = vec!["link", "add", name];
+        if let Some(mac) = mac {
+            args.extend(["address", mac]);
+        }
+        args.extend([
+            "mtu",
+            &mtu,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "mtu",
+            &mtu,
+            "netns",
+            self.subnet.name(),
+        ]);
+        self.host.ip_ok(&args);
     }
 
     /// Adds `prim<suffix>` to the host namespace with `198.51.100.2/24` and

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use netns_fixtures::{
-    SimHost, TestNs, run_plugin, run_plugin_with_timeout, sweep_stale, unique_suffix, veth_pair,
+    EniSpec, SimHost, TestNs, TrunkSpec, run_plugin, run_plugin_with_timeout, sweep_stale,
+    unique_suffix, veth_pair,
 };
 
 fn netns_listed(name: &str) -> bool {
@@ -303,4 +304,161 @@ fn run_plugin_kills_a_hung_plugin() {
     assert_eq!(out.status, 128 + 9);
     assert!(out.stderr.contains("killed after"));
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn named_namespaces_are_kept_adopted_and_opened() {
+    let name = format!("nsfixn-{}", unique_suffix());
+    let ns = TestNs::with_name(&name);
+    assert_eq!(ns.path(), Path::new("/run/netns").join(&name));
+    assert_eq!(ns.keep(), name);
+    assert!(netns_listed(&name), "kept after drop");
+    // open: a handle that leaves the namespace alone
+    drop(TestNs::open(&name).unwrap());
+    assert!(netns_listed(&name));
+    // adopt: a handle that deletes it
+    drop(TestNs::adopt(&name).unwrap());
+    assert!(!netns_listed(&name));
+    assert!(TestNs::adopt(&name).is_none());
+    assert!(TestNs::open("../etc").is_none());
+    // a name that exists is refused
+    let taken = TestNs::with_name(&name);
+    let again = catch_unwind(AssertUnwindSafe(|| TestNs::with_name(&name)));
+    assert!(again.is_err());
+    assert!(netns_listed(&name), "the refused attempt deleted nothing");
+    drop(taken);
+    assert!(!netns_listed(&name));
+}
+
+#[test]
+fn fake_eni_and_trunk_by_spec() {
+    let sim = SimHost::new("nsfix");
+    let eni = sim.add_fake_eni_with(&EniSpec {
+        name: Some("eth1".into()),
+        peer_name: Some("vpc0".into()),
+        gw_v4_cidr: Some("10.0.1.1/24".into()),
+        ..EniSpec::default()
+    });
+    assert_eq!(
+        (eni.name.as_str(), eni.peer_name.as_str()),
+        ("eth1", "vpc0")
+    );
+    assert_eq!(eni.mtu, 1500);
+    assert_eq!(sim.host.link("eth1").unwrap()["address"], eni.mac.as_str());
+    assert_eq!(sim.subnet.link("vpc0").unwrap()["link_index"], eni.index);
+    let trunk = sim.add_fake_trunk(&TrunkSpec {
+        mac: Some("0a:00:00:00:00:aa".into()),
+        mtu: Some(9001),
+        ..TrunkSpec::default()
+    });
+    assert!(trunk.name.starts_with("trk") && trunk.peer_name.starts_with("trp"));
+    let link = sim.host.link(&trunk.name).unwrap();
+    assert_eq!(link["address"], "0a:00:00:00:00:aa");
+    assert_eq!(link["mtu"], 9001);
+    assert!(link["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
+    assert_eq!(sim.subnet.link(&trunk.peer_name).unwrap()["mtu"], 9001);
+    assert!(trunk.vlans.is_empty());
+}
+
+/// Runs the `netns-fixture` CLI with a private state directory; `down`s the fixture and
+/// removes the directory on drop (also when an assertion failed).
+struct Cli {
+    state: PathBuf,
+    name: String,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_netns-fixture"))
+            .args(args)
+            .env("NETNS_FIXTURE_STATE_DIR", &self.state)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", &self.name.clone()]);
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+/// `netns-fixture`, the CLI the benchmarks and examples use: `up` makes the named topology and
+/// prints it, `spawn` starts a process in it, `down` kills that process and deletes everything.
+#[test]
+fn cli_up_spawn_down() {
+    let cli = Cli {
+        state: std::env::temp_dir().join(format!("nsfix-state-{}", unique_suffix())),
+        name: format!("nsfixcli{}", unique_suffix()),
+    };
+    let name = cli.name.clone();
+    let run = |args: &[&str]| cli.run(args);
+    let (code, out, err) = run(&[
+        "up",
+        &name,
+        "--ns",
+        "task",
+        "--eni",
+        "name=eth1,peer=vpc0,mac=0a:1b:2c:3d:4e:5f,mtu=9001,gw4=10.0.1.1/24",
+        "--primary",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let vars: std::collections::HashMap<&str, &str> =
+        out.lines().filter_map(|l| l.split_once('=')).collect();
+    assert_eq!(vars["FIXTURE_NAME"], name);
+    assert_eq!(vars["HOST_NS"], format!("{name}-host"));
+    assert_eq!(vars["SUBNET_NS"], format!("{name}-subnet"));
+    assert_eq!(vars["TASK_NS"], format!("{name}-task"));
+    assert_eq!(vars["ENI_NAME"], "eth1");
+    assert_eq!(vars["ENI_MAC"], "0a:1b:2c:3d:4e:5f");
+    assert_eq!(vars["ENI_GW4"], "10.0.1.1");
+    assert_eq!(vars["PRIMARY_GW4"], "198.51.100.1");
+    for ns in ["host", "subnet", "task"] {
+        assert!(netns_listed(&format!("{name}-{ns}")), "{ns}");
+    }
+    let host = TestNs::open(&format!("{name}-host")).unwrap();
+    assert_eq!(host.link("eth1").unwrap()["mtu"], 9001);
+    // the same name twice is refused, and nothing is touched
+    let (code, _, err) = run(&["up", &name]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(netns_listed(&format!("{name}-host")));
+    // a bad element is a usage error
+    assert_eq!(run(&["add", &name, "--eni", "colour=red"]).0, Some(2));
+
+    let (code, pid, err) = run(&["spawn", &name, "task", "--", "sleep", "300"]);
+    assert_eq!(code, Some(0), "{err}");
+    let pid = pid.trim().to_string();
+    let ns_of = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+    let task_ns = std::fs::metadata(format!("/run/netns/{name}-task"))
+        .unwrap()
+        .ino();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ns_of(&pid) != Some(PathBuf::from(format!("net:[{task_ns}]"))) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", ns_of(&pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let (code, _, err) = run(&["down", &name]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("3 namespaces deleted, 1 processes stopped"),
+        "{err}"
+    );
+    for ns in ["host", "subnet", "task"] {
+        assert!(!netns_listed(&format!("{name}-{ns}")), "{ns}");
+    }
+    let state_of = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        state_of.is_empty() || state_of.contains(") Z "),
+        "{state_of}"
+    );
+    // down again: nothing to do
+    assert_eq!(run(&["down", &name]).0, Some(0));
 }

@@ -209,17 +209,21 @@ pub fn main_routes(ns: &TestNs, fam: &str) -> Vec<String> {
 /// prints `capabilities`.
 pub fn assert_version_about_and_capabilities(plugin: &str, capabilities: &[&str]) {
     let p = bin(plugin);
-    let out = run_plugin(
-        &p,
-        None,
-        &[("CNI_COMMAND", "VERSION")],
-        b"{\"cniVersion\":\"1.1.0\"}",
-    );
-    assert_eq!(
-        out.json(),
-        serde_json::json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS}),
-        "{plugin} VERSION"
-    );
+    // asked in any version, VERSION answers in the newest (as Go's skel does) with all of them
+    for v in VERSIONS {
+        let out = run_plugin(
+            &p,
+            None,
+            &[("CNI_COMMAND", "VERSION")],
+            format!("{{\"cniVersion\":\"{v}\"}}").as_bytes(),
+        );
+        assert_eq!(out.status, 0, "{plugin} VERSION {v}: {out:?}");
+        assert_eq!(
+            out.json(),
+            serde_json::json!({"cniVersion": "1.1.0", "supportedVersions": VERSIONS}),
+            "{plugin} VERSION {v}"
+        );
+    }
     let out = run_plugin(&p, None, &[], b"");
     assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{plugin} about");
     assert!(

@@ -1,0 +1,140 @@
+//! `cargo xtask release`: the plugins built statically against glibc (`+crt-static`: no
+//! dynamic loader work at start-up, ~0.25 ms less per exec), each checked to be static.
+//!
+//! The flag goes through `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS` with an explicit
+//! `--target`: with `--target`, cargo does not apply target rustflags to build scripts and
+//! proc-macros, which must stay dynamic (rustc cannot load a static proc-macro). `RUSTFLAGS`
+//! would override the target variable, so its content is moved into it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::{self, Res, fail, root};
+
+/// The target of the release build.
+pub const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+
+/// The plugin binaries: what `release` builds by default and checks.
+pub const PLUGINS: [&str; 5] = ["loopback", "ipam", "bridge", "eni", "branch-eni"];
+
+const TARGET_RUSTFLAGS: &str = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS";
+
+pub fn run(args: &[String]) -> Res<()> {
+    let selection = selection(args)?;
+    let out = build_static(&selection)?;
+    let mut found = 0;
+    for p in PLUGINS {
+        let bin = out.join(p);
+        if !bin.is_file() {
+            continue;
+        }
+        found += 1;
+        let how = check_static(&bin)?;
+        let size = bin.metadata().map(|m| m.len()).unwrap_or(0);
+        eprintln!("release: {p}: static ({size} bytes; {how})");
+    }
+    if found == 0 {
+        return fail(format!(
+            "no plugin binary ({}) in {}",
+            PLUGINS.join(" "),
+            out.display()
+        ));
+    }
+    println!("{}", out.display());
+    Ok(())
+}
+
+/// The cargo selection for plugin names given as `NAME`, `-p NAME` or `--bin NAME` (binaries,
+/// not packages: the `ipam` binary's package is `ipam-plugin`, `ipam` is the library); all five
+/// when none is given.
+fn selection(args: &[String]) -> Res<Vec<String>> {
+    let names: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "-p" && *a != "--bin")
+        .collect();
+    let names = if names.is_empty() {
+        PLUGINS.to_vec()
+    } else {
+        names
+    };
+    let mut sel = Vec::new();
+    for n in names {
+        if !PLUGINS.contains(&n) {
+            return fail(format!(
+                "release: {n:?} is not a plugin ({})",
+                PLUGINS.join(" ")
+            ));
+        }
+        sel.extend(["--bin".to_string(), n.to_string()]);
+    }
+    Ok(sel)
+}
+
+/// `cargo build --locked --release --target x86_64-unknown-linux-gnu SELECTION` with static
+/// linking; returns the directory holding the binaries.
+pub fn build_static(selection: &[String]) -> Res<PathBuf> {
+    if std::env::consts::ARCH != "x86_64" {
+        return fail(format!("only x86_64 hosts are supported (target {TRIPLE})"));
+    }
+    if std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_some_and(|v| !v.is_empty()) {
+        return fail(
+            "CARGO_ENCODED_RUSTFLAGS is set; it would override the static-linking flag: unset it",
+        );
+    }
+    let mut flags = String::new();
+    if let Some(v) = std::env::var_os(TARGET_RUSTFLAGS).filter(|v| !v.is_empty()) {
+        flags.push_str(&v.to_string_lossy());
+        flags.push(' ');
+    }
+    if let Some(v) = std::env::var_os("RUSTFLAGS").filter(|v| !v.is_empty()) {
+        let v = v.to_string_lossy();
+        eprintln!("release: moving RUSTFLAGS='{v}' into {TARGET_RUSTFLAGS}");
+        flags.push_str(&v);
+        flags.push(' ');
+    }
+    flags.push_str("-C target-feature=+crt-static");
+    let mut cargo = util::cargo();
+    cargo
+        .current_dir(root())
+        .env_remove("RUSTFLAGS")
+        .env(TARGET_RUSTFLAGS, &flags)
+        .args(["build", "--locked", "--release", "--target", TRIPLE])
+        .args(selection);
+    util::status(&mut cargo, "cargo build --release")?;
+    let out = util::target_dir()?.join(TRIPLE).join("release");
+    if !out.is_dir() {
+        return fail(format!("no output directory {}", out.display()));
+    }
+    Ok(out)
+}
+
+/// Checks that `bin` is statically linked: `ldd` must call it static or not dynamic, and
+/// `file` (when installed) static(-pie). Returns what they said.
+pub fn check_static(bin: &Path) -> Res<String> {
+    let ldd = Command::new("ldd")
+        .arg(bin)
+        .env("LC_ALL", "C")
+        .output()
+        .map(|o| {
+            let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
+            s.push_str(&String::from_utf8_lossy(&o.stderr));
+            s.trim().to_string()
+        })
+        .or_else(|e| fail(format!("cannot run ldd: {e}")))?;
+    if !(ldd.contains("not a dynamic executable") || ldd.contains("statically linked")) {
+        return fail(format!("{} is dynamically linked:\n{ldd}", bin.display()));
+    }
+    if !util::on_path("file") {
+        return Ok(format!("ldd: {}", ldd.replace('\n', " ")));
+    }
+    let file = util::output(Command::new("file").arg("-b").arg(bin), "file -b")?;
+    let file = file.trim();
+    if !(file.contains("static-pie linked") || file.contains("statically linked")) {
+        return fail(format!(
+            "{} is not static according to file(1): {file}",
+            bin.display()
+        ));
+    }
+    Ok(file.split(", BuildID").next().unwrap_or(file).to_string())
+}
