@@ -888,8 +888,8 @@ pub fn eni_config(data: &[u8]) {
             assert!(c.wait <= Duration::from_secs(600), "{:?}", c.wait);
         }
         Err(e) => {
-            let e: Error = e.into();
-            assert!(matches!(e.code(), 4 | 7), "code {}: {e}", e.code());
+            let code = cni_spec::PluginError::code(&e);
+            assert!(matches!(code, 4 | 7), "code {code}: {e}");
         }
     }
 }

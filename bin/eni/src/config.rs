@@ -32,9 +32,10 @@ pub enum Dialect {
 
 /// The key names of a dialect (canonical spelling), for lookups and messages.
 struct Keys {
-    id: &'static str,
+    /// The key that identifies the ENI: ecs-eni's `eni` (its id, informational), vpc-eni's
+    /// `eniName` (its name in the host namespace).
+    ident: &'static str,
     mac: &'static str,
-    name: Option<&'static str>,
     addresses: &'static str,
     gateways: &'static str,
     block: &'static str,
@@ -42,9 +43,8 @@ struct Keys {
 }
 
 const ECS_KEYS: Keys = Keys {
-    id: "eni",
+    ident: "eni",
     mac: "mac",
-    name: None,
     addresses: "ip-addresses",
     gateways: "gateway-ip-addresses",
     block: "block-instance-metadata",
@@ -52,14 +52,28 @@ const ECS_KEYS: Keys = Keys {
 };
 
 const VPC_KEYS: Keys = Keys {
-    id: "",
+    ident: "eniName",
     mac: "eniMACAddress",
-    name: Some("eniName"),
     addresses: "eniIPAddresses",
     gateways: "gatewayIPAddresses",
     block: "blockInstanceMetadata",
     stay_down: "opStateDown",
 };
+
+impl Keys {
+    /// The dialect's own keys (the other dialect has none of them), in the order messages
+    /// name them.
+    const fn own(&self) -> [&'static str; 6] {
+        [
+            self.ident,
+            self.mac,
+            self.addresses,
+            self.gateways,
+            self.block,
+            self.stay_down,
+        ]
+    }
+}
 
 /// Keys our own plugin adds to both dialects.
 const MTU_KEY: &str = "mtu";
@@ -83,23 +97,12 @@ impl Dialect {
     }
 }
 
-/// Every key this plugin reads, in both dialects (canonical spelling).
-const FIELDS: [&str; 14] = [
-    "eni",
-    "mac",
-    "ip-addresses",
-    "gateway-ip-addresses",
-    "block-instance-metadata",
-    "stay-down",
-    "eniName",
-    "eniMACAddress",
-    "eniIPAddresses",
-    "gatewayIPAddresses",
-    "blockInstanceMetadata",
-    "opStateDown",
-    MTU_KEY,
-    WAIT_KEY,
-];
+/// Every key this plugin reads: both dialects' own and ours (canonical spelling).
+const FIELDS: [&str; 14] = {
+    let [a, b, c, d, e, f] = ECS_KEYS.own();
+    let [g, h, i, j, k, l] = VPC_KEYS.own();
+    [a, b, c, d, e, f, g, h, i, j, k, l, MTU_KEY, WAIT_KEY]
+};
 
 /// The config's keys read with Go's `encoding/json` rules (`cni_spec::gojson`): matched
 /// case-insensitively, the last member of a key wins, `null` counts as absent.
@@ -143,6 +146,16 @@ impl<'a> Lookup<'a> {
             Some((k, Value::String(s))) => Ok(Some((k, s.clone()))),
             Some((k, v)) => Err(bad(k, format!("expected a string, got {}", json_kind(v)))),
         }
+    }
+
+    /// [`Lookup::string`], with `""` counting as absent.
+    fn nonempty_string(&self, key: &str) -> Result<Option<(&'a str, String)>, EniError> {
+        Ok(self.string(key)?.filter(|(_, s)| !s.is_empty()))
+    }
+
+    /// The key as written (the canonical spelling when absent), for messages.
+    fn written(&self, key: &str) -> String {
+        self.object.key_as_written(key).to_string()
     }
 
     fn bool(&self, key: &str) -> Result<bool, EniError> {
@@ -196,7 +209,7 @@ pub struct EniConf {
     pub stay_down: bool,
     /// How long ADD waits for the ENI to appear.
     pub wait: Duration,
-    /// The key names used in messages: (mac, addresses, gateways).
+    /// The MAC key as written, for messages.
     pub mac_key: String,
 }
 
@@ -211,30 +224,14 @@ fn select_dialect(
     if let Some(d) = Dialect::of_name(plugin_type).or_else(|| Dialect::of_name(program)) {
         return Ok((d, true));
     }
-    let ecs_keys = [
-        "eni",
-        "mac",
-        "ip-addresses",
-        "gateway-ip-addresses",
-        "block-instance-metadata",
-        "stay-down",
-    ];
-    let vpc_keys = [
-        "eniName",
-        "eniMACAddress",
-        "eniIPAddresses",
-        "gatewayIPAddresses",
-        "blockInstanceMetadata",
-        "opStateDown",
-    ];
-    let ecs: Vec<&str> = ecs_keys
-        .iter()
-        .filter_map(|k| look.get(k).map(|(k, _)| k))
-        .collect();
-    let vpc: Vec<&str> = vpc_keys
-        .iter()
-        .filter_map(|k| look.get(k).map(|(k, _)| k))
-        .collect();
+    // the keys present, as written
+    let present = |keys: &Keys| -> Vec<&str> {
+        keys.own()
+            .iter()
+            .filter_map(|k| look.get(k).map(|(k, _)| k))
+            .collect()
+    };
+    let (ecs, vpc) = (present(&ECS_KEYS), present(&VPC_KEYS));
     match (ecs.is_empty(), vpc.is_empty()) {
         (false, true) => Ok((Dialect::Ecs, false)),
         (true, false) => Ok((Dialect::Vpc, false)),
@@ -324,6 +321,17 @@ fn check_ifname(key: &str, s: &str) -> Result<(), EniError> {
     }
 }
 
+/// vpc-eni's `eniName`: the ENI's name in the host namespace, when set and not `""`.
+fn parse_host_name(look: &Lookup<'_>, key: &str) -> Result<Option<String>, EniError> {
+    match look.nonempty_string(key)? {
+        Some((k, s)) => {
+            check_ifname(k, &s)?;
+            Ok(Some(s))
+        }
+        None => Ok(None),
+    }
+}
+
 fn parse_addresses(key: &str, items: &[String]) -> Result<Vec<IpNetwork>, EniError> {
     items
         .iter()
@@ -384,6 +392,17 @@ fn parse_mtu(look: &Lookup<'_>) -> Result<Option<u32>, EniError> {
     }
 }
 
+/// How long ADD waits: `eniWaitTimeout`, else `$ENI_WAIT_TIMEOUT`, else [`DEFAULT_WAIT`].
+fn parse_wait(look: &Lookup<'_>, env_wait: Option<&str>) -> Result<Duration, EniError> {
+    match look.get(WAIT_KEY) {
+        Some((k, v)) => wait_from(k, v),
+        None => match env_wait.filter(|s| !s.is_empty()) {
+            Some(s) => wait_from(WAIT_ENV, &Value::String(s.to_string())),
+            None => Ok(DEFAULT_WAIT),
+        },
+    }
+}
+
 impl EniConf {
     /// Parses and validates the whole config. `env_wait` is `$ENI_WAIT_TIMEOUT`, if set.
     pub fn parse(
@@ -395,28 +414,18 @@ impl EniConf {
         let look = Lookup::new(raw);
         let (dialect, by_name) = select_dialect(&look, plugin_type, program)?;
         let keys = dialect.keys();
-        let key_as_written = |k: &str| look.get(k).map_or(k.to_string(), |(w, _)| w.to_string());
 
-        let eni_id = if keys.id.is_empty() {
-            None
-        } else {
-            look.string(keys.id)?
-                .map(|(_, s)| s)
-                .filter(|s| !s.is_empty())
+        let eni_id = match dialect {
+            Dialect::Ecs => look.nonempty_string(keys.ident)?.map(|(_, s)| s),
+            Dialect::Vpc => None,
         };
-        let mac = match look.string(keys.mac)? {
-            Some((k, s)) if !s.is_empty() => Some(parse_unicast_mac(k, &s)?),
-            _ => None,
-        };
-        let name = match keys.name {
-            Some(nk) => match look.string(nk)? {
-                Some((k, s)) if !s.is_empty() => {
-                    check_ifname(k, &s)?;
-                    Some(s)
-                }
-                _ => None,
-            },
+        let mac = match look.nonempty_string(keys.mac)? {
+            Some((k, s)) => Some(parse_unicast_mac(k, &s)?),
             None => None,
+        };
+        let name = match dialect {
+            Dialect::Vpc => parse_host_name(&look, keys.ident)?,
+            Dialect::Ecs => None,
         };
         let stay_down = look.bool(keys.stay_down)?;
         let block_imds = look.bool(keys.block)?;
@@ -429,60 +438,68 @@ impl EniConf {
             None => Vec::new(),
         };
         let mtu = parse_mtu(&look)?;
-        let wait = match look.get(WAIT_KEY) {
-            Some((k, v)) => wait_from(k, v)?,
-            None => match env_wait.filter(|s| !s.is_empty()) {
-                Some(s) => wait_from(WAIT_ENV, &Value::String(s.to_string()))?,
-                None => DEFAULT_WAIT,
-            },
-        };
+        let wait = parse_wait(&look, env_wait)?;
 
-        // required keys
-        if dialect == Dialect::Ecs && by_name && eni_id.is_none() {
-            return Err(bad(
-                &key_as_written(keys.id),
-                "missing required parameter (the ENI id)",
-            ));
-        }
-        if mac.is_none() && name.is_none() {
-            let what = match keys.name {
-                Some(n) => format!("missing: give {} or {n}", keys.mac),
-                None => "missing required parameter (the ENI's MAC address)".to_string(),
-            };
-            return Err(bad(&key_as_written(keys.mac), what));
-        }
-        if addresses.is_empty() && (by_name || !stay_down) {
-            return Err(bad(
-                &key_as_written(keys.addresses),
-                "missing: at least one address with its prefix is required",
-            ));
-        }
-        let iface = IfaceConfig {
-            addresses,
-            gateways,
-            default_routes: true,
-            routes: Vec::new(),
-            mtu,
-            block_imds,
-        };
-        iface.validate().map_err(|e| {
-            let key = match e.field {
-                Field::Addresses => key_as_written(keys.addresses),
-                Field::Gateways => key_as_written(keys.gateways),
-                Field::Mtu => key_as_written(MTU_KEY),
-                Field::Routes => "routes".to_string(),
-            };
-            bad(&key, format!("{:?}: {}", e.value, e.reason))
-        })?;
-        Ok(EniConf {
+        let conf = EniConf {
             dialect,
             eni_id,
             mac,
             name,
-            iface,
+            iface: IfaceConfig {
+                addresses,
+                gateways,
+                default_routes: true,
+                routes: Vec::new(),
+                mtu,
+                block_imds,
+            },
             stay_down,
             wait,
-            mac_key: key_as_written(keys.mac),
+            mac_key: look.written(keys.mac),
+        };
+        conf.require_keys(&look, by_name)?;
+        conf.validate(&look)?;
+        Ok(conf)
+    }
+
+    /// The keys the dialect needs: an ENI to look for, addresses unless only moving it (and
+    /// always when chosen by name, as the Go plugins require), ecs-eni's ENI id when chosen by
+    /// name.
+    fn require_keys(&self, look: &Lookup<'_>, by_name: bool) -> Result<(), EniError> {
+        let keys = self.dialect.keys();
+        if self.dialect == Dialect::Ecs && by_name && self.eni_id.is_none() {
+            return Err(bad(
+                &look.written(keys.ident),
+                "missing required parameter (the ENI id)",
+            ));
+        }
+        if self.mac.is_none() && self.name.is_none() {
+            let what = match self.dialect {
+                Dialect::Vpc => format!("missing: give {} or {}", keys.mac, keys.ident),
+                Dialect::Ecs => "missing required parameter (the ENI's MAC address)".to_string(),
+            };
+            return Err(bad(&self.mac_key, what));
+        }
+        if self.iface.addresses.is_empty() && (by_name || !self.stay_down) {
+            return Err(bad(
+                &look.written(keys.addresses),
+                "missing: at least one address with its prefix is required",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The interface config as a whole ([`IfaceConfig::validate`]), naming the key as written.
+    fn validate(&self, look: &Lookup<'_>) -> Result<(), EniError> {
+        let keys = self.dialect.keys();
+        self.iface.validate().map_err(|e| {
+            let key = match e.field {
+                Field::Addresses => look.written(keys.addresses),
+                Field::Gateways => look.written(keys.gateways),
+                Field::Mtu => look.written(MTU_KEY),
+                Field::Routes => "routes".to_string(),
+            };
+            bad(&key, format!("{:?}: {}", e.value, e.reason))
         })
     }
 
@@ -490,16 +507,11 @@ impl EniConf {
     /// when they parse. DEL never fails because of its config (it must be able to clean up).
     pub fn parse_lenient(raw: &Map<String, Value>) -> (Option<Mac>, Option<String>) {
         let look = Lookup::new(raw);
-        let mac = ["mac", "eniMACAddress"].iter().find_map(|k| {
+        let mac = [ECS_KEYS.mac, VPC_KEYS.mac].iter().find_map(|k| {
             let (k, s) = look.string(k).ok().flatten()?;
             parse_unicast_mac(k, &s).ok()
         });
-        let name = look
-            .string("eniName")
-            .ok()
-            .flatten()
-            .map(|(_, s)| s)
-            .filter(|s| check_ifname("eniName", s).is_ok() && !s.is_empty());
+        let name = parse_host_name(&look, VPC_KEYS.ident).ok().flatten();
         (mac, name)
     }
 
@@ -517,6 +529,7 @@ impl EniConf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cni_spec::PluginError;
     use serde_json::json;
 
     fn parse(v: Value) -> Result<EniConf, EniError> {
@@ -687,7 +700,7 @@ mod tests {
             );
         }
         let e = parse(json!({"type":"eni","eniMACAddress":"0a:1b:2c:3d:4e:5f","eniIPAddresses":["2001:db8::5/64"],"mtu":1000})).unwrap_err();
-        assert_eq!(cni_spec::Error::from(e).code(), 7);
+        assert_eq!(e.code(), 7);
         let e = err(json!({"type":"eni","eniName":"a/b","eniIPAddresses":["10.0.1.17/24"]}));
         assert!(e.contains("key \"eniName\""), "{e}");
         let e = err(

@@ -1,6 +1,7 @@
-//! The plugin's errors and their CNI codes (mapped once, in [`From<EniError>`]).
+//! The plugin's errors and their CNI codes, mapped once ([`PluginError`] for [`EniError`]). The
+//! verbs return [`EniError`] as it is; `cni_spec::run` turns it into the CNI error object.
 
-use cni_spec::code;
+use cni_spec::{PluginError, code};
 
 /// Everything that can go wrong in the eni plugin.
 #[derive(Debug, thiserror::Error)]
@@ -93,21 +94,22 @@ pub enum EniError {
         /// Every difference found.
         diffs: Vec<String>,
     },
-    /// A step of ADD failed and rolling back failed too.
+    /// A step of ADD failed and undoing what ADD had done failed too (the code is the original
+    /// failure's).
     #[error(
         "{error}; rolling back (moving the ENI back to the host namespace) also failed: {rollback}"
     )]
     Rollback {
         /// The original failure.
+        #[source]
         error: Box<EniError>,
-        /// The first rollback failure.
+        /// What could not be undone ([`cni_spec::Rollback::unwind`]'s failures, joined by `; `).
         rollback: String,
     },
 }
 
-impl EniError {
-    /// The CNI code.
-    pub fn code(&self) -> u32 {
+impl PluginError for EniError {
+    fn code(&self) -> u32 {
         match self {
             EniError::Cni(e) => e.code(),
             EniError::Netlink(e) => cni_glue::nl_code(e),
@@ -123,13 +125,12 @@ impl EniError {
             EniError::Rollback { error, .. } => error.code(),
         }
     }
-}
 
-impl From<EniError> for cni_spec::Error {
-    fn from(e: EniError) -> cni_spec::Error {
-        match e {
-            EniError::Cni(e) => e,
-            e => cni_spec::Error::plugin(e.code(), e.to_string()),
+    /// A protocol error keeps its details (e.g. the versions of an incompatible one).
+    fn details(&self) -> Option<String> {
+        match self {
+            EniError::Cni(e) => PluginError::details(e),
+            _ => None,
         }
     }
 }

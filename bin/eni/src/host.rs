@@ -82,6 +82,12 @@ pub fn temp_name(mac: Mac) -> String {
     format!("eni{:02x}{:02x}{:02x}", m[3], m[4], m[5])
 }
 
+/// [`temp_name`] of the link's MAC; `eni<index>` for a link without one.
+pub fn temp_name_for(link: &Link) -> String {
+    link.mac
+        .map_or_else(|| format!("eni{}", link.index), temp_name)
+}
+
 /// Link kinds that share a MAC with the device below them; never the ENI itself.
 fn is_upper_kind(l: &Link) -> bool {
     matches!(
@@ -132,6 +138,43 @@ fn in_container(ctr: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniErr
             .filter(|l| l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)))),
         None => Ok(None),
     }
+}
+
+/// The ENI in the container (DEL, CHECK): CNI_IFNAME if it is ours (our marker, or the
+/// configured MAC), else the link with the configured MAC, else the one named `eniName`
+/// carrying our marker.
+pub fn find_in_container(
+    ctr: &mut Handle,
+    ifname: &str,
+    mac: Option<Mac>,
+    name: Option<&str>,
+) -> Result<Option<Link>, EniError> {
+    let ours = |l: &Link| {
+        l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)) || (mac.is_some() && l.mac == mac)
+    };
+    if let Some(l) = ctr.link_by_name(ifname)? {
+        if ours(&l) && mac.is_none_or(|m| l.mac == Some(m)) {
+            return Ok(Some(l));
+        }
+    }
+    if let Some(m) = mac {
+        if let Some(l) = ctr
+            .links()?
+            .into_iter()
+            .filter(|l| l.mac == Some(m) && !l.loopback)
+            .min_by_key(|l| (!ours(l), l.name.len()))
+        {
+            return Ok(Some(l));
+        }
+    }
+    if let Some(n) = name {
+        if let Some(l) = ctr.link_by_name(n)? {
+            if ours(&l) {
+                return Ok(Some(l));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// [`lookup`], polled until the ENI appears or `conf.wait` is over (then code 11). Before
@@ -231,7 +274,7 @@ pub fn return_to_host(
     }
     // the alias travels with the link: restore it here, no host round trip needed
     ctr.set_alias(idx, origin.alias.as_deref().unwrap_or(""))?;
-    let tmp = link.mac.map_or_else(|| format!("eni{idx}"), temp_name);
+    let tmp = temp_name_for(link);
     let mut carried = link.name.clone();
     if carried != origin.name {
         match ctr.rename(idx, &origin.name) {

@@ -6,13 +6,18 @@
 //! - DEL: `lo` down; success when the namespace is already gone.
 //! - CHECK: `lo` is up. STATUS and GC: nothing to do (no state).
 
-use cni_spec::{CniResult, Error, Interface, Invocation, IpConfig, Plugin, code};
+use cni_spec::{CniResult, Interface, Invocation, IpConfig, Plugin, PluginError, code};
 use netns::Netns;
-use nl::Handle;
+use nl::{Handle, Link};
 
-/// What can go wrong, mapped to CNI codes in one place ([`From<LoopbackError>`]).
+/// What can go wrong; the verbs return it as it is and `cni_spec::run` turns it into the CNI
+/// error object, with the code of [`PluginError::code`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoopbackError {
+    /// A protocol error (CNI_NETNS missing for ADD or CHECK).
+    #[error(transparent)]
+    Cni(#[from] cni_spec::Error),
+    /// A netlink request failed (the message names operation, link and namespace).
     #[error(transparent)]
     Netlink(#[from] nl::Error),
     #[error("no \"lo\" interface in network namespace {netns}")]
@@ -23,46 +28,68 @@ pub enum LoopbackError {
     Down { netns: String },
 }
 
-impl From<LoopbackError> for Error {
-    fn from(e: LoopbackError) -> Error {
-        let code = match &e {
-            LoopbackError::Netlink(n) => cni_glue::nl_code(n),
-            _ => code::OPERATION_FAILED,
-        };
-        Error::plugin(code, e.to_string())
+impl PluginError for LoopbackError {
+    fn code(&self) -> u32 {
+        match self {
+            LoopbackError::Cni(e) => e.code(),
+            LoopbackError::Netlink(e) => cni_glue::nl_code(e),
+            LoopbackError::NoLoopback { .. }
+            | LoopbackError::ForeignAddress { .. }
+            | LoopbackError::Down { .. } => code::OPERATION_FAILED,
+        }
+    }
+
+    fn details(&self) -> Option<String> {
+        match self {
+            LoopbackError::Cni(e) => PluginError::details(e),
+            _ => None,
+        }
     }
 }
 
 /// The loopback plugin.
 pub struct Loopback;
 
-/// Opens a netlink socket in the invocation's namespace and finds `lo` there.
-fn open_lo(ns: &Netns) -> Result<(Handle, nl::Link, String), LoopbackError> {
-    let label = ns.path().display().to_string();
-    let mut h = Handle::open_in(ns)?;
-    let lo = h
-        .link_by_name("lo")?
-        .ok_or_else(|| LoopbackError::NoLoopback {
-            netns: label.clone(),
-        })?;
-    Ok((h, lo, label))
+/// `lo` in a namespace, with a netlink socket there.
+struct Lo {
+    handle: Handle,
+    link: Link,
+    /// The namespace path, for messages and the result's `sandbox`.
+    netns: String,
+}
+
+impl Lo {
+    /// Opens a netlink socket in `ns` and finds `lo` there.
+    fn open(ns: &Netns) -> Result<Lo, LoopbackError> {
+        let netns = ns.path().display().to_string();
+        let mut handle = Handle::open_in(ns)?;
+        let link = handle
+            .link_by_name("lo")?
+            .ok_or_else(|| LoopbackError::NoLoopback {
+                netns: netns.clone(),
+            })?;
+        Ok(Lo {
+            handle,
+            link,
+            netns,
+        })
+    }
 }
 
 impl Plugin for Loopback {
-    type Error = cni_spec::Error;
+    type Error = LoopbackError;
     const NAME: &'static str = "loopback";
     const ABOUT: &'static str = "brings lo up in the container network namespace";
 
-    fn add(&self, inv: &Invocation) -> Result<CniResult, Error> {
-        let (mut h, lo, netns) = open_lo(inv.netns()?)?;
-        h.set_up(lo.index).map_err(LoopbackError::from)?;
-        let addrs = h.addrs(Some(lo.index)).map_err(LoopbackError::from)?;
+    fn add(&self, inv: &Invocation) -> Result<CniResult, LoopbackError> {
+        let mut lo = Lo::open(inv.netns()?)?;
+        lo.handle.set_up(lo.link.index)?;
+        let addrs = lo.handle.addrs(Some(lo.link.index))?;
         if let Some(a) = addrs.iter().find(|a| !a.net.ip().is_loopback()) {
             return Err(LoopbackError::ForeignAddress {
-                netns,
+                netns: lo.netns,
                 addr: a.net.to_string(),
-            }
-            .into());
+            });
         }
         if let Some(prev) = &inv.conf.prev_result {
             return Ok(prev.clone());
@@ -77,29 +104,29 @@ impl Plugin for Loopback {
             interfaces: vec![Interface::new(
                 "lo",
                 Some("00:00:00:00:00:00".into()),
-                Some(netns),
+                Some(lo.netns),
             )],
             ips,
             ..CniResult::default()
         })
     }
 
-    fn del(&self, inv: &Invocation) -> Result<(), Error> {
+    fn del(&self, inv: &Invocation) -> Result<(), LoopbackError> {
         // A namespace that is gone (or never given) has nothing left to undo.
         let Some(ns) = &inv.env.netns else {
             return Ok(());
         };
-        let (mut h, lo, _) = open_lo(ns)?;
-        h.set_down(lo.index).map_err(LoopbackError::from)?;
+        let mut lo = Lo::open(ns)?;
+        lo.handle.set_down(lo.link.index)?;
         Ok(())
     }
 
-    fn check(&self, inv: &Invocation) -> Result<(), Error> {
-        let (_, lo, netns) = open_lo(inv.netns()?)?;
-        if lo.up {
+    fn check(&self, inv: &Invocation) -> Result<(), LoopbackError> {
+        let lo = Lo::open(inv.netns()?)?;
+        if lo.link.up {
             Ok(())
         } else {
-            Err(LoopbackError::Down { netns }.into())
+            Err(LoopbackError::Down { netns: lo.netns })
         }
     }
 }

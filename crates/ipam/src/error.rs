@@ -1,8 +1,9 @@
-//! The crate's error type and its CNI code. Converting it into a CNI error object is the
-//! calling plugin's business (`cni_spec::Error::plugin(e.code(), e.to_string())`).
+//! The crate's error type and its CNI code. [`IpamError`] is a [`PluginError`]: the `ipam`
+//! plugin returns it as it is, and `cni_spec::run` turns it into the CNI error object once; a
+//! plugin that calls IPAM in-process wraps it in its own error, keeping it as the source.
 
-use cni_spec::code;
 use cni_spec::gocompat::DurationError;
+use cni_spec::{PluginError, code};
 use ipam_store::boltdb;
 
 /// What can go wrong in an IPAM operation.
@@ -70,6 +71,20 @@ impl IpamError {
             IpamError::NoLease { .. } | IpamError::NotLeased { .. } | IpamError::Gc { .. } => {
                 code::OPERATION_FAILED
             }
+        }
+    }
+}
+
+impl PluginError for IpamError {
+    fn code(&self) -> u32 {
+        IpamError::code(self)
+    }
+
+    /// A protocol-layer error keeps its details.
+    fn details(&self) -> Option<String> {
+        match self {
+            IpamError::Spec(e) => PluginError::details(e),
+            _ => None,
         }
     }
 }

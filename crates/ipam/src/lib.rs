@@ -17,8 +17,9 @@
 //!   no-op in the ecs dialect, whose owners are ENI MACs GC never lists).
 //! - [`status`]: [`IpamError::Exhausted`] naming the range set that has no free address.
 //!
-//! Errors are [`IpamError`], with their CNI code ([`IpamError::code`]); turning them into a
-//! CNI error object is the plugin's business. The host-local dialect keeps host-local's
+//! Errors are [`IpamError`], with their CNI code ([`IpamError::code`]); it is a
+//! [`cni_spec::PluginError`], so the `ipam` plugin returns it as it is and `cni_spec::run`
+//! turns it into the CNI error object. The host-local dialect keeps host-local's
 //! directory store; the ecs dialect keeps Amazon ecs-ipam's BoltDB file
 //! ([`ipam_store::ecs`]), so our plugins and theirs can replace each other.
 
