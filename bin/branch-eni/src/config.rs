@@ -159,9 +159,12 @@ fn as_str_list<'v>(key: &str, v: &'v Value) -> Result<Vec<&'v str>, Error> {
         .collect()
 }
 
-/// Why a VLAN id is unusable, if it is.
-fn vlan_problem(id: u64) -> Option<String> {
-    (!(1..=4094).contains(&id)).then(|| format!("{id} is not a usable VLAN id (1..=4094)"))
+/// A usable VLAN id (1..=4094), or why `id` is not one.
+fn vlan_id(id: u64) -> Result<u16, String> {
+    u16::try_from(id)
+        .ok()
+        .filter(|v| (1..=4094).contains(v))
+        .ok_or_else(|| format!("{id} is not a usable VLAN id (1..=4094)"))
 }
 
 /// A MAC usable as a link address: 6 bytes, unicast, not all zeros ([`Mac::parse_unicast`]);
@@ -185,6 +188,25 @@ fn parse_cidr(s: &str) -> Result<IpNetwork, String> {
 fn parse_ip(s: &str) -> Result<IpAddr, String> {
     s.parse::<IpAddr>()
         .map_err(|_| format!("\"{s}\" is not an IP address"))
+}
+
+/// Config key `key`: a list of strings, each read by `parse`.
+fn key_list<T>(
+    key: &str,
+    v: &Value,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, Error> {
+    as_str_list(key, v)?
+        .into_iter()
+        .map(|s| parse(s).map_err(|e| bad(key, e)))
+        .collect()
+}
+
+/// CNI_ARGS key `key`: a comma-separated list `v`, each item read by `parse`.
+fn arg_list<T>(key: &str, v: &str, parse: fn(&str) -> Result<T, String>) -> Result<Vec<T>, Error> {
+    v.split(',')
+        .map(|s| parse(s.trim()).map_err(|e| arg_error(key, v, e)))
+        .collect()
 }
 
 /// Raw values before defaults and cross-field validation.
@@ -218,11 +240,7 @@ fn read_keys(raw: &Map<String, Value>) -> Result<Raw, Error> {
                 }
             }
             "branchVlanID" => {
-                let id = as_number(key, v)?;
-                if let Some(why) = vlan_problem(id) {
-                    return Err(bad(key, why));
-                }
-                r.vlan_id = u16::try_from(id).ok();
+                r.vlan_id = Some(vlan_id(as_number(key, v)?).map_err(|e| bad(key, e))?);
             }
             "branchMACAddress" => {
                 let s = as_str(key, v)?;
@@ -230,18 +248,8 @@ fn read_keys(raw: &Map<String, Value>) -> Result<Raw, Error> {
                     r.branch_mac = Some(parse_unicast_mac(s).map_err(|e| bad(key, e))?);
                 }
             }
-            "ipAddresses" => {
-                r.addresses = as_str_list(key, v)?
-                    .into_iter()
-                    .map(|s| parse_cidr(s).map_err(|e| bad(key, e)))
-                    .collect::<Result<_, _>>()?;
-            }
-            "gatewayIPAddresses" => {
-                r.gateways = as_str_list(key, v)?
-                    .into_iter()
-                    .map(|s| parse_ip(s).map_err(|e| bad(key, e)))
-                    .collect::<Result<_, _>>()?;
-            }
+            "ipAddresses" => r.addresses = key_list(key, v, parse_cidr)?,
+            "gatewayIPAddresses" => r.gateways = key_list(key, v, parse_ip)?,
             "blockInstanceMetadata" => {
                 r.block_imds = v
                     .as_bool()
@@ -282,27 +290,50 @@ fn apply_args(r: &mut Raw, args: &CniArgs) -> Result<(), Error> {
         let id = v
             .parse::<u64>()
             .map_err(|_| arg_error("BranchVlanID", v, "not a number"))?;
-        if let Some(why) = vlan_problem(id) {
-            return Err(arg_error("BranchVlanID", v, why));
-        }
-        r.vlan_id = u16::try_from(id).ok();
+        r.vlan_id = Some(vlan_id(id).map_err(|e| arg_error("BranchVlanID", v, e))?);
     }
     if let Some(v) = get("BranchMACAddress") {
         r.branch_mac = Some(parse_unicast_mac(v).map_err(|e| arg_error("BranchMACAddress", v, e))?);
     }
     if let Some(v) = get("IPAddresses") {
-        r.addresses = v
-            .split(',')
-            .map(|s| parse_cidr(s.trim()).map_err(|e| arg_error("IPAddresses", v, e)))
-            .collect::<Result<_, _>>()?;
+        r.addresses = arg_list("IPAddresses", v, parse_cidr)?;
     }
     if let Some(v) = get("GatewayIPAddresses") {
-        r.gateways = v
-            .split(',')
-            .map(|s| parse_ip(s.trim()).map_err(|e| arg_error("GatewayIPAddresses", v, e)))
-            .collect::<Result<_, _>>()?;
+        r.gateways = arg_list("GatewayIPAddresses", v, parse_ip)?;
     }
     Ok(())
+}
+
+/// `interfaceType` (default `tap`, as vpc-branch-eni) with the owner a TAP needs.
+fn mode_of(
+    interface_type: Option<&str>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<Mode, Error> {
+    let (type_name, defaulted) = match interface_type {
+        Some(t) => (t, ""),
+        None => ("tap", " (the default)"),
+    };
+    match type_name {
+        "vlan" => Ok(Mode::Vlan),
+        "macvtap" => Ok(Mode::Macvtap),
+        "tap" => {
+            let need = |v: Option<u32>, key: &str| {
+                v.ok_or_else(|| {
+                    Error::invalid_config(format!(
+                        "interfaceType \"tap\"{defaulted} requires key \"{key}\" (the owner of the TAP device)"
+                    ))
+                })
+            };
+            Ok(Mode::Tap {
+                uid: need(uid, "uid")?,
+                gid: need(gid, "gid")?,
+            })
+        }
+        other => Err(Error::invalid_config(format!(
+            "key \"interfaceType\": unknown value \"{other}\" (expected \"vlan\", \"tap\" or \"macvtap\")"
+        ))),
+    }
 }
 
 impl BranchConf {
@@ -329,32 +360,7 @@ impl BranchConf {
                 "missing required key \"branchMACAddress\" (or CNI_ARGS BranchMACAddress)",
             )
         })?;
-        let (type_name, defaulted) = match &r.interface_type {
-            Some(t) => (t.as_str(), ""),
-            None => ("tap", " (the default)"),
-        };
-        let mode = match type_name {
-            "vlan" => Mode::Vlan,
-            "macvtap" => Mode::Macvtap,
-            "tap" => {
-                let need = |v: Option<u32>, key: &str| {
-                    v.ok_or_else(|| {
-                        Error::invalid_config(format!(
-                            "interfaceType \"tap\"{defaulted} requires key \"{key}\" (the owner of the TAP device)"
-                        ))
-                    })
-                };
-                Mode::Tap {
-                    uid: need(r.uid, "uid")?,
-                    gid: need(r.gid, "gid")?,
-                }
-            }
-            other => {
-                return Err(Error::invalid_config(format!(
-                    "key \"interfaceType\": unknown value \"{other}\" (expected \"vlan\", \"tap\" or \"macvtap\")"
-                )));
-            }
-        };
+        let mode = mode_of(r.interface_type.as_deref(), r.uid, r.gid)?;
         let conf = BranchConf {
             trunk,
             vlan_id,
@@ -375,6 +381,25 @@ impl BranchConf {
             bad(key, format!("{:?}: {}", e.value, e.reason))
         })?;
         Ok(conf)
+    }
+
+    /// The MTU of the 802.1Q link: `mtu`, else the trunk's.
+    pub(crate) fn vlan_mtu(&self, trunk_mtu: u32) -> u32 {
+        self.mtu.unwrap_or(trunk_mtu)
+    }
+
+    /// The MTU of the TAP and its bridge in tap mode: `mtu`, else [`TAP_MTU`].
+    pub(crate) fn tap_mtu(&self) -> u32 {
+        self.mtu.unwrap_or(TAP_MTU)
+    }
+
+    /// What the container side carries in tap and macvtap modes: the IMDS blackholes when
+    /// `blockInstanceMetadata` is set, nothing else (the addresses are the VM's).
+    pub(crate) fn imds_config(&self) -> ipconf::IfaceConfig {
+        ipconf::IfaceConfig {
+            block_imds: self.block_imds,
+            ..ipconf::IfaceConfig::default()
+        }
     }
 
     /// What the interface carries in vlan mode (in tap and macvtap modes only `block_imds` is

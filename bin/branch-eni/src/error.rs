@@ -1,11 +1,19 @@
 //! The plugin's error type and its one mapping to CNI codes.
+//!
+//! Every verb of [`crate::BranchEni`] returns a [`BranchEniError`]; `cni_spec::run` turns it
+//! into the CNI error object once, at the edge (its `Display` is the message, [`PluginError`]
+//! gives the code). Config and CNI_ARGS errors are the protocol layer's own
+//! ([`BranchEniError::Spec`], codes 4 and 7), wrapped unchanged.
 
-use cni_spec::code;
+use cni_spec::{PluginError, code};
 
-/// What can go wrong in ADD, DEL, CHECK and STATUS once the config has been read (config
-/// errors are `cni_spec::Error`s straight away, codes 4 and 7).
+/// What can go wrong in ADD, DEL, CHECK and STATUS.
 #[derive(Debug, thiserror::Error)]
 pub enum BranchEniError {
+    /// The protocol layer: the CNI_* environment, the config and CNI_ARGS
+    /// ([`crate::BranchConf::parse`]), a missing prevResult.
+    #[error(transparent)]
+    Spec(#[from] cni_spec::Error),
     /// A netlink request failed; the message names the operation, the link and the namespace.
     #[error(transparent)]
     Netlink(#[from] nl::Error),
@@ -81,23 +89,30 @@ pub enum BranchEniError {
         /// One entry per difference.
         diffs: Vec<String>,
     },
-    /// A step of ADD failed and undoing the earlier steps failed too.
-    #[error("{error}; rolling back also failed: {rollback}")]
+    /// A step of ADD failed and undoing the earlier steps failed too: the original error (whose
+    /// code this keeps) and what [`cni_spec::Rollback::unwind`] could not undo.
+    #[error("{error}; rolling back also failed: {}", .failures.join("; "))]
     Rollback {
         /// The original failure.
         error: Box<BranchEniError>,
-        /// The first failure of the rollback.
-        rollback: String,
+        /// The failures of the rollback, in the order they happened (never empty).
+        failures: Vec<String>,
     },
-    /// STATUS: ADD cannot be served.
-    #[error("{0}")]
-    Unavailable(String),
+    /// STATUS: the kernel cannot create 802.1Q links, so ADD cannot be served.
+    #[error(
+        "no 802.1Q VLAN support in this kernel (module 8021q missing and not loadable): branch ENIs cannot be created"
+    )]
+    Unavailable,
+    /// STATUS: the 802.1Q probe itself failed.
+    #[error("cannot tell whether this kernel supports 802.1Q VLANs: {0}")]
+    Probe(#[source] nl::Error),
 }
 
-impl BranchEniError {
+impl PluginError for BranchEniError {
     /// The CNI error code.
-    pub fn code(&self) -> u32 {
+    fn code(&self) -> u32 {
         match self {
+            BranchEniError::Spec(e) => e.code(),
             BranchEniError::Netlink(e) => cni_glue::nl_code(e),
             BranchEniError::Ipconf(e) => cni_glue::ipconf_code(e),
             // the trunk ENI is attached asynchronously: the runtime may retry
@@ -110,14 +125,27 @@ impl BranchEniError {
             | BranchEniError::NameTaken { .. }
             | BranchEniError::Mismatch { .. } => code::OPERATION_FAILED,
             BranchEniError::Rollback { error, .. } => error.code(),
-            BranchEniError::Unavailable(_) => code::UNAVAILABLE,
+            BranchEniError::Unavailable | BranchEniError::Probe(_) => code::UNAVAILABLE,
         }
     }
-}
 
-impl From<BranchEniError> for cni_spec::Error {
-    fn from(e: BranchEniError) -> cni_spec::Error {
-        cni_spec::Error::plugin(e.code(), e.to_string())
+    /// The protocol layer's details (e.g. the supported versions), kept through a rollback.
+    fn details(&self) -> Option<String> {
+        match self {
+            BranchEniError::Spec(e) => PluginError::details(e),
+            BranchEniError::Rollback { error, .. } => error.details(),
+            BranchEniError::Netlink(_)
+            | BranchEniError::Ipconf(_)
+            | BranchEniError::TrunkNotFound { .. }
+            | BranchEniError::NoVlanSupport { .. }
+            | BranchEniError::TrunkWithoutVlans { .. }
+            | BranchEniError::MtuAboveTrunk { .. }
+            | BranchEniError::VlanInUse { .. }
+            | BranchEniError::NameTaken { .. }
+            | BranchEniError::Mismatch { .. }
+            | BranchEniError::Unavailable
+            | BranchEniError::Probe(_) => None,
+        }
     }
 }
 
@@ -137,19 +165,40 @@ mod tests {
             trunk: "eth1".into(),
             vlan_id: 101,
         };
-        assert_eq!(cni_spec::Error::from(e).code(), 101);
+        assert_eq!(cni_spec::Error::from_plugin(&e).code(), 101);
         let e = BranchEniError::Rollback {
             error: Box::new(BranchEniError::MtuAboveTrunk {
                 mtu: 9001,
                 trunk_mtu: 1500,
                 trunk: "eth1".into(),
             }),
-            rollback: "x".into(),
+            failures: vec!["x".into()],
         };
         assert_eq!(e.code(), 7);
+        assert_eq!(BranchEniError::Unavailable.code(), code::UNAVAILABLE);
+    }
+
+    /// Protocol-layer errors keep their code, message and details through the wrapper; a
+    /// failed rollback keeps the original's code and names every cleanup failure.
+    #[test]
+    fn wrapped_errors_keep_code_message_and_details() {
+        let e = BranchEniError::from(cni_spec::Error::invalid_config("key \"mtu\": 1 is bad"));
+        let edge = cni_spec::Error::from_plugin(&e);
+        assert_eq!(edge.code(), 7);
         assert_eq!(
-            BranchEniError::Unavailable("no".into()).code(),
-            code::UNAVAILABLE
+            edge.to_json("1.1.0").to_string(),
+            r#"{"cniVersion":"1.1.0","code":7,"msg":"invalid network config: key \"mtu\": 1 is bad"}"#
+        );
+        let spec = cni_spec::Error::plugin(11, "busy").with_details("try later");
+        let e = BranchEniError::Rollback {
+            error: Box::new(BranchEniError::from(spec)),
+            failures: vec!["delete link 7: EBUSY".into(), "set eth1 down: EPERM".into()],
+        };
+        assert_eq!(e.code(), 11);
+        assert_eq!(e.details().as_deref(), Some("try later"));
+        assert_eq!(
+            e.to_string(),
+            "busy; rolling back also failed: delete link 7: EBUSY; set eth1 down: EPERM"
         );
     }
 }

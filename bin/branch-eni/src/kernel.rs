@@ -19,6 +19,22 @@ pub fn owner_tag(container_id: &str, ifname: &str) -> String {
     format!("{TAG_PREFIX}{id}/{ifname}")
 }
 
+/// The link's kind as the kernel names it (`vlan`, `tun`, `macvtap`, `bridge`, ...), or
+/// `plain` for a link without one.
+pub(crate) fn kind_of(l: &Link) -> &str {
+    l.kind.as_deref().unwrap_or("plain")
+}
+
+/// Whether `l` is of kind `kind`.
+pub(crate) fn is_kind(l: &Link, kind: &str) -> bool {
+    l.kind.as_deref() == Some(kind)
+}
+
+/// Whether `l` carries the alias `tag` ([`owner_tag`]).
+pub(crate) fn is_tagged(l: &Link, tag: &str) -> bool {
+    l.alias.as_deref() == Some(tag)
+}
+
 /// `(container ..., interface ...)` for an alias written by [`owner_tag`].
 pub fn describe_tag(alias: Option<&str>) -> String {
     match alias.and_then(|a| a.strip_prefix(TAG_PREFIX)) {
@@ -100,7 +116,7 @@ pub fn vlan_supported() -> Result<bool, nl::Error> {
 /// Whether `l` is the 802.1Q link with `vlan_id` on `trunk` (whose parent lives in another
 /// namespace when `remote`).
 pub(crate) fn is_branch_of(l: &Link, trunk: &Link, vlan_id: u16, remote: bool) -> bool {
-    l.kind.as_deref() == Some("vlan")
+    is_kind(l, "vlan")
         && l.vlan_id == Some(vlan_id)
         && l.peer_index == Some(trunk.index)
         && l.link_netnsid.is_some() == remote
