@@ -4,18 +4,18 @@
 //!    config needs it. Nothing is touched for a bad config.
 //! 2. The bridge ([`host::ensure_bridge`]).
 //! 3. The veth pair, from the container side, the host end born in the host namespace
-//!    ([`host::create_veth`]). From here on each change is recorded as an [`Undo`] and, when a
+//!    ([`host::create_veth`]). From here on each change is recorded as an `Undo` and, when a
 //!    later step fails, undone newest first ([`cni_spec::Rollback`]).
 //! 4. IPAM ADD, and its result turned into a [`Plan`].
 //! 5. ECS: the container end's stable MAC ([`ecs::set_stable_mac`]).
-//! 6. The host end: enslaved, port flags, VLANs, up ([`Add::attach_host_end`]).
+//! 6. The host end: enslaved, port flags, VLANs, up (`Add::attach_host_end`).
 //! 7. `isGateway`: the gateways on the bridge (or `<bridge>.<vlan>`), forwarding on
-//!    ([`Add::ensure_gateways`]).
+//!    (`Add::ensure_gateways`).
 //! 8. ECS: no IPv6 link-local address ([`ecs::no_link_local`]).
-//! 9. The container end: addresses, up, routes, IMDS blackholes ([`Add::configure_container`]).
+//! 9. The container end: addresses, up, routes, IMDS blackholes (`Add::configure_container`).
 //! 10. ECS: the connected routes go ([`ecs::isolate`]).
-//! 11. nftables rules ([`Add::install_rules`]).
-//! 12. The result ([`Add::result`]).
+//! 11. nftables rules (`Add::install_rules`).
+//! 12. The result (`Add::result`).
 
 use cni_spec::{CniResult, Interface, Invocation, Rollback};
 use ipnetwork::IpNetwork;

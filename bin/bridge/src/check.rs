@@ -2,17 +2,17 @@
 //! in one error.
 //!
 //! 1. The config; `prevResult` required; IPAM CHECK.
-//! 2. The bridge exists, is a bridge, has the result's MAC ([`Checker::check_bridge`]).
+//! 2. The bridge exists, is a bridge, has the result's MAC (`Checker::check_bridge`).
 //! 3. The container interface of the result (name and sandbox) exists
-//!    ([`Checker::container_end`]), is a veth with the result's MAC and the configured MTU
-//!    ([`Checker::check_container_veth`]).
+//!    (`Checker::container_end`), is a veth with the result's MAC and the configured MTU
+//!    (`Checker::check_container_veth`).
 //! 4. Its peer is in the host namespace, a veth pointing back, with the result's name and MAC,
-//!    up, enslaved to the bridge, with the VLANs ADD gave it ([`Checker::check_veth_pair`]).
+//!    up, enslaved to the bridge, with the VLANs ADD gave it (`Checker::check_veth_pair`).
 //! 5. VLANs: the bridge filters, `<bridge>.<vlan>` is the VLAN's gateway
-//!    ([`Checker::check_bridge_vlans`]).
-//! 6. The result's addresses and routes are in the container ([`Checker::check_container_ip`]).
+//!    (`Checker::check_bridge_vlans`).
+//! 6. The result's addresses and routes are in the container (`Checker::check_container_ip`).
 //! 7. ECS: no connected route ([`ecs::check_isolation`]).
-//! 8. The nftables rules are there ([`Checker::check_rules`]).
+//! 8. The nftables rules are there (`Checker::check_rules`).
 
 use cni_spec::{CniResult, Command, Interface, Invocation};
 use ipconf::{ExtraRoute, IfaceConfig};
@@ -376,6 +376,9 @@ impl<'a> Checker<'a> {
             .filter(|i| i.interface == Some(pos))
             .map(|i| i.address)
             .collect();
+        if self.cfg.disable_container_interface {
+            return Ok(addresses);
+        }
         let ifcfg = IfaceConfig {
             addresses: addresses.clone(),
             gateways: Vec::new(),
@@ -398,9 +401,6 @@ impl<'a> Checker<'a> {
             mtu: None,
             block_imds: self.cfg.block_imds,
         };
-        if self.cfg.disable_container_interface {
-            return Ok(addresses);
-        }
         match ipconf::check(&mut self.ctr, link.index, &ifcfg) {
             Ok(()) => {}
             Err(ipconf::Error::Mismatch { diffs, .. }) => {

@@ -369,8 +369,8 @@ impl BridgeConfig {
     /// Reads and validates the invocation's config. Errors are code 7 naming the key.
     ///
     /// Steps: the keys both dialects have (CNI_ARGS and the MAC on ADD only, `bridge`, `mtu`,
-    /// `ipam.type`), then the dialect's own ([`BridgeConfig::ecs`],
-    /// [`BridgeConfig::reference`]).
+    /// `ipam.type`), then the dialect's own (`BridgeConfig::ecs`,
+    /// `BridgeConfig::reference`).
     pub fn load(inv: &Invocation) -> Result<BridgeConfig, Error> {
         let raw: Raw = inv.conf.parse_as()?;
         let dialect = Self::dialect_of(inv);
