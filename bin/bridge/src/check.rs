@@ -1,14 +1,29 @@
-//! CHECK: the kernel's state against `prevResult` and the config.
+//! CHECK: the kernel's state against `prevResult` and the config; every difference is named
+//! in one error.
+//!
+//! 1. The config; `prevResult` required; IPAM CHECK.
+//! 2. The bridge exists, is a bridge, has the result's MAC (`Checker::check_bridge`).
+//! 3. The container interface of the result (name and sandbox) exists
+//!    (`Checker::container_end`), is a veth with the result's MAC and the configured MTU
+//!    (`Checker::check_container_veth`).
+//! 4. Its peer is in the host namespace, a veth pointing back, with the result's name and MAC,
+//!    up, enslaved to the bridge, with the VLANs ADD gave it (`Checker::check_veth_pair`).
+//! 5. VLANs: the bridge filters, `<bridge>.<vlan>` is the VLAN's gateway
+//!    (`Checker::check_bridge_vlans`).
+//! 6. The result's addresses and routes are in the container (`Checker::check_container_ip`).
+//! 7. ECS: no connected route ([`ecs::check_isolation`]).
+//! 8. The nftables rules are there (`Checker::check_rules`).
 
-use cni_spec::{Command, Error, Invocation};
+use cni_spec::{CniResult, Command, Interface, Invocation};
 use ipconf::{ExtraRoute, IfaceConfig};
 use ipnetwork::IpNetwork;
 use netns::Mac;
-use nl::{Family, Handle};
+use nl::{Handle, Link};
 
 use crate::add::CONTAINER_INDEX;
 use crate::config::{BridgeConfig, Dialect};
-use crate::error::{BridgeError, at, step};
+use crate::ecs;
+use crate::error::{BridgeError, StepExt};
 use crate::host;
 use crate::ipam_glue;
 use crate::nft::{self, Nft};
@@ -35,32 +50,6 @@ fn describe_vlans(v: &[nl::PortVlan]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The container's bridge port has exactly the VLANs ADD gave it.
-fn check_port_vlans(
-    host: &mut Handle,
-    bridge: &nl::Link,
-    port: &nl::Link,
-    cfg: &BridgeConfig,
-    diffs: &mut Vec<String>,
-) -> Result<(), BridgeError> {
-    let pvid = host
-        .bridge_vlan_state(bridge.index)?
-        .and_then(|s| s.default_pvid)
-        .unwrap_or(0);
-    let v = &cfg.vlan;
-    let want = host::expected_port_vlans(pvid, v.vlan, &v.trunk, v.preserve_default);
-    let have = host.port_vlans(port.index)?;
-    if have != want {
-        diffs.push(format!(
-            "bridge port {} has VLANs {} instead of {}",
-            port.name,
-            describe_vlans(&have),
-            describe_vlans(&want)
-        ));
-    }
-    Ok(())
 }
 
 /// `<bridge>.<vlan>` is a veth with the result's MAC whose peer is a port of the bridge with
@@ -115,244 +104,326 @@ fn check_vlan_gateway(
     Ok(())
 }
 
-/// Compares the bridge, the veth pair (peer indexes must cross-match), the host end's master,
-/// MTU, MAC, the container's addresses and routes, ecs-bridge's missing connected routes and
-/// the nftables rules with `prevResult`; runs IPAM CHECK first. Every difference is named.
-pub fn check(inv: &Invocation) -> Result<(), Error> {
+/// CHECK: IPAM CHECK, then the kernel against `prevResult` and the config.
+pub fn check(inv: &Invocation) -> Result<(), BridgeError> {
     let cfg = BridgeConfig::load(inv)?;
     let prev = inv.conf.require_prev_result("CHECK")?;
-    ipam_glue::forward(inv, &cfg.ipam, Command::Check).map_err(|e| at("CHECK: IPAM CHECK", e))?;
-
-    let ifname = inv.env.ifname.as_str();
+    ipam_glue::forward(inv, &cfg.ipam, Command::Check).step("CHECK: IPAM CHECK")?;
     let netns = inv.netns()?;
-    let sandbox = netns.path().display().to_string();
-    let mut ctr = Handle::open_in(netns).map_err(step("CHECK: open netlink in container netns"))?;
-    let mut host = Handle::current().map_err(step("CHECK: open netlink in the plugin's netns"))?;
-    let mut diffs = Vec::new();
-    let fail = |e: BridgeError| at("CHECK", e);
-
-    // the bridge
-    let bridge = host.link_by_name(&cfg.bridge).map_err(step("CHECK"))?;
-    let prev_bridge = prev
-        .interfaces
-        .iter()
-        .find(|i| i.name == cfg.bridge && i.sandbox.as_deref().unwrap_or("").is_empty());
-    match &bridge {
-        None => diffs.push(format!("bridge {} does not exist", cfg.bridge)),
-        Some(b) if b.kind.as_deref() != Some("bridge") => diffs.push(format!(
-            "{} is a {}, not a bridge",
-            cfg.bridge,
-            b.kind.as_deref().unwrap_or("device")
-        )),
-        Some(b) => {
-            if let Some(mac) = prev_bridge.and_then(|i| i.mac.as_deref()) {
-                if !same_mac(b.mac, mac) {
-                    diffs.push(format!(
-                        "bridge {} has MAC {} instead of {mac}",
-                        cfg.bridge,
-                        b.mac.map(|m| m.to_string()).unwrap_or_default()
-                    ));
-                }
-            }
-        }
-    }
-
-    // the container end, as prevResult lists it
-    let Some(pos) = prev
-        .interfaces
-        .iter()
-        .position(|i| i.name == ifname && i.sandbox.as_deref() == Some(sandbox.as_str()))
-    else {
-        diffs.push(format!(
-            "prevResult lists no interface {ifname} with sandbox {sandbox}"
-        ));
-        return Err(fail(BridgeError::Check(diffs)));
+    let mut c = Checker {
+        inv,
+        cfg: &cfg,
+        prev,
+        ifname: inv.env.ifname.as_str(),
+        sandbox: netns.path().display().to_string(),
+        ctr: Handle::open_in(netns).step("CHECK: open netlink in container netns")?,
+        host: Handle::current().step("CHECK: open netlink in the plugin's netns")?,
+        diffs: Vec::new(),
     };
-    let prev_ctr = &prev.interfaces[pos];
-    let Some(link) = ctr.link_by_name(ifname).map_err(step("CHECK"))? else {
-        diffs.push(format!(
-            "interface {ifname} does not exist in netns {sandbox}"
-        ));
-        return Err(fail(BridgeError::Check(diffs)));
-    };
-    if link.kind.as_deref() != Some("veth") {
-        diffs.push(format!(
-            "{ifname} is a {}, not a veth",
-            link.kind.as_deref().unwrap_or("device")
-        ));
-    }
-    if let Some(mac) = prev_ctr.mac.as_deref() {
-        if !same_mac(link.mac, mac) {
-            diffs.push(format!(
-                "{ifname} has MAC {} instead of {mac}",
-                link.mac.map(|m| m.to_string()).unwrap_or_default()
-            ));
+    c.compare().step("CHECK")
+}
+
+/// One CHECK: what it compares, and the differences found so far.
+struct Checker<'a> {
+    inv: &'a Invocation,
+    cfg: &'a BridgeConfig,
+    prev: &'a CniResult,
+    ifname: &'a str,
+    /// The container's netns path, as the result's `sandbox` has it.
+    sandbox: String,
+    ctr: Handle,
+    host: Handle,
+    diffs: Vec<String>,
+}
+
+impl<'a> Checker<'a> {
+    /// The steps of CHECK; every difference is named in one [`BridgeError::Check`].
+    fn compare(&mut self) -> Result<(), BridgeError> {
+        let bridge = self.check_bridge()?;
+        let Some((pos, link)) = self.container_end()? else {
+            return Err(BridgeError::Check(std::mem::take(&mut self.diffs)));
+        };
+        self.check_container_veth(&link, pos);
+        self.check_veth_pair(&link, pos, bridge.as_ref())?;
+        if let Some(b) = &bridge {
+            self.check_bridge_vlans(b)?;
         }
-    }
-    if let Some(mtu) = cfg.mtu {
-        if link.mtu != mtu {
-            diffs.push(format!("{ifname} has MTU {} instead of {mtu}", link.mtu));
+        let addresses = self.check_container_ip(&link, pos)?;
+        if self.cfg.dialect == Dialect::Ecs {
+            let found = ecs::check_isolation(&mut self.ctr, self.cfg, &link, &addresses)?;
+            self.diffs.extend(found);
         }
+        self.check_rules(&addresses)?;
+        if self.diffs.is_empty() {
+            return Ok(());
+        }
+        self.diffs.dedup();
+        Err(BridgeError::Check(std::mem::take(&mut self.diffs)))
     }
 
-    // the host end: the container end's peer, enslaved to the bridge, pointing back
-    // ADD appends [bridge, host veth, container veth]: the host end is listed just before
-    let prev_host = pos
-        .checked_sub(1)
-        .and_then(|p| prev.interfaces.get(p))
-        .filter(|i| i.name != cfg.bridge && i.sandbox.as_deref().unwrap_or("").is_empty());
-    let peer = match link.peer_index {
-        Some(p) => host.link_by_index(p).map_err(step("CHECK"))?,
-        None => None,
-    };
-    match peer {
-        None => diffs.push(format!(
-            "the peer of {ifname} (index {:?}) is not in the plugin's netns",
-            link.peer_index
-        )),
-        Some(p) => {
-            if p.kind.as_deref() != Some("veth") || p.peer_index != Some(link.index) {
-                diffs.push(format!(
-                    "host link {} (index {}) is not the veth peer of {ifname} (index {})",
-                    p.name, p.index, link.index
-                ));
-            }
-            if let Some(h) = prev_host {
-                if h.name != p.name {
-                    diffs.push(format!(
-                        "the peer of {ifname} is {} instead of {}",
-                        p.name, h.name
-                    ));
-                }
-                if let Some(mac) = h.mac.as_deref() {
-                    if !same_mac(p.mac, mac) {
-                        diffs.push(format!(
-                            "{} has MAC {} instead of {mac}",
-                            p.name,
-                            p.mac.map(|m| m.to_string()).unwrap_or_default()
+    /// A link of the plugin's namespace that `prevResult` lists (no sandbox) by `name`.
+    fn listed_on_host(&self, name: &str) -> Option<&'a Interface> {
+        self.prev
+            .interfaces
+            .iter()
+            .find(|i| i.name == name && i.sandbox.as_deref().unwrap_or("").is_empty())
+    }
+
+    /// The bridge exists, is a bridge, has the result's MAC. Returns the link of that name.
+    fn check_bridge(&mut self) -> Result<Option<Link>, BridgeError> {
+        let name = &self.cfg.bridge;
+        let bridge = self.host.link_by_name(name)?;
+        match &bridge {
+            None => self.diffs.push(format!("bridge {name} does not exist")),
+            Some(b) if b.kind.as_deref() != Some("bridge") => self.diffs.push(format!(
+                "{name} is a {}, not a bridge",
+                b.kind.as_deref().unwrap_or("device")
+            )),
+            Some(b) => {
+                if let Some(mac) = self.listed_on_host(name).and_then(|i| i.mac.as_deref()) {
+                    if !same_mac(b.mac, mac) {
+                        self.diffs.push(format!(
+                            "bridge {name} has MAC {} instead of {mac}",
+                            b.mac.map(|m| m.to_string()).unwrap_or_default()
                         ));
                     }
                 }
             }
-            if let Some(b) = &bridge {
-                if p.master != Some(b.index) {
-                    diffs.push(format!("{} is not attached to bridge {}", p.name, b.name));
-                }
-            }
-            if let Some(mtu) = cfg.mtu {
-                if p.mtu != mtu {
-                    diffs.push(format!("{} has MTU {} instead of {mtu}", p.name, p.mtu));
-                }
-            }
-            if !p.up {
-                diffs.push(format!("{} is down", p.name));
-            }
-            if let Some(b) = &bridge {
-                if cfg.vlan.configures_port() {
-                    check_port_vlans(&mut host, b, &p, &cfg, &mut diffs).map_err(step("CHECK"))?;
-                }
-            }
         }
+        Ok(bridge)
     }
-    if cfg.vlan.filtering {
-        if let Some(b) = &bridge {
-            match host.bridge_vlan_state(b.index).map_err(step("CHECK"))? {
-                Some(s) if s.filtering => {}
-                Some(s) if s.default_pvid.is_none() => diffs.push(format!(
-                    "bridge {}: the kernel has no bridge VLAN filtering",
-                    b.name
-                )),
-                _ => diffs.push(format!("bridge {} has vlan_filtering off", b.name)),
-            }
-        }
-    }
-    if let (Some(name), Some(vlan), Some(b)) = (cfg.vlan_gateway_link(), cfg.vlan.vlan, &bridge) {
-        let listed = prev
+
+    /// The container end, as `prevResult` lists it (name and sandbox) and as the kernel has
+    /// it: its position in the result's interfaces and its link. `None` when either is
+    /// missing (a difference: nothing more can be compared).
+    fn container_end(&mut self) -> Result<Option<(usize, Link)>, BridgeError> {
+        let (ifname, sandbox) = (self.ifname, self.sandbox.as_str());
+        let Some(pos) = self
+            .prev
             .interfaces
             .iter()
-            .find(|i| i.name == name && i.sandbox.as_deref().unwrap_or("").is_empty());
-        if let Some(listed) = listed {
-            check_vlan_gateway(&mut host, b, vlan, listed, &mut diffs).map_err(step("CHECK"))?;
+            .position(|i| i.name == ifname && i.sandbox.as_deref() == Some(sandbox))
+        else {
+            self.diffs.push(format!(
+                "prevResult lists no interface {ifname} with sandbox {sandbox}"
+            ));
+            return Ok(None);
+        };
+        let Some(link) = self.ctr.link_by_name(ifname)? else {
+            self.diffs.push(format!(
+                "interface {ifname} does not exist in netns {sandbox}"
+            ));
+            return Ok(None);
+        };
+        Ok(Some((pos, link)))
+    }
+
+    /// The container end is a veth with the result's MAC and the configured MTU.
+    fn check_container_veth(&mut self, link: &Link, pos: usize) {
+        let ifname = self.ifname;
+        if link.kind.as_deref() != Some("veth") {
+            self.diffs.push(format!(
+                "{ifname} is a {}, not a veth",
+                link.kind.as_deref().unwrap_or("device")
+            ));
+        }
+        if let Some(mac) = self.prev.interfaces[pos].mac.as_deref() {
+            if !same_mac(link.mac, mac) {
+                self.diffs.push(format!(
+                    "{ifname} has MAC {} instead of {mac}",
+                    link.mac.map(|m| m.to_string()).unwrap_or_default()
+                ));
+            }
+        }
+        if let Some(mtu) = self.cfg.mtu {
+            if link.mtu != mtu {
+                self.diffs
+                    .push(format!("{ifname} has MTU {} instead of {mtu}", link.mtu));
+            }
         }
     }
 
-    // addresses and routes
-    let addresses: Vec<IpNetwork> = prev
-        .ips
-        .iter()
-        .filter(|i| i.interface == Some(pos))
-        .map(|i| i.address)
-        .collect();
-    let ifcfg = IfaceConfig {
-        addresses: addresses.clone(),
-        gateways: Vec::new(),
-        default_routes: false,
-        // first in a chain, every route is ours; after other interface plugins, only those
-        // whose gateway is in one of our subnets can be told apart as ours
-        routes: prev
-            .routes
+    /// The host end: the container end's peer in the plugin's namespace, a veth pointing back,
+    /// with the result's name and MAC, enslaved to the bridge, the configured MTU, up, with the
+    /// VLANs ADD gave it.
+    fn check_veth_pair(
+        &mut self,
+        link: &Link,
+        pos: usize,
+        bridge: Option<&Link>,
+    ) -> Result<(), BridgeError> {
+        let ifname = self.ifname;
+        let peer = match link.peer_index {
+            Some(p) => self.host.link_by_index(p)?,
+            None => None,
+        };
+        let Some(p) = peer else {
+            self.diffs.push(format!(
+                "the peer of {ifname} (index {:?}) is not in the plugin's netns",
+                link.peer_index
+            ));
+            return Ok(());
+        };
+        if p.kind.as_deref() != Some("veth") || p.peer_index != Some(link.index) {
+            self.diffs.push(format!(
+                "host link {} (index {}) is not the veth peer of {ifname} (index {})",
+                p.name, p.index, link.index
+            ));
+        }
+        // ADD appends [bridge, host veth, container veth]: the host end is listed just before
+        let listed = pos
+            .checked_sub(1)
+            .and_then(|i| self.prev.interfaces.get(i))
+            .filter(|i| i.name != self.cfg.bridge && i.sandbox.as_deref().unwrap_or("").is_empty());
+        if let Some(h) = listed {
+            self.check_listed_host_end(&p, h);
+        }
+        if let Some(b) = bridge {
+            if p.master != Some(b.index) {
+                self.diffs
+                    .push(format!("{} is not attached to bridge {}", p.name, b.name));
+            }
+        }
+        if let Some(mtu) = self.cfg.mtu {
+            if p.mtu != mtu {
+                self.diffs
+                    .push(format!("{} has MTU {} instead of {mtu}", p.name, p.mtu));
+            }
+        }
+        if !p.up {
+            self.diffs.push(format!("{} is down", p.name));
+        }
+        if let (Some(b), true) = (bridge, self.cfg.vlan.configures_port()) {
+            self.check_port_vlans(b, &p)?;
+        }
+        Ok(())
+    }
+
+    /// The host end has the name and MAC `prevResult` lists for it.
+    fn check_listed_host_end(&mut self, p: &Link, listed: &Interface) {
+        if listed.name != p.name {
+            self.diffs.push(format!(
+                "the peer of {} is {} instead of {}",
+                self.ifname, p.name, listed.name
+            ));
+        }
+        if let Some(mac) = listed.mac.as_deref() {
+            if !same_mac(p.mac, mac) {
+                self.diffs.push(format!(
+                    "{} has MAC {} instead of {mac}",
+                    p.name,
+                    p.mac.map(|m| m.to_string()).unwrap_or_default()
+                ));
+            }
+        }
+    }
+
+    /// The container's bridge port has exactly the VLANs ADD gave it.
+    fn check_port_vlans(&mut self, bridge: &Link, port: &Link) -> Result<(), BridgeError> {
+        let pvid = self
+            .host
+            .bridge_vlan_state(bridge.index)?
+            .and_then(|s| s.default_pvid)
+            .unwrap_or(0);
+        let v = &self.cfg.vlan;
+        let want = host::expected_port_vlans(pvid, v.vlan, &v.trunk, v.preserve_default);
+        let have = self.host.port_vlans(port.index)?;
+        if have != want {
+            self.diffs.push(format!(
+                "bridge port {} has VLANs {} instead of {}",
+                port.name,
+                describe_vlans(&have),
+                describe_vlans(&want)
+            ));
+        }
+        Ok(())
+    }
+
+    /// With VLANs: the bridge has `vlan_filtering` on, and `<bridge>.<vlan>` (when the result
+    /// lists it) is the VLAN's gateway interface.
+    fn check_bridge_vlans(&mut self, bridge: &Link) -> Result<(), BridgeError> {
+        if self.cfg.vlan.filtering {
+            match self.host.bridge_vlan_state(bridge.index)? {
+                Some(s) if s.filtering => {}
+                Some(s) if s.default_pvid.is_none() => self.diffs.push(format!(
+                    "bridge {}: the kernel has no bridge VLAN filtering",
+                    bridge.name
+                )),
+                _ => self
+                    .diffs
+                    .push(format!("bridge {} has vlan_filtering off", bridge.name)),
+            }
+        }
+        if let (Some(name), Some(vlan)) = (self.cfg.vlan_gateway_link(), self.cfg.vlan.vlan) {
+            if let Some(listed) = self.listed_on_host(&name) {
+                check_vlan_gateway(&mut self.host, bridge, vlan, listed, &mut self.diffs)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The result's addresses (not tentative) and routes are in the container (unless the
+    /// container interface is left down). Returns the container's addresses.
+    fn check_container_ip(
+        &mut self,
+        link: &Link,
+        pos: usize,
+    ) -> Result<Vec<IpNetwork>, BridgeError> {
+        let prev = self.prev;
+        let addresses: Vec<IpNetwork> = prev
+            .ips
             .iter()
-            .filter(|r| {
-                pos <= CONTAINER_INDEX
-                    || r.gw
-                        .is_some_and(|g| addresses.iter().any(|a| a.contains(g)))
-            })
-            .map(|r| ExtraRoute {
-                dst: r.dst,
-                gw: r.gw,
-            })
-            .collect(),
-        mtu: None,
-        block_imds: cfg.block_imds,
-    };
-    if !cfg.disable_container_interface {
-        match ipconf::check(&mut ctr, link.index, &ifcfg) {
-            Ok(()) => {}
-            Err(ipconf::Error::Mismatch { diffs: d, .. }) => {
-                diffs.extend(d.into_iter().map(|d| format!("{ifname}: {d}")));
-            }
-            Err(e) => return Err(fail(e.into())),
+            .filter(|i| i.interface == Some(pos))
+            .map(|i| i.address)
+            .collect();
+        if self.cfg.disable_container_interface {
+            return Ok(addresses);
         }
-    }
-    if cfg.dialect == Dialect::Ecs {
-        for f in [Family::V4, Family::V6] {
-            let mine: Vec<&IpNetwork> = addresses
+        let ifcfg = IfaceConfig {
+            addresses: addresses.clone(),
+            gateways: Vec::new(),
+            default_routes: false,
+            // first in a chain, every route is ours; after other interface plugins, only those
+            // whose gateway is in one of our subnets can be told apart as ours
+            routes: prev
+                .routes
                 .iter()
-                .filter(|a| Family::of(a.ip()) == f)
-                .collect();
-            if mine.is_empty() {
-                continue;
+                .filter(|r| {
+                    pos <= CONTAINER_INDEX
+                        || r.gw
+                            .is_some_and(|g| addresses.iter().any(|a| a.contains(g)))
+                })
+                .map(|r| ExtraRoute {
+                    dst: r.dst,
+                    gw: r.gw,
+                })
+                .collect(),
+            mtu: None,
+            block_imds: self.cfg.block_imds,
+        };
+        match ipconf::check(&mut self.ctr, link.index, &ifcfg) {
+            Ok(()) => {}
+            Err(ipconf::Error::Mismatch { diffs, .. }) => {
+                let ifname = self.ifname;
+                self.diffs
+                    .extend(diffs.into_iter().map(|d| format!("{ifname}: {d}")));
             }
-            let keep = match f {
-                Family::V4 => cfg.connected_v4,
-                Family::V6 => cfg.connected_v6,
-            };
-            for r in ctr.routes(f).map_err(step("CHECK"))? {
-                let connected = mine
-                    .iter()
-                    .any(|a| r.dst.ip() == a.network() && r.dst.prefix() == a.prefix());
-                if connected
-                    && r.gw.is_none()
-                    && r.oif == Some(link.index)
-                    && keep != Some(r.dst.prefix())
-                {
-                    diffs.push(format!(
-                        "{ifname}: connected route {} is present (tasks on the bridge could reach each other)",
-                        r.dst
-                    ));
-                }
-            }
+            Err(e) => return Err(e.into()),
         }
+        Ok(addresses)
     }
 
-    // nftables
-    if cfg.uses_nft() && cfg.dialect == Dialect::Reference {
-        let what = if cfg.ip_masq { "ipMasq" } else { "macspoofchk" };
-        let nft = Nft::find(&inv.vars, what).map_err(step("CHECK"))?;
-        let comment = nft::comment(&inv.conf.name, &inv.env.container_id, ifname);
+    /// `ipMasq`: a masquerade rule per address; `macspoofchk`: the spoof check rule.
+    fn check_rules(&mut self, addresses: &[IpNetwork]) -> Result<(), BridgeError> {
+        let cfg = self.cfg;
+        let Some(what) = cfg.nft_feature() else {
+            return Ok(());
+        };
+        let (inv, env) = (self.inv, &self.inv.env);
+        let nft = Nft::find(&inv.vars, what)?;
+        let comment = nft::comment(&inv.conf.name, &env.container_id, &env.ifname);
         let rules: Vec<nft::Rule> = nft
-            .rules()
-            .map_err(step("CHECK"))?
+            .rules()?
             .into_iter()
             .filter(|r| r.comment == comment)
             .collect();
@@ -363,14 +434,14 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
                 .count()
         };
         if cfg.ip_masq {
-            for a in &addresses {
+            for a in addresses {
                 let fam = if a.is_ipv4() { "ip" } else { "ip6" };
                 let want = addresses
                     .iter()
                     .filter(|b| b.is_ipv4() == a.is_ipv4())
                     .count();
                 if count(fam, nft::NAT_TABLE) < want {
-                    diffs.push(format!(
+                    self.diffs.push(format!(
                         "masquerade rule for {} is missing from table {fam} {}",
                         a.ip(),
                         nft::NAT_TABLE
@@ -379,17 +450,11 @@ pub fn check(inv: &Invocation) -> Result<(), Error> {
             }
         }
         if cfg.mac_spoof_check && count("bridge", nft::SPOOF_TABLE) == 0 {
-            diffs.push(format!(
+            self.diffs.push(format!(
                 "MAC spoof check rule is missing from table bridge {}",
                 nft::SPOOF_TABLE
             ));
         }
-    }
-
-    if diffs.is_empty() {
         Ok(())
-    } else {
-        diffs.dedup();
-        Err(fail(BridgeError::Check(diffs)))
     }
 }

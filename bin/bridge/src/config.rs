@@ -281,6 +281,80 @@ fn mask(key: &str, v: Option<u8>, max: u8) -> Result<Option<u8>, Error> {
     }
 }
 
+/// `bridge`: the reference bridge's default `cni0`, required by ecs-bridge; a valid link name.
+fn bridge_name(dialect: Dialect, raw: Option<String>) -> Result<String, Error> {
+    let bridge = match (dialect, raw.filter(|b| !b.is_empty())) {
+        (_, Some(b)) => b,
+        (Dialect::Reference, None) => DEFAULT_BRIDGE.to_owned(),
+        (Dialect::Ecs, None) => {
+            return Err(Error::invalid_config(
+                "missing required parameter in config named: 'bridge'",
+            ));
+        }
+    };
+    validate_link_name("bridge", &bridge)?;
+    Ok(bridge)
+}
+
+/// `mtu`: 0 or absent is the kernel's default (ecs-bridge: 1500); else within the MTU bounds.
+fn mtu(dialect: Dialect, raw: Option<i64>) -> Result<Option<u32>, Error> {
+    match raw {
+        None | Some(0) => Ok((dialect == Dialect::Ecs).then_some(ECS_DEFAULT_MTU)),
+        Some(m) if (i64::from(MIN_MTU)..=i64::from(MAX_MTU)).contains(&m) => {
+            Ok(u32::try_from(m).ok())
+        }
+        Some(m) => Err(Error::invalid_config(format!(
+            "key \"mtu\": {m} is outside {MIN_MTU}..={MAX_MTU}"
+        ))),
+    }
+}
+
+/// How IPAM runs, from `ipam.type` (any case): in-process, a delegate, or none.
+fn ipam_kind(inv: &Invocation) -> Result<IpamKind, Error> {
+    if inv.conf.ipam.is_none() {
+        return Ok(IpamKind::None);
+    }
+    match inv.conf.ipam_member("type") {
+        Some((_, Value::String(t))) if IN_PROCESS_IPAM.contains(&t.as_str()) => {
+            Ok(IpamKind::InProcess(t.clone()))
+        }
+        Some((_, Value::String(t))) if !t.is_empty() => Ok(IpamKind::Delegate(t.clone())),
+        Some((_, Value::String(_))) | None => Err(Error::invalid_config(
+            "key \"ipam.type\" is missing or empty: name the IPAM plugin",
+        )),
+        Some((key, other)) => Err(Error::invalid_config(format!(
+            "key \"ipam.{key}\": expected a string, got {other}"
+        ))),
+    }
+}
+
+/// `vlan`: 0 or absent is none, else 1..=4094.
+fn vlan_id(raw: Option<i64>) -> Result<Option<u16>, Error> {
+    match raw {
+        None | Some(0) => Ok(None),
+        Some(v) => u16::try_from(v)
+            .ok()
+            .filter(|v| *v <= nl::MAX_VLAN_ID)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "key \"vlan\": {v} is outside 0..={} (0 = none)",
+                    nl::MAX_VLAN_ID
+                ))
+            }),
+    }
+}
+
+/// The keys both dialects read, validated.
+struct Common {
+    dialect: Dialect,
+    bridge: String,
+    mtu: Option<u32>,
+    ipam: IpamKind,
+    mac: Option<Mac>,
+    block_imds: bool,
+}
+
 impl BridgeConfig {
     /// The dialect of an invocation: ECS when the config's `type` or the program name is
     /// `ecs-bridge`.
@@ -293,6 +367,10 @@ impl BridgeConfig {
     }
 
     /// Reads and validates the invocation's config. Errors are code 7 naming the key.
+    ///
+    /// Steps: the keys both dialects have (CNI_ARGS and the MAC on ADD only, `bridge`, `mtu`,
+    /// `ipam.type`), then the dialect's own (`BridgeConfig::ecs`,
+    /// `BridgeConfig::reference`).
     pub fn load(inv: &Invocation) -> Result<BridgeConfig, Error> {
         let raw: Raw = inv.conf.parse_as()?;
         let dialect = Self::dialect_of(inv);
@@ -302,118 +380,102 @@ impl BridgeConfig {
         if adding {
             inv.env.args.check_known(&["MAC", "IP"])?;
         }
-
-        let bridge = match (dialect, raw.bridge.filter(|b| !b.is_empty())) {
-            (_, Some(b)) => b,
-            (Dialect::Reference, None) => DEFAULT_BRIDGE.to_owned(),
-            (Dialect::Ecs, None) => {
-                return Err(Error::invalid_config(
-                    "missing required parameter in config named: 'bridge'",
-                ));
-            }
+        let common = Common {
+            dialect,
+            bridge: bridge_name(dialect, raw.bridge.clone())?,
+            mtu: mtu(dialect, raw.mtu)?,
+            ipam: ipam_kind(inv)?,
+            mac: if adding { container_mac(inv)? } else { None },
+            block_imds: raw.block_instance_metadata,
         };
-        validate_link_name("bridge", &bridge)?;
-
-        let mtu = match raw.mtu {
-            None | Some(0) => (dialect == Dialect::Ecs).then_some(ECS_DEFAULT_MTU),
-            Some(m) if (i64::from(MIN_MTU)..=i64::from(MAX_MTU)).contains(&m) => {
-                u32::try_from(m).ok()
-            }
-            Some(m) => {
-                return Err(Error::invalid_config(format!(
-                    "key \"mtu\": {m} is outside {MIN_MTU}..={MAX_MTU}"
-                )));
-            }
-        };
-
-        let ipam = match &inv.conf.ipam {
-            None => IpamKind::None,
-            Some(_) => match inv.conf.ipam_member("type") {
-                Some((_, Value::String(t))) if IN_PROCESS_IPAM.contains(&t.as_str()) => {
-                    IpamKind::InProcess(t.clone())
-                }
-                Some((_, Value::String(t))) if !t.is_empty() => IpamKind::Delegate(t.clone()),
-                Some((_, Value::String(_))) | None => {
-                    return Err(Error::invalid_config(
-                        "key \"ipam.type\" is missing or empty: name the IPAM plugin",
-                    ));
-                }
-                Some((key, other)) => {
-                    return Err(Error::invalid_config(format!(
-                        "key \"ipam.{key}\": expected a string, got {other}"
-                    )));
-                }
-            },
-        };
-
-        let mac = if adding { container_mac(inv)? } else { None };
-        let block_imds = raw.block_instance_metadata;
-
-        if dialect == Dialect::Ecs {
-            let extras: IpamExtras = match &inv.conf.ipam {
-                Some(m) => parse_value(&Value::Object(m.clone()), "ipam")?,
-                None => IpamExtras::default(),
-            };
-            return Ok(BridgeConfig {
-                dialect,
-                bridge,
-                is_gateway: true,
-                is_default_gateway: false,
-                force_address: false,
-                ip_masq: false,
-                mtu,
-                hairpin: false,
-                promisc: false,
-                port_isolation: false,
-                mac_spoof_check: false,
-                disable_container_interface: false,
-                mac,
-                block_imds,
-                connected_v4: mask(
-                    "ipam.connectedSubnetMaskSizeIPv4",
-                    extras.connected_v4.or(raw.connected_v4),
-                    32,
-                )?,
-                connected_v6: mask(
-                    "ipam.connectedSubnetMaskSizeIPv6",
-                    extras.connected_v6.or(raw.connected_v6),
-                    128,
-                )?,
-                ipam,
-                vlan: VlanConfig::default(),
-            });
+        match dialect {
+            Dialect::Ecs => Self::ecs(inv, &raw, common),
+            Dialect::Reference => Self::reference(&raw, common),
         }
+    }
 
-        let vlan_id = match raw.vlan {
-            None | Some(0) => None,
-            Some(v) => Some(
-                u16::try_from(v)
-                    .ok()
-                    .filter(|v| *v <= nl::MAX_VLAN_ID)
-                    .ok_or_else(|| {
-                        Error::invalid_config(format!(
-                            "key \"vlan\": {v} is outside 0..={} (0 = none)",
-                            nl::MAX_VLAN_ID
-                        ))
-                    })?,
-            ),
+    /// ecs-bridge: a gateway always, the `connectedSubnetMaskSize*` keys (in `ipam`, where the
+    /// agent puts them, or at the top level), every other reference key ignored.
+    fn ecs(inv: &Invocation, raw: &Raw, c: Common) -> Result<BridgeConfig, Error> {
+        let extras: IpamExtras = match &inv.conf.ipam {
+            Some(m) => parse_value(&Value::Object(m.clone()), "ipam")?,
+            None => IpamExtras::default(),
         };
+        Ok(BridgeConfig {
+            dialect: c.dialect,
+            bridge: c.bridge,
+            is_gateway: true,
+            is_default_gateway: false,
+            force_address: false,
+            ip_masq: false,
+            mtu: c.mtu,
+            hairpin: false,
+            promisc: false,
+            port_isolation: false,
+            mac_spoof_check: false,
+            disable_container_interface: false,
+            mac: c.mac,
+            block_imds: c.block_imds,
+            connected_v4: mask(
+                "ipam.connectedSubnetMaskSizeIPv4",
+                extras.connected_v4.or(raw.connected_v4),
+                32,
+            )?,
+            connected_v6: mask(
+                "ipam.connectedSubnetMaskSizeIPv6",
+                extras.connected_v6.or(raw.connected_v6),
+                128,
+            )?,
+            ipam: c.ipam,
+            vlan: VlanConfig::default(),
+        })
+    }
+
+    /// The reference bridge: its VLAN keys, then the combinations it refuses.
+    fn reference(raw: &Raw, c: Common) -> Result<BridgeConfig, Error> {
+        let vlan_id = vlan_id(raw.vlan)?;
         let vlan = VlanConfig {
             vlan: vlan_id,
             trunk: collect_vlan_trunk(raw.vlan_trunk.as_deref().unwrap_or_default())?,
             preserve_default: raw.preserve_default_vlan,
             filtering: vlan_id.is_some() || raw.vlan_trunk.is_some(),
         };
-        let is_gateway = raw.is_gateway || raw.is_default_gateway;
-        if let Some(v) = vlan.vlan {
-            let gateway_link = format!("{bridge}.{v}");
-            if is_gateway && ipam != IpamKind::None && gateway_link.len() > MAX_IFNAME_LEN {
+        let cfg = BridgeConfig {
+            dialect: c.dialect,
+            bridge: c.bridge,
+            is_gateway: raw.is_gateway || raw.is_default_gateway,
+            is_default_gateway: raw.is_default_gateway,
+            force_address: raw.force_address,
+            ip_masq: raw.ip_masq,
+            mtu: c.mtu,
+            hairpin: raw.hairpin_mode,
+            promisc: raw.promisc_mode,
+            port_isolation: raw.port_isolation,
+            mac_spoof_check: raw.macspoofchk,
+            disable_container_interface: raw.disable_container_interface,
+            mac: c.mac,
+            block_imds: c.block_imds,
+            connected_v4: None,
+            connected_v6: None,
+            ipam: c.ipam,
+            vlan,
+        };
+        cfg.refuse_reference_combinations(raw.ip_masq_backend.as_deref())?;
+        Ok(cfg)
+    }
+
+    /// What the reference bridge refuses: a `<bridge>.<vlan>` gateway name over 15 bytes, an
+    /// unknown `ipMasqBackend`, `hairpinMode` with `promiscMode`, `disableContainerInterface`
+    /// with `ipam`.
+    fn refuse_reference_combinations(&self, ip_masq_backend: Option<&str>) -> Result<(), Error> {
+        if let (Some(link), Some(v)) = (self.vlan_gateway_link(), self.vlan.vlan) {
+            if link.len() > MAX_IFNAME_LEN {
                 return Err(Error::invalid_config(format!(
-                    "key \"bridge\": with \"vlan\" {v} and \"isGateway\" the gateway goes on \"{gateway_link}\", which is longer than 15 bytes (the kernel's IFNAMSIZ limit)"
+                    "key \"bridge\": with \"vlan\" {v} and \"isGateway\" the gateway goes on \"{link}\", which is longer than 15 bytes (the kernel's IFNAMSIZ limit)"
                 )));
             }
         }
-        match raw.ip_masq_backend.as_deref() {
+        match ip_masq_backend {
             None | Some("") | Some("nftables") | Some("iptables") => {}
             Some(other) => {
                 return Err(Error::invalid_config(format!(
@@ -421,36 +483,17 @@ impl BridgeConfig {
                 )));
             }
         }
-        if raw.hairpin_mode && raw.promisc_mode {
+        if self.hairpin && self.promisc {
             return Err(Error::invalid_config(
                 "keys \"hairpinMode\" and \"promiscMode\" cannot both be true",
             ));
         }
-        if raw.disable_container_interface && ipam != IpamKind::None {
+        if self.disable_container_interface && self.ipam != IpamKind::None {
             return Err(Error::invalid_config(
                 "key \"disableContainerInterface\" is true, which cannot be combined with \"ipam\"",
             ));
         }
-        Ok(BridgeConfig {
-            dialect,
-            bridge,
-            is_gateway,
-            is_default_gateway: raw.is_default_gateway,
-            force_address: raw.force_address,
-            ip_masq: raw.ip_masq,
-            mtu,
-            hairpin: raw.hairpin_mode,
-            promisc: raw.promisc_mode,
-            port_isolation: raw.port_isolation,
-            mac_spoof_check: raw.macspoofchk,
-            disable_container_interface: raw.disable_container_interface,
-            mac,
-            block_imds,
-            connected_v4: None,
-            connected_v6: None,
-            ipam,
-            vlan,
-        })
+        Ok(())
     }
 
     /// `<bridge>.<vlan>`: the reference bridge's gateway interface for a layer-3 network with a
@@ -468,6 +511,16 @@ impl BridgeConfig {
     /// Whether DEL, CHECK and GC have nftables rules to look at.
     pub fn uses_nft(&self) -> bool {
         self.ip_masq || self.mac_spoof_check
+    }
+
+    /// The key that needs the `nft` binary (`ipMasq`, else `macspoofchk`), if any: named when
+    /// `nft` is missing.
+    pub fn nft_feature(&self) -> Option<&'static str> {
+        match (self.dialect, self.ip_masq, self.mac_spoof_check) {
+            (Dialect::Reference, true, _) => Some("ipMasq"),
+            (Dialect::Reference, false, true) => Some("macspoofchk"),
+            _ => None,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use netns::Mac;
 use nl::{BridgeSpec, Handle, Link, PortVlan, VethSpec, VlanRange};
 
 use crate::config::{BridgeConfig, VlanConfig};
-use crate::error::BridgeError;
+use crate::error::{BridgeError, StepExt};
 
 /// How many random host-side veth names are tried.
 pub const VETH_NAME_ATTEMPTS: usize = 10;
@@ -185,6 +185,25 @@ pub fn set_port_vlans(
     Ok(())
 }
 
+/// Tries up to [`VETH_NAME_ATTEMPTS`] random `veth<8 hex>` names: `attempt` returns `None`
+/// when the name is taken.
+fn with_random_veth_name<T>(
+    mut attempt: impl FnMut(&str) -> Result<Option<T>, BridgeError>,
+) -> Result<T, BridgeError> {
+    let mut last = String::new();
+    for _ in 0..VETH_NAME_ATTEMPTS {
+        let name = veth_name();
+        if let Some(done) = attempt(&name)? {
+            return Ok(done);
+        }
+        last = name;
+    }
+    Err(BridgeError::NoVethName {
+        attempts: VETH_NAME_ATTEMPTS,
+        last,
+    })
+}
+
 /// The reference bridge's gateway interface for a layer-3 network with a VLAN: a veth pair in
 /// the plugin's namespace, `<bridge>.<vlan>` (which carries the gateway addresses) and a
 /// `veth<8 hex>` port of the bridge whose PVID is the VLAN (egress untagged; the default VLAN
@@ -214,47 +233,50 @@ pub fn ensure_vlan_gateway(
     if let Some(l) = host.link_by_name(&name)? {
         return existing(host, l);
     }
-    let mut last = String::new();
-    for _ in 0..VETH_NAME_ATTEMPTS {
-        let peer = veth_name();
+    with_random_veth_name(|peer| {
         let spec = VethSpec {
             name: &name,
-            peer_name: &peer,
+            peer_name: peer,
             mtu: Some(bridge.mtu),
             ..VethSpec::default()
         };
         match host.create_veth(&spec) {
-            Ok(()) => {
-                let made = (|| {
-                    let port = host.link(&peer)?.index;
-                    host.set_master(port, bridge.index)?;
-                    set_port_vlans(host, port, bridge, Some(vlan), &[], preserve_default)?;
-                    host.set_up(port)?;
-                    let gw = host.link(&name)?;
-                    host.set_up(gw.index)?;
-                    Ok(host.link(&name)?)
-                })();
-                if made.is_err() {
-                    // half-configured: ours alone, so it goes
-                    if let Ok(Some(l)) = host.link_by_name(&name) {
-                        let _ = host.delete_link(l.index);
-                    }
-                }
-                return made;
-            }
+            Ok(()) => {}
             Err(e) if e.is_exists() => {
-                if let Some(l) = host.link_by_name(&name)? {
-                    return existing(host, l);
-                }
-                last = peer;
+                return match host.link_by_name(&name)? {
+                    Some(l) => existing(host, l).map(Some),
+                    None => Ok(None),
+                };
             }
             Err(e) => return Err(e.into()),
         }
-    }
-    Err(BridgeError::NoVethName {
-        attempts: VETH_NAME_ATTEMPTS,
-        last,
+        let made = vlan_gateway_up(host, bridge, &name, peer, vlan, preserve_default);
+        if made.is_err() {
+            // half-configured: ours alone, so it goes
+            if let Ok(Some(l)) = host.link_by_name(&name) {
+                let _ = host.delete_link(l.index);
+            }
+        }
+        made.map(Some)
     })
+}
+
+/// The new `<bridge>.<vlan>` pair: its peer `port` a port of the bridge in the VLAN, both up.
+fn vlan_gateway_up(
+    host: &mut Handle,
+    bridge: &Link,
+    name: &str,
+    port: &str,
+    vlan: u16,
+    preserve_default: bool,
+) -> Result<Link, BridgeError> {
+    let port = host.link(port)?.index;
+    host.set_master(port, bridge.index)?;
+    set_port_vlans(host, port, bridge, Some(vlan), &[], preserve_default)?;
+    host.set_up(port)?;
+    let gw = host.link(name)?;
+    host.set_up(gw.index)?;
+    Ok(host.link(name)?)
 }
 
 /// Creates the veth pair from the container side: `ifname` in the container, the host end,
@@ -267,12 +289,10 @@ pub fn create_veth(
     mtu: Option<u32>,
     mac: Option<Mac>,
 ) -> Result<String, BridgeError> {
-    let mut last = String::new();
-    for _ in 0..VETH_NAME_ATTEMPTS {
-        let host_name = veth_name();
+    with_random_veth_name(|host_name| {
         let spec = VethSpec {
             name: ifname,
-            peer_name: &host_name,
+            peer_name: host_name,
             mtu,
             mac,
             peer_mac: None,
@@ -280,23 +300,26 @@ pub fn create_veth(
             peer_netns: Some(host_ns),
         };
         match ctr.create_veth(&spec) {
-            Ok(()) => return Ok(host_name),
-            Err(e) if e.is_exists() => {
-                if ctr.link_by_name(ifname)?.is_some() {
-                    return Err(BridgeError::IfaceExists {
-                        ifname: ifname.to_owned(),
-                        netns: ctr.netns_label().to_owned(),
-                    });
-                }
-                last = host_name;
-            }
-            Err(e) => return Err(e.into()),
+            Ok(()) => Ok(Some(host_name.to_owned())),
+            Err(e) if e.is_exists() => match ctr.link_by_name(ifname)? {
+                Some(_) => Err(BridgeError::IfaceExists {
+                    ifname: ifname.to_owned(),
+                    netns: ctr.netns_label().to_owned(),
+                }),
+                None => Ok(None),
+            },
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(BridgeError::NoVethName {
-        attempts: VETH_NAME_ATTEMPTS,
-        last,
     })
+}
+
+/// Deletes a link; one already gone is fine.
+pub fn delete_link(h: &mut Handle, index: u32) -> Result<(), nl::Error> {
+    match h.delete_link(index) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Puts each of `wants` (gateway/prefix) on the bridge (or the VLAN gateway interface) unless
@@ -305,75 +328,105 @@ pub fn create_veth(
 /// Another global address of the same family that overlaps a wanted one is an error, or, with
 /// `force`, is removed first (the reference bridge's `forceAddress`). `exclusive` (ecs-bridge)
 /// treats any other global address of the family as a mismatch. Link-local addresses are
-/// ignored. An address added meanwhile by a concurrent ADD is fine. A failure names the
-/// address it was about.
+/// ignored. An address added meanwhile by a concurrent ADD is fine. A failure is the step
+/// `add gateway <address> to <link>`.
 pub fn ensure_bridge_addrs(
     host: &mut Handle,
     bridge: &Link,
     wants: &[IpNetwork],
     force: bool,
     exclusive: bool,
-) -> Result<(), Box<(IpNetwork, BridgeError)>> {
-    let what = if bridge.kind.as_deref() == Some("bridge") {
-        "bridge"
-    } else {
-        "VLAN gateway interface"
-    };
+) -> Result<(), BridgeError> {
     let Some(first) = wants.first() else {
         return Ok(());
     };
-    let mut addrs: Vec<IpNetwork> = host
+    let step = |want: &IpNetwork| match bridge.kind.as_deref() {
+        Some("bridge") => format!("add gateway {want} to bridge {}", bridge.name),
+        _ => format!("add gateway {want} to {}", bridge.name),
+    };
+    let mut present: Vec<IpNetwork> = host
         .addrs(Some(bridge.index))
-        .map_err(|e| Box::new((*first, e.into())))?
+        .step_with(|| step(first))?
         .into_iter()
         .filter(|a| a.scope == nl::Scope::Universe)
         .map(|a| a.net)
         .collect();
+    let mut gateway = GatewayAddrs {
+        host,
+        link: bridge,
+        wants,
+        force,
+        exclusive,
+    };
     for want in wants {
-        let want = *want;
-        if addrs.contains(&want) {
-            continue;
+        gateway
+            .ensure(*want, &mut present)
+            .step_with(|| step(want))?;
+    }
+    Ok(())
+}
+
+/// One [`ensure_bridge_addrs`] call.
+struct GatewayAddrs<'a> {
+    host: &'a mut Handle,
+    link: &'a Link,
+    wants: &'a [IpNetwork],
+    force: bool,
+    exclusive: bool,
+}
+
+impl GatewayAddrs<'_> {
+    /// `want` on the link: the addresses in its way removed (`force`) or refused, then added.
+    fn ensure(&mut self, want: IpNetwork, present: &mut Vec<IpNetwork>) -> Result<(), BridgeError> {
+        if present.contains(&want) {
+            return Ok(());
         }
-        let in_the_way: Vec<IpNetwork> = addrs
+        let in_the_way: Vec<IpNetwork> = present
             .iter()
             .copied()
             .filter(|a| {
                 a.is_ipv4() == want.is_ipv4()
-                    && !wants.contains(a)
-                    && (exclusive || a.contains(want.ip()) || want.contains(a.ip()))
+                    && !self.wants.contains(a)
+                    && (self.exclusive || a.contains(want.ip()) || want.contains(a.ip()))
             })
             .collect();
         for a in in_the_way {
-            if !force || exclusive {
-                return Err(Box::new((
-                    want,
-                    BridgeError::BridgeAddress {
-                        bridge: format!("{what} {}", bridge.name),
-                        netns: host.netns_label().to_owned(),
-                        existing: a.to_string(),
-                        wanted: want.to_string(),
-                        hint: if exclusive {
-                            " (mismatch in the bridge's address for this family)"
-                        } else {
-                            " (set forceAddress to replace it)"
-                        },
-                    },
-                )));
+            if !self.force || self.exclusive {
+                return Err(self.address_in_the_way(a, want));
             }
-            match host.del_addr(bridge.index, a) {
+            match self.host.del_addr(self.link.index, a) {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(Box::new((want, e.into()))),
+                Err(e) => return Err(e.into()),
             }
-            addrs.retain(|x| *x != a);
+            present.retain(|x| *x != a);
         }
-        match host.add_addr(bridge.index, want, want.is_ipv6()) {
-            Ok(()) => addrs.push(want),
-            Err(e) if e.is_exists() => addrs.push(want),
-            Err(e) => return Err(Box::new((want, e.into()))),
+        match self.host.add_addr(self.link.index, want, want.is_ipv6()) {
+            Ok(()) => present.push(want),
+            Err(e) if e.is_exists() => present.push(want),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    fn address_in_the_way(&self, existing: IpNetwork, want: IpNetwork) -> BridgeError {
+        let what = if self.link.kind.as_deref() == Some("bridge") {
+            "bridge"
+        } else {
+            "VLAN gateway interface"
+        };
+        BridgeError::BridgeAddress {
+            bridge: format!("{what} {}", self.link.name),
+            netns: self.host.netns_label().to_owned(),
+            existing: existing.to_string(),
+            wanted: want.to_string(),
+            hint: if self.exclusive {
+                " (mismatch in the bridge's address for this family)"
+            } else {
+                " (set forceAddress to replace it)"
+            },
         }
     }
-    Ok(())
 }
 
 /// Sets a host (plugin namespace) sysctl to `1` unless it already is; a key that does not

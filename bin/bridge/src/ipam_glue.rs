@@ -2,7 +2,7 @@
 //! (no second exec), any other `ipam.type` as a delegate binary on CNI_PATH (started with the
 //! invocation's environment, CNI_ARGS as given).
 
-use cni_spec::{CniResult, Command, Error, Invocation, delegate};
+use cni_spec::{CniResult, Command, Invocation, delegate};
 
 use crate::config::IpamKind;
 use crate::error::BridgeError;
@@ -19,46 +19,43 @@ fn request(inv: &Invocation) -> ipam::Request<'_> {
     }
 }
 
-/// The CNI error of an in-process IPAM error (its code and message).
-fn cni(e: ipam::IpamError) -> Error {
-    BridgeError::from(e).into()
+fn delegated(
+    inv: &Invocation,
+    plugin: &str,
+    command: Command,
+) -> Result<Option<CniResult>, BridgeError> {
+    Ok(delegate(inv, plugin, command)?)
 }
 
-fn delegated(inv: &Invocation, plugin: &str, command: Command) -> Result<Option<CniResult>, Error> {
-    delegate(inv, plugin, command)
-}
-
-/// IPAM ADD: the abbreviated result (addresses with gateways, routes, DNS).
-pub fn add(inv: &Invocation, kind: &IpamKind) -> Result<Option<CniResult>, Error> {
+/// IPAM ADD: the abbreviated result (addresses with gateways, routes, DNS); `None` without
+/// IPAM.
+pub fn add(inv: &Invocation, kind: &IpamKind) -> Result<Option<CniResult>, BridgeError> {
     match kind {
         IpamKind::None => Ok(None),
-        IpamKind::InProcess(_) => ipam::add(&request(inv)).map(Some).map_err(cni),
+        IpamKind::InProcess(_) => Ok(Some(ipam::add(&request(inv))?)),
         IpamKind::Delegate(p) => match delegated(inv, p, Command::Add)? {
             Some(r) => Ok(Some(r)),
-            None => Err(Error::plugin(
-                cni_spec::code::OPERATION_FAILED,
-                format!("{p} ADD printed no result"),
-            )),
+            None => Err(BridgeError::NoIpamResult { plugin: p.clone() }),
         },
     }
 }
 
 /// IPAM DEL (also used to roll back a failed ADD).
-pub fn del(inv: &Invocation, kind: &IpamKind) -> Result<(), Error> {
+pub fn del(inv: &Invocation, kind: &IpamKind) -> Result<(), BridgeError> {
     match kind {
         IpamKind::None => Ok(()),
-        IpamKind::InProcess(_) => ipam::del(&request(inv)).map_err(cni),
-        IpamKind::Delegate(p) => delegated(inv, p, Command::Del).map(|_| ()),
+        IpamKind::InProcess(_) => Ok(ipam::del(&request(inv))?),
+        IpamKind::Delegate(p) => delegated(inv, p, Command::Del).map(drop),
     }
 }
 
 /// IPAM CHECK, STATUS or GC.
-pub fn forward(inv: &Invocation, kind: &IpamKind, command: Command) -> Result<(), Error> {
+pub fn forward(inv: &Invocation, kind: &IpamKind, command: Command) -> Result<(), BridgeError> {
     match kind {
         IpamKind::None => Ok(()),
         IpamKind::InProcess(_) => {
             let req = request(inv);
-            match command {
+            let done = match command {
                 Command::Check => ipam::check(&req, inv.conf.prev_result.as_ref()),
                 Command::Status => ipam::status(&req),
                 Command::Gc => ipam::gc(
@@ -68,9 +65,9 @@ pub fn forward(inv: &Invocation, kind: &IpamKind, command: Command) -> Result<()
                 Command::Add => ipam::add(&req).map(drop),
                 Command::Del => ipam::del(&req),
                 Command::Version => Ok(()),
-            }
-            .map_err(cni)
+            };
+            Ok(done?)
         }
-        IpamKind::Delegate(p) => delegated(inv, p, command).map(|_| ()),
+        IpamKind::Delegate(p) => delegated(inv, p, command).map(drop),
     }
 }

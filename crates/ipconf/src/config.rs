@@ -27,7 +27,8 @@ pub struct ExtraRoute {
     /// Destination network (host bits zero).
     pub dst: IpNetwork,
     /// Gateway; `None` means the gateway of `dst`'s family, or a link-scope route through the
-    /// interface when the configuration has no gateway of that family.
+    /// interface when the configuration has no gateway of that family or `dst` is the host
+    /// route to that gateway (`/32`, `/128`: a gateway is reached on-link, never via itself).
     pub gw: Option<IpAddr>,
 }
 
@@ -92,7 +93,8 @@ fn invalid(field: Field, value: impl ToString, reason: impl Into<String>) -> Inv
     }
 }
 
-fn family_name(f: Family) -> &'static str {
+/// The name of a family in messages: `IPv4` or `IPv6`.
+pub fn family_name(f: Family) -> &'static str {
     match f {
         Family::V4 => "IPv4",
         Family::V6 => "IPv6",
@@ -100,7 +102,7 @@ fn family_name(f: Family) -> &'static str {
 }
 
 /// The default destination of a family: `0.0.0.0/0` or `::/0`.
-pub(crate) fn default_dst(f: Family) -> IpNetwork {
+pub fn default_dst(f: Family) -> IpNetwork {
     let ip = match f {
         Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -218,7 +220,8 @@ impl IfaceConfig {
 
     /// The routes through link `index` this configuration asks for: default routes via each
     /// gateway (if [`IfaceConfig::default_routes`]), then the extra routes with their gateway
-    /// resolved. IMDS blackholes are not included.
+    /// resolved (a route without one goes via the family's gateway, except the host route to
+    /// that gateway itself, which is on-link). IMDS blackholes are not included.
     pub fn route_specs(&self, index: u32) -> Vec<RouteSpec> {
         let mut out = Vec::new();
         if self.default_routes {
@@ -227,7 +230,10 @@ impl IfaceConfig {
             }
         }
         for r in &self.routes {
-            let gw = r.gw.or_else(|| self.gateway(Family::of(r.dst.ip())));
+            let gw = r.gw.or_else(|| {
+                self.gateway(Family::of(r.dst.ip()))
+                    .filter(|g| r.dst != IpNetwork::from(*g))
+            });
             out.push(match gw {
                 Some(gw) => RouteSpec::via(r.dst, gw, index),
                 None => RouteSpec::link(r.dst, index),
@@ -309,6 +315,20 @@ mod tests {
         };
         let specs = cfg.route_specs(3);
         assert_eq!(specs, vec![RouteSpec::link(net("10.9.0.0/16"), 3)]);
+        // the host route to the gateway itself is on-link, never via the gateway
+        let cfg = IfaceConfig {
+            routes: vec![ExtraRoute {
+                dst: net("10.0.1.1/32"),
+                gw: None,
+            }],
+            ..dual()
+        };
+        assert_eq!(
+            cfg.route_specs(2)[2..],
+            [RouteSpec::link(net("10.0.1.1/32"), 2)]
+        );
+        assert_eq!(default_dst(Family::V6), net("::/0"));
+        assert_eq!(family_name(Family::V4), "IPv4");
         // default routes off
         let cfg = IfaceConfig {
             default_routes: false,

@@ -34,5 +34,8 @@ pub use apply::{
     Applied, Ipv6State, RouteMode, apply, apply_with, ipv6_state, undo, v6_block_skippable,
 };
 pub use check::check;
-pub use config::{ExtraRoute, Field, IMDS_V4, IMDS_V6, IfaceConfig, Invalid, imds_blackholes};
+pub use config::{
+    ExtraRoute, Field, IMDS_V4, IMDS_V6, IfaceConfig, Invalid, default_dst, family_name,
+    imds_blackholes,
+};
 pub use error::Error;
