@@ -84,11 +84,14 @@ pub mod __fuzz {
     /// The names log (`.owners/names`) replayed as the store reads it: `(name, inode,
     /// bucket)` of every known name, sorted, and the number of `+`/`-` lines.
     pub fn names_replay(text: &str) -> (Vec<(String, u64, Option<u8>)>, usize) {
-        let r = crate::names::parse(text, 0);
+        let r = crate::names::replay(text);
         let mut v: Vec<(String, u64, Option<u8>)> = r
-            .names
+            .live
             .iter()
-            .map(|(n, s)| (n.to_string(), s.known.ino, s.known.bucket))
+            .map(|e| {
+                let k = r.known(*e);
+                (r.name(*e).to_string(), k.ino, k.bucket)
+            })
             .collect();
         v.sort();
         (v, r.lines)

@@ -24,9 +24,8 @@
 //! coarse as 2 s). At the start of an operation one `fstat` of the directory tells whether the
 //! index is still exact.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::fsx::Mtime;
@@ -50,15 +49,16 @@ pub(crate) struct Tail {
 }
 
 /// One known name: its inode and the index bucket of its holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Known {
     pub(crate) ino: u64,
     pub(crate) bucket: Option<u8>,
 }
 
-/// FxHash (rustc's hasher): a multiply and a rotate per word. The names log is replayed on
-/// the path of the first operation after a foreign write, where SipHash was a third of the
-/// cost; its keys are lease names from our own store, so hash flooding is not a concern.
+/// FxHash (rustc's hasher): a multiply and a rotate per word. Names are fingerprinted on the
+/// path of the first operation after a foreign write; they are lease names from our own
+/// store, so hash flooding is not a concern, and equal fingerprints are always confirmed by
+/// comparing the names.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
@@ -88,32 +88,9 @@ impl Hasher for FxHasher {
         self.add(u64::from(i));
     }
 
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
     fn finish(&self) -> u64 {
         self.0
     }
-}
-
-/// A map keyed by lease names, hashed with [`FxHasher`].
-pub(crate) type NameMap<'a, V> = HashMap<&'a str, V, BuildHasherDefault<FxHasher>>;
-
-/// A known name while a listing is compared with the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Seen {
-    pub(crate) known: Known,
-    /// Listed again.
-    pub(crate) seen: bool,
-}
-
-/// The known names replayed from a log, borrowing the names from its text.
-#[derive(Debug, Default)]
-pub(crate) struct Replayed<'a> {
-    pub(crate) names: NameMap<'a, Seen>,
-    /// `+`/`-` lines read (the file's size in lines, for compaction).
-    pub(crate) lines: usize,
 }
 
 /// Whether a log of `lines` lines holding `live` names should be rewritten.
@@ -121,37 +98,177 @@ pub(crate) fn needs_compaction(live: usize, lines: usize) -> bool {
     lines > live.saturating_add(live / 2).saturating_add(COMPACT_SLACK)
 }
 
-/// Replays a whole log; `expected` sizes the map (the live count the last stamp gave).
+/// The fingerprint of a name: the sort key on both sides of a comparison.
+pub(crate) fn fingerprint(name: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(name);
+    h.write_u8(0xff);
+    h.finish()
+}
+
+/// A line of the log: the fingerprint of its name, where the line starts, and what it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Entry {
+    pub(crate) fp: u64,
+    at: u32,
+    /// `None` for a `-` line.
+    known: Option<Known>,
+}
+
+/// The known names of a log, replayed and sorted by fingerprint (sequential memory access:
+/// at 65,000 names a hash table of them cost as much as listing the directory).
+#[derive(Debug)]
+pub(crate) struct Replayed<'a> {
+    log: &'a str,
+    /// The `+` line of each live name, sorted by fingerprint.
+    pub(crate) live: Vec<Entry>,
+    /// `+`/`-` lines read (the file's size in lines, for compaction).
+    pub(crate) lines: usize,
+}
+
+impl<'a> Replayed<'a> {
+    /// The name of a live entry.
+    pub(crate) fn name(&self, e: Entry) -> &'a str {
+        line_name(self.log, e.at as usize).unwrap_or("")
+    }
+
+    /// The inode and bucket of a live entry.
+    pub(crate) fn known(&self, e: Entry) -> Known {
+        e.known.unwrap_or(Known {
+            ino: 0,
+            bucket: None,
+        })
+    }
+}
+
+/// Sorts `v` by `key`, a well-spread 64-bit hash, then by `tie`: one stable counting pass on
+/// the key's top bits (about one bucket per element), then an insertion sort of each bucket,
+/// which holds one or two elements (a comparison sort for a bucket that is not). O(n) where
+/// a comparison sort took as long as the rest of the comparison.
+pub(crate) fn sort_by_hash<T: Copy + Default>(
+    v: &mut Vec<T>,
+    key: impl Fn(&T) -> u64,
+    tie: impl Fn(&T) -> u64,
+) {
+    if v.len() < 64 {
+        v.sort_unstable_by_key(|e| (key(e), tie(e)));
+        return;
+    }
+    let bits = (usize::BITS - v.len().leading_zeros()).min(20);
+    let shift = 64 - bits;
+    let mut start = vec![0usize; (1 << bits) + 1];
+    for e in v.iter() {
+        start[(key(e) >> shift) as usize + 1] += 1;
+    }
+    for b in 1..start.len() {
+        start[b] += start[b - 1];
+    }
+    let mut out = vec![T::default(); v.len()];
+    let mut next = start.clone();
+    for e in v.iter() {
+        let b = (key(e) >> shift) as usize;
+        out[next[b]] = *e;
+        next[b] += 1;
+    }
+    for w in start.windows(2) {
+        let bucket = &mut out[w[0]..w[1]];
+        if bucket.len() > 16 {
+            // Not spread after all: no quadratic insertion sort.
+            bucket.sort_unstable_by_key(|e| (key(e), tie(e)));
+            continue;
+        }
+        for i in 1..bucket.len() {
+            let mut j = i;
+            while j > 0
+                && (key(&bucket[j - 1]), tie(&bucket[j - 1])) > (key(&bucket[j]), tie(&bucket[j]))
+            {
+                bucket.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+    *v = out;
+}
+
+/// The name of the `+`/`-` line starting at `at`.
+fn line_name(log: &str, at: usize) -> Option<&str> {
+    let rest = log.get(at + 2..)?;
+    let end = rest
+        .bytes()
+        .position(|b| b == b' ' || b == b'\n')
+        .unwrap_or(rest.len());
+    rest.get(..end)
+}
+
+/// Replays a whole log: a later `+` for a name replaces the earlier one, `-` removes it.
 ///
-/// A byte-level scan: this runs on the path of the first operation after a foreign write.
-pub(crate) fn parse(text: &str, expected: usize) -> Replayed<'_> {
-    let mut r = Replayed {
-        names: NameMap::with_capacity_and_hasher(expected, BuildHasherDefault::default()),
-        lines: 0,
-    };
-    let bytes = text.as_bytes();
+/// A byte-level scan parses every valid line once into an [`Entry`]; sorting them by
+/// (fingerprint, position) groups each name's lines in log order, and the last one decides.
+/// Logs larger than 4 GiB are not read (`MAX_NAMES` is far below).
+pub(crate) fn replay(log: &str) -> Replayed<'_> {
+    let bytes = log.as_bytes();
+    let mut recs: Vec<Entry> = Vec::with_capacity(bytes.len() / 24 + 1);
     let mut at = 0;
     while at < bytes.len() {
         let end = bytes[at..]
             .iter()
             .position(|b| *b == b'\n')
             .map_or(bytes.len(), |i| at + i);
-        let line = &text[at..end];
-        at = end + 1;
-        if let Some(rest) = line.strip_prefix("+ ") {
-            if let Some((name, known)) = parse_add(rest) {
-                r.lines += 1;
-                r.names.insert(name, Seen { known, seen: false });
-            }
+        let line = &log[at..end];
+        let parsed = if let Some(rest) = line.strip_prefix("+ ") {
+            parse_add(rest).map(|(name, k)| (name, Some(k)))
         } else if let Some(name) = line.strip_prefix("- ")
             && !name.is_empty()
             && !name.contains(' ')
         {
-            r.lines += 1;
-            r.names.remove(name);
+            Some((name, None))
+        } else {
+            None
+        };
+        if let (Some((name, known)), Ok(pos)) = (parsed, u32::try_from(at)) {
+            recs.push(Entry {
+                fp: fingerprint(name.as_bytes()),
+                at: pos,
+                known,
+            });
         }
+        at = end + 1;
     }
-    r
+    let lines = recs.len();
+    sort_by_hash(&mut recs, |r| r.fp, |r| u64::from(r.at));
+    let mut live = Vec::with_capacity(recs.len());
+    let mut i = 0;
+    while i < recs.len() {
+        let fp = recs[i].fp;
+        let j = recs[i + 1..]
+            .iter()
+            .position(|r| r.fp != fp)
+            .map_or(recs.len(), |n| i + 1 + n);
+        if j == i + 1 {
+            if recs[i].known.is_some() {
+                live.push(recs[i]);
+            }
+            i = j;
+            continue;
+        }
+        // Several lines share the fingerprint (almost always one name's history): the last
+        // line of each name decides.
+        let mut last: Vec<(&str, Entry)> = Vec::new();
+        for r in &recs[i..j] {
+            let name = line_name(log, r.at as usize).unwrap_or("");
+            match last.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 = *r,
+                None => last.push((name, *r)),
+            }
+        }
+        live.extend(
+            last.into_iter()
+                .map(|(_, e)| e)
+                .filter(|e| e.known.is_some()),
+        );
+        i = j;
+    }
+    Replayed { log, live, lines }
 }
 
 /// `<name> <inode> <bucket>` (the part after `+ `).
@@ -304,14 +421,14 @@ mod tests {
         log.push_str(
             "\n+ 10.0.0.9 x 00\n+ 10.0.0.9 1 0\n+ 10.0.0.9 1 zz\n+ 10.0.0.9\n- \n+ 10.0.0.",
         );
-        let r = parse(&log, 0);
+        let r = replay(&log);
         assert_eq!(r.lines, 5);
+        let mut live: Vec<(&str, Known)> =
+            r.live.iter().map(|e| (r.name(*e), r.known(*e))).collect();
+        live.sort_by_key(|(n, _)| *n);
         assert_eq!(
-            r.names
-                .into_iter()
-                .map(|(n, s)| (n, s.known))
-                .collect::<HashMap<_, _>>(),
-            HashMap::from([
+            live,
+            [
                 (
                     "10.0.0.2",
                     Known {
@@ -326,8 +443,32 @@ mod tests {
                         bucket: None
                     }
                 ),
-            ])
+            ]
         );
+        assert!(r.live.windows(2).all(|w| w[0].fp <= w[1].fp));
+    }
+
+    #[test]
+    fn each_name_s_last_line_decides() {
+        let k = |ino| Known { ino, bucket: None };
+        let mut log = String::new();
+        add_line(&mut log, "a", k(1));
+        add_line(&mut log, "b", k(2));
+        remove_line(&mut log, "a");
+        add_line(&mut log, "a", k(3));
+        remove_line(&mut log, "b");
+        remove_line(&mut log, "c");
+        add_line(&mut log, "d", k(4));
+        add_line(&mut log, "d", k(5));
+        let r = replay(&log);
+        assert_eq!(r.lines, 8);
+        let mut live: Vec<(&str, u64)> = r
+            .live
+            .iter()
+            .map(|e| (r.name(*e), r.known(*e).ino))
+            .collect();
+        live.sort();
+        assert_eq!(live, [("a", 3), ("d", 5)]);
     }
 
     #[test]
@@ -378,6 +519,27 @@ mod tests {
             })
             .collect();
         assert!(distinct.len() > 60, "{distinct:?}");
+    }
+
+    #[test]
+    fn sort_by_hash_sorts_by_key_then_tie() {
+        for n in [0u64, 1, 63, 64, 65, 1000, 5000] {
+            // Spread keys with duplicates (every key twice, ties in reverse order).
+            let mut v: Vec<(u64, u64)> = (0..n)
+                .flat_map(|i| {
+                    let k = fingerprint(&i.to_le_bytes());
+                    [(k, n - i), (k, 0)]
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            sort_by_hash(&mut v, |e| e.0, |e| e.1);
+            assert_eq!(v, want, "n={n}");
+        }
+        // Badly spread keys (all in one bucket) are still sorted.
+        let mut v: Vec<(u64, u64)> = (0..300u64).rev().map(|i| (i, 0)).collect();
+        sort_by_hash(&mut v, |e| e.0, |e| e.1);
+        assert!(v.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]

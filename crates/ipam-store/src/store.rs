@@ -333,7 +333,7 @@ impl Store {
                     lines: t.lines,
                 };
             }
-            tail => s.reconcile(tail.map_or(0, |t| t.live))?,
+            _ => s.reconcile()?,
         }
         Ok(s)
     }
@@ -715,25 +715,22 @@ impl Session<'_> {
     /// inode is unchanged (host-local rewrites that file on every reservation, so an address
     /// released and reserved again for another owner between two of our operations, which
     /// the file system may give the freed inode, is seen when it was the last one reserved).
-    /// `expected` sizes the table of known names.
-    fn reconcile(&mut self, expected: usize) -> Result<(), Error> {
+    fn reconcile(&mut self) -> Result<(), Error> {
         let Some(bytes) = self.index.names_read().ok().flatten() else {
             // No names log: nothing to compare with.
             return self.rebuild();
         };
         let log = String::from_utf8(bytes)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        // The stamp's count is a hint; a line takes at least 8 bytes.
-        let expected = expected.min(log.len() / 8 + 16);
-        let delta = self.compare(&log, expected)?;
+        let delta = self.compare(&log)?;
         *self.names.get_mut() = delta;
         self.valid = None;
         Ok(())
     }
 
     /// The body of [`Session::reconcile`]: compares a listing with `log`.
-    fn compare(&self, log: &str, expected: usize) -> Result<NamesDelta, Error> {
-        let mut known = names::parse(log, expected);
+    fn compare(&self, log: &str) -> Result<NamesDelta, Error> {
+        let known = names::replay(log);
         let d = self.dir();
         // The addresses reserved last in each range set (host-local numbers them from 0).
         let recent: Vec<String> = (0..64)
@@ -744,51 +741,111 @@ impl Session<'_> {
             })
             .filter_map(|b| String::from_utf8(b).ok().map(|s| s.trim().to_string()))
             .collect();
-        // Names to read: (address, inode, what the log knew of it).
-        let mut read: Vec<(IpAddr, u64, Option<Known>)> = Vec::new();
-        let mut seen = 0usize;
+        // The listing, sorted by fingerprint like the known names: (fingerprint, inode, name
+        // span in `arena`).
+        let mut arena: Vec<u8> = Vec::with_capacity(known.live.len() * 12 + 64);
+        let mut listed: Vec<(u64, u64, usize, usize)> = Vec::with_capacity(known.live.len() + 8);
         d.for_each_entry(|name, ino| {
-            let Ok(name) = std::str::from_utf8(name) else {
-                return;
-            };
-            match known.names.get_mut(name) {
-                Some(e) if !e.seen => {
-                    e.seen = true;
-                    seen += 1;
-                    if e.known.ino != ino || recent.iter().any(|r| r == name) {
-                        if let Some(ip) = lease_name(name) {
-                            read.push((ip, ino, Some(e.known)));
-                        }
-                    }
-                }
-                _ => {
-                    if let Some(ip) = lease_name(name) {
-                        read.push((ip, ino, None));
-                    }
-                }
-            }
+            let start = arena.len();
+            arena.extend_from_slice(name);
+            listed.push((names::fingerprint(name), ino, start, arena.len()));
         })
         .map_err(|e| Error::io("list", d.path().to_path_buf(), e))?;
+        names::sort_by_hash(&mut listed, |l| l.0, |_| 0);
+        let name_of = |l: &(u64, u64, usize, usize)| std::str::from_utf8(&arena[l.2..l.3]).ok();
+        let same_name = |k: names::Entry, l: &(u64, u64, usize, usize)| {
+            known.name(k).as_bytes() == &arena[l.2..l.3]
+        };
+
+        // One pass over both: known and listed with the same name and inode are unchanged;
+        // the rest is gone, new or changed.
+        let mut kept: Vec<names::Entry> = Vec::with_capacity(known.live.len());
+        let mut gone: Vec<names::Entry> = Vec::new();
+        // Names to read: (address, inode, what the log knew of it).
+        let mut read: Vec<(IpAddr, u64, Option<Known>)> = Vec::new();
+        let mut pair = |k: Option<names::Entry>, l: Option<&(u64, u64, usize, usize)>| match (k, l)
+        {
+            (Some(k), Some(l)) if same_name(k, l) => {
+                let was = known.known(k);
+                if was.ino == l.1 && !recent.iter().any(|r| r.as_bytes() == &arena[l.2..l.3]) {
+                    kept.push(k);
+                } else if let Some(ip) = lease_name(known.name(k)) {
+                    read.push((ip, l.1, Some(was)));
+                } else {
+                    kept.push(k);
+                }
+            }
+            (k, l) => {
+                if let Some(k) = k {
+                    gone.push(k);
+                }
+                if let (Some(l), Some(ip)) = (l, l.and_then(name_of).and_then(lease_name)) {
+                    read.push((ip, l.1, None));
+                }
+            }
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < known.live.len() || j < listed.len() {
+            let kf = known.live.get(i).map(|e| e.fp);
+            let lf = listed.get(j).map(|l| l.0);
+            match (kf, lf) {
+                (Some(a), Some(b)) if a == b => {
+                    // Equal fingerprints: pair by name (a run of one on each side but for a
+                    // fingerprint collision).
+                    let i2 = known.live[i..]
+                        .iter()
+                        .position(|e| e.fp != a)
+                        .map_or(known.live.len(), |n| i + n);
+                    let j2 = listed[j..]
+                        .iter()
+                        .position(|l| l.0 != b)
+                        .map_or(listed.len(), |n| j + n);
+                    if i2 == i + 1 && j2 == j + 1 {
+                        pair(Some(known.live[i]), Some(&listed[j]));
+                        (i, j) = (i2, j2);
+                        continue;
+                    }
+                    let mut left: Vec<names::Entry> = known.live[i..i2].to_vec();
+                    for l in &listed[j..j2] {
+                        match left.iter().position(|k| same_name(*k, l)) {
+                            Some(p) => pair(Some(left.swap_remove(p)), Some(l)),
+                            None => pair(None, Some(l)),
+                        }
+                    }
+                    for k in left {
+                        pair(Some(k), None);
+                    }
+                    (i, j) = (i2, j2);
+                }
+                (Some(a), b) if b.is_none_or(|b| a < b) => {
+                    pair(Some(known.live[i]), None);
+                    i += 1;
+                }
+                _ => {
+                    pair(None, listed.get(j));
+                    j += 1;
+                }
+            }
+        }
         let mut delta = NamesDelta {
             text: String::new(),
-            live: seen,
+            live: kept.len(),
             lines: known.lines,
         };
         // Gone since the stamp: marked dead in the bucket the log names.
         let mut dead: Vec<(IpAddr, u8)> = Vec::new();
-        known.names.retain(|name, e| {
-            if !e.seen {
-                names::remove_line(&mut delta.text, name);
-                delta.lines = delta.lines.saturating_add(1);
-                if let (Some(ip), Some(b)) = (lease_name(name), e.known.bucket) {
-                    dead.push((ip, b));
-                }
+        for k in &gone {
+            let name = known.name(*k);
+            names::remove_line(&mut delta.text, name);
+            delta.lines = delta.lines.saturating_add(1);
+            if let (Some(ip), Some(b)) = (lease_name(name), known.known(*k).bucket) {
+                dead.push((ip, b));
             }
-            e.seen
-        });
+        }
         // New names, and known ones with another inode (or named by last_reserved_ip.N)
         // whose holder is not the one indexed.
         let mut added: Vec<OnDisk> = Vec::new();
+        let mut rechecked: Vec<(IpAddr, Known)> = Vec::new();
         for (ip, ino, before) in read {
             let Some(holder) = self.store.read_holder(&ip.to_string()) else {
                 continue;
@@ -803,16 +860,12 @@ impl Session<'_> {
                         None => true,
                     }
                 {
+                    rechecked.push((ip, k));
                     continue;
                 }
                 if let Some(b) = k.bucket {
                     dead.push((ip, b));
                 }
-                if let Some(e) = known.names.get_mut(ip.to_string().as_str()) {
-                    e.known = Known { ino, bucket };
-                }
-            } else {
-                delta.live += 1;
             }
             added.push((ip, ino, holder));
         }
@@ -831,17 +884,18 @@ impl Session<'_> {
             );
             delta.lines = delta.lines.saturating_add(1);
         }
+        delta.live += rechecked.len() + added.len();
         if names::needs_compaction(delta.live, delta.lines) {
             let mut text = String::new();
-            for (name, e) in &known.names {
-                names::add_line(&mut text, name, e.known);
+            for k in &kept {
+                names::add_line(&mut text, known.name(*k), known.known(*k));
+            }
+            for (ip, k) in &rechecked {
+                names::add_line(&mut text, &ip.to_string(), *k);
             }
             for (ip, ino, h) in &added {
-                let name = ip.to_string();
-                if !known.names.contains_key(name.as_str()) {
-                    let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
-                    names::add_line(&mut text, &name, Known { ino: *ino, bucket });
-                }
+                let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
+                names::add_line(&mut text, &ip.to_string(), Known { ino: *ino, bucket });
             }
             self.index.names_replace(&text)?;
             delta.text.clear();
@@ -933,12 +987,12 @@ impl Session<'_> {
         let mut log = String::from_utf8(self.index.names_read().ok()??).ok()?;
         log.push('\n');
         log.push_str(delta);
-        let known = names::parse(&log, 0);
+        let known = names::replay(&log);
         let mut text = String::new();
-        for (name, e) in &known.names {
-            names::add_line(&mut text, name, e.known);
+        for e in &known.live {
+            names::add_line(&mut text, known.name(*e), known.known(*e));
         }
-        Some((text, known.names.len()))
+        Some((text, known.live.len()))
     }
 
     /// [`Store::allocate`] under the lock, `want` mapped per set.
