@@ -107,12 +107,25 @@ pub(crate) fn fingerprint(name: &[u8]) -> u64 {
 }
 
 /// A line of the log: the fingerprint of its name, where the line starts, and what it says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) fp: u64,
+    ino: u64,
     at: u32,
-    /// `None` for a `-` line.
-    known: Option<Known>,
+    bucket: u8,
+    /// [`ADD`], [`HAS_BUCKET`].
+    flags: u8,
+}
+
+/// [`Entry::flags`]: a `+` line (else `-`).
+const ADD: u8 = 1;
+/// [`Entry::flags`]: the bucket is set.
+const HAS_BUCKET: u8 = 2;
+
+impl Entry {
+    fn is_add(&self) -> bool {
+        self.flags & ADD != 0
+    }
 }
 
 /// The known names of a log, replayed and sorted by fingerprint (sequential memory access:
@@ -134,60 +147,60 @@ impl<'a> Replayed<'a> {
 
     /// The inode and bucket of a live entry.
     pub(crate) fn known(&self, e: Entry) -> Known {
-        e.known.unwrap_or(Known {
-            ino: 0,
-            bucket: None,
-        })
+        Known {
+            ino: e.ino,
+            bucket: (e.flags & HAS_BUCKET != 0).then_some(e.bucket),
+        }
     }
 }
 
-/// Sorts `v` by `key`, a well-spread 64-bit hash, then by `tie`: one stable counting pass on
-/// the key's top bits (about one bucket per element), then an insertion sort of each bucket,
-/// which holds one or two elements (a comparison sort for a bucket that is not). O(n) where
-/// a comparison sort took as long as the rest of the comparison.
-pub(crate) fn sort_by_hash<T: Copy + Default>(
-    v: &mut Vec<T>,
-    key: impl Fn(&T) -> u64,
-    tie: impl Fn(&T) -> u64,
-) {
-    if v.len() < 64 {
+/// Sorts `v` by `key`, a well-spread 64-bit hash, then by `tie`, in place: one counting pass
+/// on the key's top bits (one or two elements per bucket), each element cycled into its
+/// bucket, then an insertion sort of each bucket (a comparison sort for a bucket that is not
+/// tiny after all). O(n), and no second copy of `v`: on the path of the first operation after
+/// a foreign write a fresh process pays for every page it touches.
+pub(crate) fn sort_by_hash<T: Copy>(v: &mut [T], key: impl Fn(&T) -> u64, tie: impl Fn(&T) -> u64) {
+    if v.len() < 64 || v.len() > u32::MAX as usize {
         v.sort_unstable_by_key(|e| (key(e), tie(e)));
         return;
     }
-    let bits = (usize::BITS - v.len().leading_zeros()).min(20);
+    let bits = (usize::BITS - 1 - v.len().leading_zeros()).min(20);
     let shift = 64 - bits;
-    let mut start = vec![0usize; (1 << bits) + 1];
+    let bucket = |e: &T| (key(e) >> shift) as usize;
+    let n = 1usize << bits;
+    let mut start = vec![0u32; n + 1];
     for e in v.iter() {
-        start[(key(e) >> shift) as usize + 1] += 1;
+        start[bucket(e) + 1] += 1;
     }
-    for b in 1..start.len() {
+    for b in 1..=n {
         start[b] += start[b - 1];
     }
-    let mut out = vec![T::default(); v.len()];
-    let mut next = start.clone();
-    for e in v.iter() {
-        let b = (key(e) >> shift) as usize;
-        out[next[b]] = *e;
-        next[b] += 1;
+    let mut head: Vec<u32> = start[..n].to_vec();
+    for b in 0..n {
+        while head[b] < start[b + 1] {
+            let i = head[b] as usize;
+            let t = bucket(&v[i]);
+            if t != b {
+                v.swap(i, head[t] as usize);
+            }
+            head[t] += 1;
+        }
     }
+    let ord = |e: &T| (key(e), tie(e));
     for w in start.windows(2) {
-        let bucket = &mut out[w[0]..w[1]];
-        if bucket.len() > 16 {
-            // Not spread after all: no quadratic insertion sort.
-            bucket.sort_unstable_by_key(|e| (key(e), tie(e)));
+        let run = &mut v[w[0] as usize..w[1] as usize];
+        if run.len() > 16 {
+            run.sort_unstable_by_key(|e| ord(e));
             continue;
         }
-        for i in 1..bucket.len() {
+        for i in 1..run.len() {
             let mut j = i;
-            while j > 0
-                && (key(&bucket[j - 1]), tie(&bucket[j - 1])) > (key(&bucket[j]), tie(&bucket[j]))
-            {
-                bucket.swap(j - 1, j);
+            while j > 0 && ord(&run[j - 1]) > ord(&run[j]) {
+                run.swap(j - 1, j);
                 j -= 1;
             }
         }
     }
-    *v = out;
 }
 
 /// The name of the `+`/`-` line starting at `at`.
@@ -207,7 +220,7 @@ fn line_name(log: &str, at: usize) -> Option<&str> {
 /// Logs larger than 4 GiB are not read (`MAX_NAMES` is far below).
 pub(crate) fn replay(log: &str) -> Replayed<'_> {
     let bytes = log.as_bytes();
-    let mut recs: Vec<Entry> = Vec::with_capacity(bytes.len() / 24 + 1);
+    let mut recs: Vec<Entry> = Vec::with_capacity(bytes.len() / 26 + 1);
     let mut at = 0;
     while at < bytes.len() {
         let end = bytes[at..]
@@ -226,17 +239,22 @@ pub(crate) fn replay(log: &str) -> Replayed<'_> {
             None
         };
         if let (Some((name, known)), Ok(pos)) = (parsed, u32::try_from(at)) {
+            let k = known.unwrap_or_default();
             recs.push(Entry {
                 fp: fingerprint(name.as_bytes()),
+                ino: k.ino,
                 at: pos,
-                known,
+                bucket: k.bucket.unwrap_or(0),
+                flags: if known.is_some() { ADD } else { 0 }
+                    | if k.bucket.is_some() { HAS_BUCKET } else { 0 },
             });
         }
         at = end + 1;
     }
     let lines = recs.len();
     sort_by_hash(&mut recs, |r| r.fp, |r| u64::from(r.at));
-    let mut live = Vec::with_capacity(recs.len());
+    // Keep, in place, the last line of each name when it is a `+`.
+    let mut live = 0;
     let mut i = 0;
     while i < recs.len() {
         let fp = recs[i].fp;
@@ -245,8 +263,9 @@ pub(crate) fn replay(log: &str) -> Replayed<'_> {
             .position(|r| r.fp != fp)
             .map_or(recs.len(), |n| i + 1 + n);
         if j == i + 1 {
-            if recs[i].known.is_some() {
-                live.push(recs[i]);
+            if recs[i].is_add() {
+                recs[live] = recs[i];
+                live += 1;
             }
             i = j;
             continue;
@@ -261,14 +280,20 @@ pub(crate) fn replay(log: &str) -> Replayed<'_> {
                 None => last.push((name, *r)),
             }
         }
-        live.extend(
-            last.into_iter()
-                .map(|(_, e)| e)
-                .filter(|e| e.known.is_some()),
-        );
+        for (_, e) in last {
+            if e.is_add() {
+                recs[live] = e;
+                live += 1;
+            }
+        }
         i = j;
     }
-    Replayed { log, live, lines }
+    recs.truncate(live);
+    Replayed {
+        log,
+        live: recs,
+        lines,
+    }
 }
 
 /// `<name> <inode> <bucket>` (the part after `+ `).

@@ -744,35 +744,39 @@ impl Session<'_> {
         // The listing, sorted by fingerprint like the known names: (fingerprint, inode, name
         // span in `arena`).
         let mut arena: Vec<u8> = Vec::with_capacity(known.live.len() * 12 + 64);
-        let mut listed: Vec<(u64, u64, usize, usize)> = Vec::with_capacity(known.live.len() + 8);
+        let mut listed: Vec<(u64, u64, u32, u32)> = Vec::with_capacity(known.live.len() + 8);
         d.for_each_entry(|name, ino| {
-            let start = arena.len();
-            arena.extend_from_slice(name);
-            listed.push((names::fingerprint(name), ino, start, arena.len()));
+            if let (Ok(start), Ok(end)) = (
+                u32::try_from(arena.len()),
+                u32::try_from(arena.len() + name.len()),
+            ) {
+                arena.extend_from_slice(name);
+                listed.push((names::fingerprint(name), ino, start, end));
+            }
         })
         .map_err(|e| Error::io("list", d.path().to_path_buf(), e))?;
         names::sort_by_hash(&mut listed, |l| l.0, |_| 0);
-        let name_of = |l: &(u64, u64, usize, usize)| std::str::from_utf8(&arena[l.2..l.3]).ok();
-        let same_name = |k: names::Entry, l: &(u64, u64, usize, usize)| {
-            known.name(k).as_bytes() == &arena[l.2..l.3]
-        };
+        let bytes_of = |l: &(u64, u64, u32, u32)| &arena[l.2 as usize..l.3 as usize];
+        let name_of = |l: &(u64, u64, u32, u32)| std::str::from_utf8(bytes_of(l)).ok();
+        let same_name =
+            |k: &names::Entry, l: &(u64, u64, u32, u32)| known.name(*k).as_bytes() == bytes_of(l);
 
-        // One pass over both: known and listed with the same name and inode are unchanged;
-        // the rest is gone, new or changed.
-        let mut kept: Vec<names::Entry> = Vec::with_capacity(known.live.len());
-        let mut gone: Vec<names::Entry> = Vec::new();
+        // One pass over both: known and listed with the same name and inode are unchanged
+        // (`kept`, a bit per known name); the rest is gone, new or changed.
+        let mut kept = vec![0u64; known.live.len() / 64 + 1];
+        let mut gone: Vec<usize> = Vec::new();
         // Names to read: (address, inode, what the log knew of it).
         let mut read: Vec<(IpAddr, u64, Option<Known>)> = Vec::new();
-        let mut pair = |k: Option<names::Entry>, l: Option<&(u64, u64, usize, usize)>| match (k, l)
-        {
-            (Some(k), Some(l)) if same_name(k, l) => {
-                let was = known.known(k);
-                if was.ino == l.1 && !recent.iter().any(|r| r.as_bytes() == &arena[l.2..l.3]) {
-                    kept.push(k);
-                } else if let Some(ip) = lease_name(known.name(k)) {
+        let mut pair = |k: Option<usize>, l: Option<&(u64, u64, u32, u32)>| match (k, l) {
+            (Some(k), Some(l)) if same_name(&known.live[k], l) => {
+                let e = known.live[k];
+                let was = known.known(e);
+                if was.ino == l.1 && !recent.iter().any(|r| r.as_bytes() == bytes_of(l)) {
+                    kept[k / 64] |= 1 << (k % 64);
+                } else if let Some(ip) = lease_name(known.name(e)) {
                     read.push((ip, l.1, Some(was)));
                 } else {
-                    kept.push(k);
+                    kept[k / 64] |= 1 << (k % 64);
                 }
             }
             (k, l) => {
@@ -801,13 +805,13 @@ impl Session<'_> {
                         .position(|l| l.0 != b)
                         .map_or(listed.len(), |n| j + n);
                     if i2 == i + 1 && j2 == j + 1 {
-                        pair(Some(known.live[i]), Some(&listed[j]));
+                        pair(Some(i), Some(&listed[j]));
                         (i, j) = (i2, j2);
                         continue;
                     }
-                    let mut left: Vec<names::Entry> = known.live[i..i2].to_vec();
+                    let mut left: Vec<usize> = (i..i2).collect();
                     for l in &listed[j..j2] {
-                        match left.iter().position(|k| same_name(*k, l)) {
+                        match left.iter().position(|k| same_name(&known.live[*k], l)) {
                             Some(p) => pair(Some(left.swap_remove(p)), Some(l)),
                             None => pair(None, Some(l)),
                         }
@@ -818,7 +822,7 @@ impl Session<'_> {
                     (i, j) = (i2, j2);
                 }
                 (Some(a), b) if b.is_none_or(|b| a < b) => {
-                    pair(Some(known.live[i]), None);
+                    pair(Some(i), None);
                     i += 1;
                 }
                 _ => {
@@ -827,18 +831,19 @@ impl Session<'_> {
                 }
             }
         }
+        let is_kept = |k: usize| kept[k / 64] & (1 << (k % 64)) != 0;
         let mut delta = NamesDelta {
             text: String::new(),
-            live: kept.len(),
+            live: (0..known.live.len()).filter(|k| is_kept(*k)).count(),
             lines: known.lines,
         };
         // Gone since the stamp: marked dead in the bucket the log names.
         let mut dead: Vec<(IpAddr, u8)> = Vec::new();
-        for k in &gone {
-            let name = known.name(*k);
+        for k in gone.iter().map(|k| known.live[*k]) {
+            let name = known.name(k);
             names::remove_line(&mut delta.text, name);
             delta.lines = delta.lines.saturating_add(1);
-            if let (Some(ip), Some(b)) = (lease_name(name), known.known(*k).bucket) {
+            if let (Some(ip), Some(b)) = (lease_name(name), known.known(k).bucket) {
                 dead.push((ip, b));
             }
         }
@@ -887,8 +892,9 @@ impl Session<'_> {
         delta.live += rechecked.len() + added.len();
         if names::needs_compaction(delta.live, delta.lines) {
             let mut text = String::new();
-            for k in &kept {
-                names::add_line(&mut text, known.name(*k), known.known(*k));
+            for k in (0..known.live.len()).filter(|k| is_kept(*k)) {
+                let e = known.live[k];
+                names::add_line(&mut text, known.name(e), known.known(e));
             }
             for (ip, k) in &rechecked {
                 names::add_line(&mut text, &ip.to_string(), *k);
