@@ -4,8 +4,9 @@
 # One benchmark run of our `ipam` against Debian's Go `host-local` (/usr/lib/cni/host-local), both
 # on host-local's on-disk layout, dual-stack (10.90.0.0/16 + fd90::/64):
 #   1. sequential ADD then DEL, N rounds (default 200), with 0, 5,000 and 65,000 existing leases
-#      (65,000: a full /16; Go host-local reads every lease on every call there, so it gets
-#      NGO_BIG rounds, default 10);
+#      (65,000: a full /16). Our three stores take turns within each round, so that the
+#      ours/ours@0 ratios compare the same moments of a shared machine; Go host-local reads every
+#      lease on every call, so it runs store by store, with NGO_BIG rounds (default 10) at 65,000;
 #   2. the first operation after a foreign write, at 5,000 and 65,000 leases: rounds of
 #      [our ADD+DEL (steady)] [Go DEL of an unknown container (it reads every lease and changes
 #      nothing)] [our ADD+DEL, timed: after a Go call] [Go ADD] [our ADD, timed: first after a Go
@@ -183,18 +184,26 @@ syscalls() {
 printf 'ipam benchmark: N=%d rounds, dual-stack; ours=%s, go=%s\n' "$N" "$OURS" "$GO"
 declare -A RES
 for state in $STATES; do
-  for who in ours go; do
-    bin=$OURS rounds=$N
-    if [ "$who" = go ]; then
-      bin=$GO
-      [ "$state" -lt 65000 ] || rounds=$NGO_BIG
-    fi
-    dir="$WORK/$who-$state"; mkdir -p "$dir"; populate "$dir" "$state"
-    sequential "$bin" "$dir" "$who-$state" "$rounds"
-    RES[$who-$state-add]=$(median "$WORK/$who-$state.add")
-    RES[$who-$state-del]=$(median "$WORK/$who-$state.del")
-    if [ "$who" = go ]; then rm -rf "$dir"; fi
+  dir="$WORK/ours-$state"; mkdir -p "$dir"; populate "$dir" "$state"
+  warm "$OURS" "$(conf "$dir")"
+  : > "$WORK/ours-$state.add"; : > "$WORK/ours-$state.del"
+done
+for ((i = 0; i < N; i++)); do
+  for state in $STATES; do
+    c=$(conf "$WORK/ours-$state")
+    op "$OURS" ADD "seq-$i" "$c" "$WORK/ours-$state.add"
+    op "$OURS" DEL "seq-$i" "$c" "$WORK/ours-$state.del"
   done
+done
+for state in $STATES; do
+  RES[ours-$state-add]=$(median "$WORK/ours-$state.add")
+  RES[ours-$state-del]=$(median "$WORK/ours-$state.del")
+  rounds=$N; [ "$state" -lt 65000 ] || rounds=$NGO_BIG
+  dir="$WORK/go-$state"; mkdir -p "$dir"; populate "$dir" "$state"
+  sequential "$GO" "$dir" "go-$state" "$rounds"
+  RES[go-$state-add]=$(median "$WORK/go-$state.add")
+  RES[go-$state-del]=$(median "$WORK/go-$state.del")
+  rm -rf "$dir"
 done
 for state in $STATES; do
   [ "$state" -gt 0 ] || continue
