@@ -404,7 +404,7 @@ fn corrupt_empty_and_foreign_files_in_the_store() {
     // the index was rebuilt (the leftover temp file went with it)
     assert_eq!(
         fs::read_to_string(net.join(".owners/.complete")).unwrap(),
-        "ipam-store owner index v2, 256 buckets\n"
+        "ipam-store owner index v3, 256 buckets\n"
     );
     assert!(listing(&net).temps.is_empty());
     // GC releases what belongs to nobody and names, without touching, what it cannot read
@@ -454,7 +454,7 @@ fn fifos_in_the_store_never_block_the_plugin() {
         // a complete index, so that the bucket is used as it is rather than rebuilt
         fs::write(
             net.join(".owners/.complete"),
-            "ipam-store owner index v2, 256 buckets\n",
+            "ipam-store owner index v3, 256 buckets\n",
         )
         .unwrap();
         let fifo = net.join(name);
@@ -465,6 +465,13 @@ fn fifos_in_the_store_never_block_the_plugin() {
                 .unwrap()
                 .success()
         );
+        // ... whose names log vouches for the directory as it is now (stamp = its mtime)
+        let m = fs::metadata(&net).unwrap();
+        fs::write(
+            net.join(".owners/names"),
+            format!("= {} {} 0 0\n", m.mtime(), m.mtime_nsec()),
+        )
+        .unwrap();
         let env = cni_env("ADD", "ctr", &netns, "eth0");
         let out = netns_fixtures::run_plugin_with_timeout(
             &bin("ipam"),

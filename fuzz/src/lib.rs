@@ -472,6 +472,24 @@ pub fn ipam_store_parse(data: &[u8]) {
             );
         }
     }
+    // The names log: every replayed name prints back to a line that replays to itself, and a
+    // stamp line round-trips.
+    let (known, _) = ipam_store::__fuzz::names_replay(&text);
+    for (name, ino, bucket) in &known {
+        let l = ipam_store::__fuzz::names_line_of(name, *ino, *bucket);
+        assert!(l.ends_with('\n') && l.matches('\n').count() == 1, "{l:?}");
+        let (again, lines) = ipam_store::__fuzz::names_replay(&l);
+        assert_eq!(again, [(name.clone(), *ino, *bucket)], "{l:?}");
+        assert_eq!(lines, 1);
+    }
+    if let Some((sec, nsec, live, lines)) = ipam_store::__fuzz::names_stamp(data) {
+        assert!((0..1_000_000_000).contains(&nsec));
+        let l = ipam_store::__fuzz::names_stamp_line(sec, nsec, live, lines);
+        assert_eq!(
+            ipam_store::__fuzz::names_stamp(l.as_bytes()),
+            Some((sec, nsec, live, lines))
+        );
+    }
     // An owner made of the input survives both formats unchanged.
     let (id, ifname) = text.split_once('\n').unwrap_or((&text, "eth0"));
     if let Ok(o) = Owner::new(id, ifname) {
@@ -546,10 +564,11 @@ fn plant_name(b: &mut Bytes) -> String {
         8 => "lock".into(),
         9 => ".owners".into(),
         10 => ".owners/.complete".into(),
-        11 | 12 => format!(
+        11 => format!(
             ".owners/{}",
             ipam_store::__fuzz::bucket_name(OWNERS[usize::from(b.byte()) % OWNERS.len()].0)
         ),
+        12 => ".owners/names".into(),
         13 => ".tmp-1-1".into(),
         14 => "10.9.0.02".into(),
         _ => {
@@ -576,7 +595,25 @@ fn plant(b: &mut Bytes, net: &Path, outside: &Path) {
             let len = usize::from(b.byte());
             let mut content = b.take(len).to_vec();
             if name == ".owners/.complete" && len & 1 == 0 {
-                content = b"ipam-store owner index v2, 256 buckets\n".to_vec();
+                content = if len & 2 == 0 {
+                    b"ipam-store owner index v3, 256 buckets\n".to_vec()
+                } else {
+                    b"ipam-store owner index v2, 256 buckets\n".to_vec()
+                };
+            }
+            if name == ".owners/names" && len & 1 == 0 {
+                // A names log that knows planted names under made-up inodes, and a stamp
+                // (never this directory's: only our own operations can produce that).
+                let mut log = String::new();
+                for k in content.iter().take(8) {
+                    log.push_str(&ipam_store::__fuzz::names_line_of(
+                        &addr(*k).to_string(),
+                        u64::from(*k),
+                        Some(*k),
+                    ));
+                }
+                log.push_str(&ipam_store::__fuzz::names_stamp_line(1, 2, 3, 4));
+                content = log.into_bytes();
             }
             if let Ok(mut f) = fs::OpenOptions::new()
                 .write(true)

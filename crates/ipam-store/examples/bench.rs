@@ -1,11 +1,13 @@
-//! Micro-benchmark: allocate + release with an empty store and with 5,000 existing leases.
+//! Micro-benchmark: allocate + release with an empty store and with 5,000 and 65,000 (a full
+//! /16) existing leases; the first lookup after a foreign write against a bare listing of the
+//! same directory.
 //!
 //! `cargo run --release -p ipam-store --example bench [-- <scratch dir> [iterations]]`
 //!
-//! The 5,000 leases are written directly in host-local's format (as Go host-local would have
-//! left them), so the first operation also builds the owner index; that one-time cost is
-//! printed separately. Each measured operation is a full call: open the lock file, flock,
-//! work, unlock. Prints microseconds per operation (mean and median).
+//! The leases are written directly in host-local's format (as Go host-local would have left
+//! them), so the first operation also builds the owner index; that one-time cost is printed
+//! separately. Each measured operation is a full call: open the lock file, flock, work,
+//! unlock. Prints microseconds per operation (mean and median).
 #![allow(clippy::print_stdout)]
 
 use std::error::Error;
@@ -87,11 +89,11 @@ impl Bench {
         Ok(())
     }
 
-    fn print(self, sync: bool) {
-        let (am, amed) = stats(self.alloc);
-        let (rm, rmed) = stats(self.release);
+    fn print(&mut self, sync: bool) {
+        let (am, amed) = stats(std::mem::take(&mut self.alloc));
+        let (rm, rmed) = stats(std::mem::take(&mut self.release));
         println!(
-            "{:>5} existing leases{}: allocate (v4+v6) mean {am:7.1} µs, median {amed:7.1} µs | release mean {rm:7.1} µs, median {rmed:7.1} µs | first op (index build) {:.1} ms",
+            "{:>6} existing leases{}: allocate (v4+v6) mean {am:7.1} µs, median {amed:7.1} µs | release mean {rm:7.1} µs, median {rmed:7.1} µs | first op (index build) {:.1} ms",
             self.existing,
             if sync { ", fsync" } else { "" },
             self.build.as_secs_f64() * 1e3
@@ -110,6 +112,64 @@ fn run(base: &Path, iterations: u32, sync: bool) -> Result<(), Box<dyn Error>> {
     }
     empty.print(sync);
     full.print(sync);
+    Ok(())
+}
+
+/// A full /16 (65,000 of 65,534 addresses) against an empty store, alternately. Each
+/// allocation moves the round-robin cursor, so at most 400 rounds: past the 534 free
+/// addresses the cursor wraps onto taken ones (the slow path host-local has too).
+fn run_full(base: &Path, iterations: u32) -> Result<(), Box<dyn Error>> {
+    let sets = sets()?;
+    let mut empty = Bench::new(base, 0, false)?;
+    let mut full = Bench::new(base, 65_000, false)?;
+    for i in 0..iterations.min(400) {
+        empty.once(&sets, i)?;
+        full.once(&sets, i)?;
+    }
+    empty.print(false);
+    full.print(false);
+    Ok(())
+}
+
+/// The first lookup after a foreign write (one reconciliation: a listing of the directory
+/// compared with the names log) against a steady lookup and a bare listing of the same
+/// directory (the kernel's floor for seeing every name), median of `rounds`.
+fn foreign(base: &Path, existing: u32, rounds: u32) -> Result<(), Box<dyn Error>> {
+    let network = format!("bench-foreign-{existing}");
+    let dir = base.join(&network);
+    prefill(&dir, existing)?;
+    let store = Store::open(base, &network, Duration::from_secs(5))?;
+    store.find(&Owner::new("warmup", "eth0")?)?;
+    let (mut steady, mut after, mut listing) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        let t = Instant::now();
+        store.find(&Owner::new(&format!("steady-{i}"), "eth0")?)?;
+        steady.push(t.elapsed());
+        // A reservation as Go host-local writes it, above every prefilled address.
+        let ip = IpAddr::from([10, 20, 255, (i % 250 + 1) as u8]);
+        std::fs::write(dir.join(ip.to_string()), format!("go-{i}\r\neth0"))?;
+        let go = Owner::new(&format!("go-{i}"), "eth0")?;
+        let t = Instant::now();
+        let found = store.find(&go)?;
+        after.push(t.elapsed());
+        if found != [ip] {
+            return Err(format!("round {i}: {found:?}").into());
+        }
+        let t = Instant::now();
+        let mut n = 0u64;
+        for e in std::fs::read_dir(&dir)? {
+            n ^= std::os::unix::fs::DirEntryExt::ino(&e?);
+        }
+        std::hint::black_box(n);
+        listing.push(t.elapsed());
+        store.release_by_owner(&go)?;
+    }
+    let min = |v: &[Duration]| v.iter().min().map_or(0.0, |d| d.as_secs_f64() * 1e6);
+    let (ms, ma, ml) = (min(&steady), min(&after), min(&listing));
+    let ((_, s), (_, a), (_, l)) = (stats(steady), stats(after), stats(listing));
+    println!(
+        "{existing:>6} leases: lookup {s:7.1} µs | first lookup after a foreign write {a:8.1} µs | bare listing of the directory {l:8.1} µs (medians of {rounds}; minimums {ms:.1} / {ma:.1} / {ml:.1} µs)"
+    );
     Ok(())
 }
 
@@ -186,6 +246,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             base.display()
         );
         run(&base, iterations, false)?;
+        run_full(&base, iterations)?;
+        foreign(&base, 5000, 50)?;
+        foreign(&base, 65_000, 15)?;
         fs_floor(&base, iterations)?;
         run(&base, iterations.min(200), true)?;
         let scan = scan_all(&base.join("bench-5000-nosync"))?;

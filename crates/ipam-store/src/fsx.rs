@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, renameat};
-use nix::sys::stat::{Mode, fstatat, mkdirat};
+use nix::sys::stat::{Mode, fstat, fstatat, futimens, mkdirat};
+use nix::sys::time::TimeSpec;
 use nix::unistd::{UnlinkatFlags, fsync, linkat, unlinkat};
 
 use crate::error::Error;
@@ -32,6 +33,15 @@ pub(crate) struct Dir {
 pub(crate) struct Entry {
     /// The name, or its raw bytes when it is not UTF-8.
     pub(crate) name: Result<String, Vec<u8>>,
+    /// The inode number (`d_ino`, free with the listing).
+    pub(crate) ino: u64,
+}
+
+/// A modification time as the file system stores it: seconds and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mtime {
+    pub(crate) sec: i64,
+    pub(crate) nsec: i64,
 }
 
 fn file_mode() -> Mode {
@@ -129,7 +139,7 @@ impl Dir {
             | OFlag::O_CLOEXEC
             | OFlag::O_NONBLOCK;
         let fd = openat(self.fd.as_fd(), name, flags, file_mode())?;
-        let st = nix::sys::stat::fstat(fd.as_fd())?;
+        let st = fstat(fd.as_fd())?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -173,6 +183,22 @@ impl Dir {
     /// Creates `name` (which must not exist) with mode 0600 and `content`; fsyncs it when
     /// `sync`.
     pub(crate) fn create_new(&self, name: &str, content: &[u8], sync: bool) -> io::Result<()> {
+        self.create_file(name, content, sync).map(drop)
+    }
+
+    /// [`Dir::create_new`], returning the new file's inode number.
+    pub(crate) fn create_new_ino(&self, name: &str, content: &[u8], sync: bool) -> io::Result<u64> {
+        let f = self.create_file(name, content, sync)?;
+        match fstat(f.as_fd()) {
+            Ok(st) => Ok(st.st_ino),
+            Err(e) => {
+                let _ = self.unlink(name);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn create_file(&self, name: &str, content: &[u8], sync: bool) -> io::Result<File> {
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = openat(self.fd.as_fd(), name, flags, file_mode())?;
@@ -180,12 +206,58 @@ impl Dir {
         let written = f
             .write_all(content)
             .and_then(|()| if sync { f.sync_data() } else { Ok(()) });
-        if written.is_err() {
+        if let Err(e) = written {
             // A full file system fails the write after the create succeeded: never leave the
             // empty or partial file behind (found by tests/hardening.rs, full store).
             let _ = self.unlink(name);
+            return Err(e);
         }
-        written
+        Ok(f)
+    }
+
+    /// The last `limit` bytes (or fewer) of the regular file `name`; `Ok(None)` when it does
+    /// not exist.
+    pub(crate) fn read_tail(&self, name: &str, limit: usize) -> io::Result<Option<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        let fd = match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let st = fstat(fd.as_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "is not a regular file",
+            ));
+        }
+        let size = u64::try_from(st.st_size).unwrap_or(0);
+        let start = size.saturating_sub(limit as u64);
+        let mut buf = vec![0u8; usize::try_from(size - start).unwrap_or(0)];
+        let n = File::from(fd).read_at(&mut buf, start)?;
+        buf.truncate(n);
+        Ok(Some(buf))
+    }
+
+    /// The directory's own modification time (one `fstat`).
+    pub(crate) fn mtime(&self) -> io::Result<Mtime> {
+        let st = fstat(self.fd.as_fd())?;
+        Ok(Mtime {
+            sec: st.st_mtime,
+            nsec: st.st_mtime_nsec,
+        })
+    }
+
+    /// Sets the directory's modification time (`futimens`; the access time is left alone) and
+    /// returns it as stored, which a file system with coarse timestamps truncates.
+    pub(crate) fn set_mtime(&self, to: Mtime) -> io::Result<Mtime> {
+        futimens(
+            self.fd.as_fd(),
+            &TimeSpec::UTIME_OMIT,
+            &TimeSpec::new(to.sec, to.nsec),
+        )?;
+        self.mtime()
     }
 
     /// Appends `content` to `name` (created 0600 when missing) with one `write(2)`.
@@ -270,6 +342,61 @@ impl Dir {
         Ok(fsync(self.fd.as_fd())?)
     }
 
+    /// Reads the whole regular file `name` into a buffer sized by `fstat` (at most `limit`
+    /// bytes); `Ok(None)` when it does not exist.
+    pub(crate) fn read_all(&self, name: &str, limit: usize) -> io::Result<Option<Vec<u8>>> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        let fd = match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let st = fstat(fd.as_fd())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "is not a regular file",
+            ));
+        }
+        let size = usize::try_from(st.st_size).unwrap_or(usize::MAX);
+        if size > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {limit} bytes"),
+            ));
+        }
+        let mut buf = Vec::with_capacity(size + 1);
+        let n = File::from(fd)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut buf)?;
+        if n > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {limit} bytes"),
+            ));
+        }
+        Ok(Some(buf))
+    }
+
+    /// Calls `f(name, inode)` for every entry except `.` and `..` (one readdir pass, no
+    /// allocation per entry).
+    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&[u8], u64)) -> io::Result<()> {
+        let mut d = nix::dir::Dir::openat(
+            self.fd.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        for e in d.iter() {
+            let e = e?;
+            let bytes = e.file_name().to_bytes();
+            if bytes != b"." && bytes != b".." {
+                f(bytes, e.ino());
+            }
+        }
+        Ok(())
+    }
+
     /// All entries except `.` and `..` (one readdir pass).
     pub(crate) fn list(&self) -> io::Result<Vec<Entry>> {
         let mut d = nix::dir::Dir::openat(
@@ -289,7 +416,7 @@ impl Dir {
                 Ok(s) => Ok(s.to_string()),
                 Err(_) => Err(bytes.to_vec()),
             };
-            out.push(Entry { name });
+            out.push(Entry { name, ino: e.ino() });
         }
         Ok(out)
     }

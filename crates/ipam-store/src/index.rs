@@ -22,15 +22,22 @@
 //! 64. A lookup reads one bucket (1/256 of the entries) and fully parses only the lines of the
 //! id it looks for.
 //!
-//! `.owners/.complete` (content `ipam-store owner index v2, 256 buckets`) says the buckets
-//! cover every lease of the directory; without it (a directory written by host-local, or a
-//! crash during a rebuild) the store scans all leases once and rebuilds the buckets.
+//! `.owners/.complete` (content `ipam-store owner index v3, 256 buckets`) says the buckets
+//! and the names log (`.owners/names`, see [`crate::names`]) cover every lease of the
+//! directory up to the names log's stamp; without it (a directory written by host-local, a
+//! crash during a rebuild) or with another content (`v2`: an index an earlier release of ours
+//! kept, which never saw foreign writes) the store scans all leases once and rebuilds the
+//! buckets and the names log. Leases written by anyone after that are taken in incrementally
+//! (see [`crate::store`]). An earlier release that finds the v3 marker rebuilds its own index
+//! the same way (and removes the names log, which it does not know), so a rollback and a
+//! roll-forward each cost one full scan and lose nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::error::Error;
 use crate::fsx::Dir;
+use crate::names::{self, NAMES, Tail};
 use crate::owner::{Holder, Owner};
 
 /// Name of the index directory inside the network directory.
@@ -38,11 +45,16 @@ pub(crate) const OWNERS: &str = ".owners";
 /// Name of the completeness marker inside [`OWNERS`].
 pub(crate) const COMPLETE: &str = ".complete";
 /// Content of the marker; a different content means another format: rebuild.
-pub(crate) const FORMAT: &[u8] = b"ipam-store owner index v2, 256 buckets\n";
+pub(crate) const FORMAT: &[u8] = b"ipam-store owner index v3, 256 buckets\n";
 
 const BUCKETS: u64 = 256;
 /// Largest bucket file we read (far above any real bucket).
 const MAX_BUCKET: usize = 16 * 1024 * 1024;
+/// Largest names log we read: ~30 bytes a line, compacted at 1.5x the live names; far above
+/// a full /16 (65,534 leases).
+const MAX_NAMES: usize = 256 * 1024 * 1024;
+/// Bytes read from the end of the names log to find its stamp line (one line is < 80).
+const TAIL: usize = 128;
 /// A bucket is compacted when its dead lines exceed its live ones by this much.
 const COMPACT_SLACK: usize = 64;
 
@@ -83,13 +95,23 @@ impl Replay {
     }
 }
 
-pub(crate) fn bucket_name(id: &str) -> String {
+/// The bucket number of an owner id (FNV-1a of the id, modulo 256).
+pub(crate) fn bucket_of(id: &str) -> u8 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("b{:02x}", h % BUCKETS)
+    u8::try_from(h % BUCKETS).unwrap_or(0)
+}
+
+/// The file name of bucket `b`: `b00`..`bff`.
+pub(crate) fn bucket_file(b: u8) -> String {
+    format!("b{b:02x}")
+}
+
+pub(crate) fn bucket_name(id: &str) -> String {
+    bucket_file(bucket_of(id))
 }
 
 fn escape(s: &str, out: &mut String) {
@@ -160,7 +182,7 @@ pub(crate) fn parse_line(l: &str) -> Option<(bool, IpAddr, Holder)> {
     Some((add, ip, h))
 }
 
-fn holder_id(h: &Holder) -> &str {
+pub(crate) fn holder_id(h: &Holder) -> &str {
     match h {
         Holder::Owner(o) => &o.id,
         Holder::Legacy(id) => id,
@@ -190,9 +212,10 @@ impl Index {
         Ok(m.as_deref() == Some(FORMAT))
     }
 
-    /// Replaces the whole index with `entries` and writes the marker (removed first, so a
-    /// crash in between leaves an incomplete index that the next operation rebuilds).
-    pub(crate) fn rebuild(&self, entries: &[(IpAddr, Holder)]) -> Result<(), Error> {
+    /// Replaces the whole index with `entries` and the names log with `names`, and writes the
+    /// marker (removed first, so a crash in between leaves an incomplete index that the next
+    /// operation rebuilds).
+    pub(crate) fn rebuild(&self, entries: &[(IpAddr, Holder)], names: &str) -> Result<(), Error> {
         self.dir
             .unlink(COMPLETE)
             .map_err(self.err("unlink", COMPLETE))?;
@@ -220,6 +243,7 @@ impl Index {
                 .map_err(self.err("write", name))?;
             crate::store::step();
         }
+        self.names_replace(names)?;
         if self.sync {
             self.dir
                 .sync()
@@ -229,6 +253,53 @@ impl Index {
             .create_new(COMPLETE, FORMAT, self.sync)
             .map_err(self.err("create", COMPLETE))?;
         Ok(())
+    }
+
+    /// The stamp line of the names log, when its last line is one.
+    pub(crate) fn names_tail(&self) -> Result<Option<Tail>, Error> {
+        let tail = self
+            .dir
+            .read_tail(NAMES, TAIL)
+            .map_err(self.err("read", NAMES))?;
+        Ok(tail.as_deref().and_then(names::parse_tail))
+    }
+
+    /// The whole names log; `None` when it does not exist.
+    pub(crate) fn names_read(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.dir
+            .read_all(NAMES, MAX_NAMES)
+            .map_err(self.err("read", NAMES))
+    }
+
+    /// Appends to the names log in one write, after a newline that ends a torn line.
+    pub(crate) fn names_append(&self, text: &str) -> Result<(), Error> {
+        let content = format!("\n{text}");
+        self.dir
+            .append(NAMES, content.as_bytes(), false)
+            .map_err(self.err("append", NAMES))
+    }
+
+    /// Replaces the names log (temp file + rename).
+    pub(crate) fn names_replace(&self, text: &str) -> Result<(), Error> {
+        self.dir
+            .replace(NAMES, text.as_bytes(), self.sync)
+            .map_err(self.err("write", NAMES))
+    }
+
+    /// Every live entry of bucket `b` (replayed, not verified).
+    pub(crate) fn load_bucket(&self, b: u8) -> Result<Vec<(IpAddr, Holder)>, Error> {
+        let name = bucket_file(b);
+        let bytes = self
+            .dir
+            .read_small(&name, MAX_BUCKET)
+            .map_err(self.err("read", &name))?
+            .unwrap_or_default();
+        let mut all = Replay::default();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(parse_line)
+            .for_each(|e| all.apply(e));
+        Ok(all.into_entries())
     }
 
     /// The live entries of holders with this `id` (owner or legacy), replayed from its bucket.

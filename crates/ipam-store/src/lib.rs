@@ -31,7 +31,8 @@
 //! requested address; its leases live in Amazon's BoltDB file, see [`ecs`] ([`EcsStore`]:
 //! allocate for an `id`, release by id or by address, find, free counts).
 //!
-//! See [`store`] for the on-disk layout, crash safety and the owner index.
+//! See [`store`] for the on-disk layout, crash safety, the owner index and how leases other
+//! writers add are taken in.
 
 mod addr;
 pub mod ecs;
@@ -39,6 +40,7 @@ pub mod error;
 mod fsx;
 pub mod index;
 mod lock;
+mod names;
 pub mod owner;
 pub mod range;
 pub mod store;
@@ -83,5 +85,45 @@ pub mod __fuzz {
     /// The index bucket file (under `.owners/`) of an owner id.
     pub fn bucket_name(id: &str) -> String {
         crate::index::bucket_name(id)
+    }
+
+    /// The names log (`.owners/names`) replayed as the store reads it: `(name, inode,
+    /// bucket)` of every known name, sorted, and the number of `+`/`-` lines.
+    pub fn names_replay(text: &str) -> (Vec<(String, u64, Option<u8>)>, usize) {
+        let r = crate::names::replay(text);
+        let mut v: Vec<(String, u64, Option<u8>)> = r
+            .live
+            .iter()
+            .map(|e| {
+                let k = r.known(*e);
+                (r.name(*e).to_string(), k.ino, k.bucket)
+            })
+            .collect();
+        v.sort();
+        (v, r.lines)
+    }
+
+    /// The names log line the store writes for a known name (with its newline).
+    pub fn names_line_of(name: &str, ino: u64, bucket: Option<u8>) -> String {
+        let mut s = String::new();
+        crate::names::add_line(&mut s, name, crate::names::Known { ino, bucket });
+        s
+    }
+
+    /// The stamp of a names log ending in `tail`: `(sec, nsec, live, lines)`.
+    pub fn names_stamp(tail: &[u8]) -> Option<(i64, i64, usize, usize)> {
+        crate::names::parse_tail(tail).map(|t| (t.stamp.sec, t.stamp.nsec, t.live, t.lines))
+    }
+
+    /// The stamp line the store writes (with its newline).
+    pub fn names_stamp_line(sec: i64, nsec: i64, live: usize, lines: usize) -> String {
+        let mut s = String::new();
+        let t = crate::names::Tail {
+            stamp: crate::fsx::Mtime { sec, nsec },
+            live,
+            lines,
+        };
+        crate::names::stamp_line(&mut s, &t);
+        s
     }
 }

@@ -380,7 +380,7 @@ fn a_process_killed_while_building_the_index_leaves_it_rebuildable() {
         assert_eq!(index_live(&dir).len(), 199);
         assert_eq!(
             read(&dir.join(".owners"), ".complete"),
-            "ipam-store owner index v2, 256 buckets\n"
+            "ipam-store owner index v3, 256 buckets\n"
         );
     }
     eprintln!("index builds interrupted by the kill: {interrupted} of 5");

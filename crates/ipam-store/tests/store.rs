@@ -62,7 +62,7 @@ fn dual_stack_multi_range_add_and_del_write_host_local_files() {
         );
         assert_eq!(
             read(&dir.join(".owners"), ".complete"),
-            "ipam-store owner index v2, 256 buckets\n"
+            "ipam-store owner index v3, 256 buckets\n"
         );
         assert_eq!(buckets(&dir).len(), 1);
         let added = format!("\n+ 10.1.2.2 dummy {ifname}\n\n+ 2001:db8:1::2 dummy {ifname}\n");
@@ -783,13 +783,16 @@ fn names_that_would_escape_are_rejected() {
     let long = owner(&"x".repeat(1000), "eth0");
     store.allocate(&odd, &sets, &[]).unwrap();
     store.allocate(&long, &sets, &[]).unwrap();
-    // Only `.complete` and bucket files `b00`..`bff` exist in `.owners`; ids are escaped.
-    let idx = buckets(store.dir());
+    // Only `.complete`, `names` and bucket files `b00`..`bff` exist in `.owners`; ids are
+    // escaped.
+    let idx = names(&store.dir().join(".owners"));
     assert!(
-        idx.iter()
-            .all(|n| n.len() == 3 && n.starts_with('b') && u8::from_str_radix(&n[1..], 16).is_ok()),
+        idx.iter().all(|n| n == ".complete"
+            || n == "names"
+            || (n.len() == 3 && n.starts_with('b') && u8::from_str_radix(&n[1..], 16).is_ok())),
         "{idx:?}"
     );
+    assert_eq!(idx.len(), buckets(store.dir()).len() + 2, "{idx:?}");
     assert!(index_live(store.dir()).contains("10.0.0.2 ..%2F..%2Fetc%2Fpasswd eth0"));
     assert_eq!(names(tmp.path()), ["net"]);
     assert_eq!(store.find(&odd).unwrap(), [ip("10.0.0.2")]);

@@ -114,11 +114,13 @@ pub fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Bucket files of the owner index (`.owners/bNN`), sorted.
+/// Bucket files of the owner index (`.owners/b00`..`bff`), sorted.
 pub fn buckets(dir: &Path) -> Vec<String> {
     names(&dir.join(".owners"))
         .into_iter()
-        .filter(|n| n != ".complete")
+        .filter(|n| {
+            n.len() == 3 && n.starts_with('b') && n[1..].bytes().all(|b| b.is_ascii_hexdigit())
+        })
         .collect()
 }
 

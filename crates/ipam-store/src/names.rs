@@ -1,0 +1,578 @@
+//! The names log, `.owners/names`: which lease names the owner index has taken in, and the
+//! stamp that says the network directory has not changed since.
+//!
+//! ```text
+//! + <name> <inode> <bucket>       a lease name seen with this inode; <bucket> is the owner
+//!                                 index bucket of its holder (`00`..`ff`), or `-` when the
+//!                                 file is not indexed (unreadable, empty, not a regular file)
+//! - <name>                        the name is gone
+//! = <sec> <nsec> <live> <lines>   stamp: the directory's mtime at the end of our last
+//!                                 operation, the number of live names, the number of +/- lines
+//! ```
+//!
+//! Replaying the `+`/`-` lines gives the known names (a later `+` for a name replaces the
+//! earlier one). Each append starts with a newline, so a line torn by a power loss never
+//! merges with the next (malformed lines are skipped). The stamp is valid only as the file's
+//! last line, written in the same `write(2)` as the lines before it.
+//!
+//! **Why a stamp in the past.** The kernel stamps a directory's mtime from a coarse clock, so a
+//! foreign create in the same tick as our last change could leave the mtime unchanged. At the
+//! end of an operation that changed the directory we therefore set its mtime ourselves, under
+//! the lock, to a time two seconds in the past with a random nanosecond part, read back what
+//! the file system stored and record that. Any later create or unlink by anyone stamps the
+//! current time, which can never equal it (the offset covers file systems with timestamps as
+//! coarse as 2 s). At the start of an operation one `fstat` of the directory tells whether the
+//! index is still exact.
+
+use std::fmt::Write as _;
+use std::hash::Hasher;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::fsx::Mtime;
+
+/// Name of the names log inside the index directory.
+pub(crate) const NAMES: &str = "names";
+/// How far in the past the stamp is set, in seconds.
+const STAMP_OFFSET_S: i64 = 2;
+/// The names log is compacted when its `+`/`-` lines exceed the live names by half plus this.
+const COMPACT_SLACK: usize = 512;
+
+/// The stamp line: the directory mtime it vouches for and the log's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// The directory's mtime when the index was last exact.
+    pub(crate) stamp: Mtime,
+    /// Known names.
+    pub(crate) live: usize,
+    /// `+`/`-` lines in the log.
+    pub(crate) lines: usize,
+}
+
+/// One known name: its inode and the index bucket of its holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Known {
+    pub(crate) ino: u64,
+    pub(crate) bucket: Option<u8>,
+}
+
+/// FxHash (rustc's hasher): a multiply and a rotate per word. Names are fingerprinted on the
+/// path of the first operation after a foreign write; they are lease names from our own
+/// store, so hash flooding is not a concern, and equal fingerprints are always confirmed by
+/// comparing the names.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Whether a log of `lines` lines holding `live` names should be rewritten.
+pub(crate) fn needs_compaction(live: usize, lines: usize) -> bool {
+    lines > live.saturating_add(live / 2).saturating_add(COMPACT_SLACK)
+}
+
+/// The fingerprint of a name: the sort key on both sides of a comparison.
+pub(crate) fn fingerprint(name: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(name);
+    h.write_u8(0xff);
+    h.finish()
+}
+
+/// A line of the log: the fingerprint of its name, where the line starts, and what it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) fp: u64,
+    ino: u64,
+    at: u32,
+    bucket: u8,
+    /// [`ADD`], [`HAS_BUCKET`].
+    flags: u8,
+}
+
+/// [`Entry::flags`]: a `+` line (else `-`).
+const ADD: u8 = 1;
+/// [`Entry::flags`]: the bucket is set.
+const HAS_BUCKET: u8 = 2;
+
+impl Entry {
+    fn is_add(&self) -> bool {
+        self.flags & ADD != 0
+    }
+}
+
+/// The known names of a log, replayed and sorted by fingerprint (sequential memory access:
+/// at 65,000 names a hash table of them cost as much as listing the directory).
+#[derive(Debug)]
+pub(crate) struct Replayed<'a> {
+    log: &'a str,
+    /// The `+` line of each live name, sorted by fingerprint.
+    pub(crate) live: Vec<Entry>,
+    /// `+`/`-` lines read (the file's size in lines, for compaction).
+    pub(crate) lines: usize,
+}
+
+impl<'a> Replayed<'a> {
+    /// The name of a live entry.
+    pub(crate) fn name(&self, e: Entry) -> &'a str {
+        line_name(self.log, e.at as usize).unwrap_or("")
+    }
+
+    /// The inode and bucket of a live entry.
+    pub(crate) fn known(&self, e: Entry) -> Known {
+        Known {
+            ino: e.ino,
+            bucket: (e.flags & HAS_BUCKET != 0).then_some(e.bucket),
+        }
+    }
+}
+
+/// Sorts `v` by `key`, a well-spread 64-bit hash, then by `tie`, in place: one counting pass
+/// on the key's top bits (one or two elements per bucket), each element cycled into its
+/// bucket, then an insertion sort of each bucket (a comparison sort for a bucket that is not
+/// tiny after all). O(n), and no second copy of `v`: on the path of the first operation after
+/// a foreign write a fresh process pays for every page it touches.
+pub(crate) fn sort_by_hash<T: Copy>(v: &mut [T], key: impl Fn(&T) -> u64, tie: impl Fn(&T) -> u64) {
+    if v.len() < 64 || v.len() > u32::MAX as usize {
+        v.sort_unstable_by_key(|e| (key(e), tie(e)));
+        return;
+    }
+    let bits = (usize::BITS - 1 - v.len().leading_zeros()).min(20);
+    let shift = 64 - bits;
+    let bucket = |e: &T| (key(e) >> shift) as usize;
+    let n = 1usize << bits;
+    let mut start = vec![0u32; n + 1];
+    for e in v.iter() {
+        start[bucket(e) + 1] += 1;
+    }
+    for b in 1..=n {
+        start[b] += start[b - 1];
+    }
+    let mut head: Vec<u32> = start[..n].to_vec();
+    for b in 0..n {
+        while head[b] < start[b + 1] {
+            let i = head[b] as usize;
+            let t = bucket(&v[i]);
+            if t != b {
+                v.swap(i, head[t] as usize);
+            }
+            head[t] += 1;
+        }
+    }
+    let ord = |e: &T| (key(e), tie(e));
+    for w in start.windows(2) {
+        let run = &mut v[w[0] as usize..w[1] as usize];
+        if run.len() > 16 {
+            run.sort_unstable_by_key(|e| ord(e));
+            continue;
+        }
+        for i in 1..run.len() {
+            let mut j = i;
+            while j > 0 && ord(&run[j - 1]) > ord(&run[j]) {
+                run.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+}
+
+/// The name of the `+`/`-` line starting at `at`.
+fn line_name(log: &str, at: usize) -> Option<&str> {
+    let rest = log.get(at + 2..)?;
+    let end = rest
+        .bytes()
+        .position(|b| b == b' ' || b == b'\n')
+        .unwrap_or(rest.len());
+    rest.get(..end)
+}
+
+/// Replays a whole log: a later `+` for a name replaces the earlier one, `-` removes it.
+///
+/// A byte-level scan parses every valid line once into an [`Entry`]; sorting them by
+/// (fingerprint, position) groups each name's lines in log order, and the last one decides.
+/// Logs larger than 4 GiB are not read (`MAX_NAMES` is far below).
+pub(crate) fn replay(log: &str) -> Replayed<'_> {
+    let bytes = log.as_bytes();
+    let mut recs: Vec<Entry> = Vec::with_capacity(bytes.len() / 26 + 1);
+    let mut at = 0;
+    while at < bytes.len() {
+        let end = bytes[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(bytes.len(), |i| at + i);
+        let line = &log[at..end];
+        let parsed = if let Some(rest) = line.strip_prefix("+ ") {
+            parse_add(rest).map(|(name, k)| (name, Some(k)))
+        } else if let Some(name) = line.strip_prefix("- ")
+            && !name.is_empty()
+            && !name.contains(' ')
+        {
+            Some((name, None))
+        } else {
+            None
+        };
+        if let (Some((name, known)), Ok(pos)) = (parsed, u32::try_from(at)) {
+            let k = known.unwrap_or_default();
+            recs.push(Entry {
+                fp: fingerprint(name.as_bytes()),
+                ino: k.ino,
+                at: pos,
+                bucket: k.bucket.unwrap_or(0),
+                flags: if known.is_some() { ADD } else { 0 }
+                    | if k.bucket.is_some() { HAS_BUCKET } else { 0 },
+            });
+        }
+        at = end + 1;
+    }
+    let lines = recs.len();
+    sort_by_hash(&mut recs, |r| r.fp, |r| u64::from(r.at));
+    // Keep, in place, the last line of each name when it is a `+`.
+    let mut live = 0;
+    let mut i = 0;
+    while i < recs.len() {
+        let fp = recs[i].fp;
+        let j = recs[i + 1..]
+            .iter()
+            .position(|r| r.fp != fp)
+            .map_or(recs.len(), |n| i + 1 + n);
+        if j == i + 1 {
+            if recs[i].is_add() {
+                recs[live] = recs[i];
+                live += 1;
+            }
+            i = j;
+            continue;
+        }
+        // Several lines share the fingerprint (almost always one name's history): the last
+        // line of each name decides.
+        let mut last: Vec<(&str, Entry)> = Vec::new();
+        for r in &recs[i..j] {
+            let name = line_name(log, r.at as usize).unwrap_or("");
+            match last.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 = *r,
+                None => last.push((name, *r)),
+            }
+        }
+        for (_, e) in last {
+            if e.is_add() {
+                recs[live] = e;
+                live += 1;
+            }
+        }
+        i = j;
+    }
+    recs.truncate(live);
+    Replayed {
+        log,
+        live: recs,
+        lines,
+    }
+}
+
+/// `<name> <inode> <bucket>` (the part after `+ `).
+fn parse_add(rest: &str) -> Option<(&str, Known)> {
+    let b = rest.as_bytes();
+    let sp = b.iter().position(|c| *c == b' ')?;
+    if sp == 0 {
+        return None;
+    }
+    let mut ino: u64 = 0;
+    let mut i = sp + 1;
+    let digits = i;
+    while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        ino = ino.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        i += 1;
+    }
+    if i == digits || b.get(i) != Some(&b' ') {
+        return None;
+    }
+    let bucket = match b.get(i + 1..)? {
+        b"-" => None,
+        [h, l] => Some((hex(*h)? << 4) | hex(*l)?),
+        _ => return None,
+    };
+    Some((rest.get(..sp)?, Known { ino, bucket }))
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// The stamp of a log whose last bytes are `tail`: `None` unless the very last line is a
+/// complete stamp line.
+pub(crate) fn parse_tail(tail: &[u8]) -> Option<Tail> {
+    let body = tail.strip_suffix(b"\n")?;
+    let last = match body.iter().rposition(|b| *b == b'\n') {
+        Some(i) => &body[i + 1..],
+        None => body,
+    };
+    let text = std::str::from_utf8(last.strip_prefix(b"= ")?).ok()?;
+    let mut f = text.split(' ');
+    let (Some(sec), Some(nsec), Some(live), Some(lines), None) =
+        (f.next(), f.next(), f.next(), f.next(), f.next())
+    else {
+        return None;
+    };
+    let nsec: i64 = nsec.parse().ok()?;
+    if !(0..1_000_000_000).contains(&nsec) {
+        return None;
+    }
+    Some(Tail {
+        stamp: Mtime {
+            sec: sec.parse().ok()?,
+            nsec,
+        },
+        live: live.parse().ok()?,
+        lines: lines.parse().ok()?,
+    })
+}
+
+/// Appends `+ <name> <ino> <bucket>` to `out`.
+pub(crate) fn add_line(out: &mut String, name: &str, k: Known) {
+    let _ = match k.bucket {
+        Some(b) => writeln!(out, "+ {name} {} {b:02x}", k.ino),
+        None => writeln!(out, "+ {name} {} -", k.ino),
+    };
+}
+
+/// Appends `- <name>` to `out`.
+pub(crate) fn remove_line(out: &mut String, name: &str) {
+    let _ = writeln!(out, "- {name}");
+}
+
+/// Appends the stamp line to `out`.
+pub(crate) fn stamp_line(out: &mut String, t: &Tail) {
+    let _ = writeln!(
+        out,
+        "= {} {} {} {}",
+        t.stamp.sec, t.stamp.nsec, t.live, t.lines
+    );
+}
+
+/// A stamp for the directory: [`STAMP_OFFSET_S`] seconds ago, with a random nanosecond part.
+pub(crate) fn pick_stamp() -> Mtime {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut x = u64::from(now.subsec_nanos())
+        ^ (u64::from(std::process::id()) << 32)
+        ^ now.as_secs().rotate_left(17)
+        ^ 0x9e37_79b9_7f4a_7c15;
+    // splitmix64 finaliser: every input bit moves every output bit.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    Mtime {
+        sec: i64::try_from(now.as_secs()).unwrap_or(i64::MAX) - STAMP_OFFSET_S,
+        nsec: i64::try_from(x % 1_000_000_000).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_replay_and_skip_garbage() {
+        let mut log = String::new();
+        add_line(
+            &mut log,
+            "10.0.0.2",
+            Known {
+                ino: 12,
+                bucket: Some(0xa7),
+            },
+        );
+        add_line(
+            &mut log,
+            "fd00::2",
+            Known {
+                ino: 12,
+                bucket: None,
+            },
+        );
+        add_line(
+            &mut log,
+            "10.0.0.3",
+            Known {
+                ino: 13,
+                bucket: Some(0),
+            },
+        );
+        remove_line(&mut log, "10.0.0.3");
+        add_line(
+            &mut log,
+            "10.0.0.2",
+            Known {
+                ino: 99,
+                bucket: Some(1),
+            },
+        );
+        assert_eq!(
+            log,
+            "+ 10.0.0.2 12 a7\n+ fd00::2 12 -\n+ 10.0.0.3 13 00\n- 10.0.0.3\n+ 10.0.0.2 99 01\n"
+        );
+        log.push_str(
+            "\n+ 10.0.0.9 x 00\n+ 10.0.0.9 1 0\n+ 10.0.0.9 1 zz\n+ 10.0.0.9\n- \n+ 10.0.0.",
+        );
+        let r = replay(&log);
+        assert_eq!(r.lines, 5);
+        let mut live: Vec<(&str, Known)> =
+            r.live.iter().map(|e| (r.name(*e), r.known(*e))).collect();
+        live.sort_by_key(|(n, _)| *n);
+        assert_eq!(
+            live,
+            [
+                (
+                    "10.0.0.2",
+                    Known {
+                        ino: 99,
+                        bucket: Some(1)
+                    }
+                ),
+                (
+                    "fd00::2",
+                    Known {
+                        ino: 12,
+                        bucket: None
+                    }
+                ),
+            ]
+        );
+        assert!(r.live.windows(2).all(|w| w[0].fp <= w[1].fp));
+    }
+
+    #[test]
+    fn each_name_s_last_line_decides() {
+        let k = |ino| Known { ino, bucket: None };
+        let mut log = String::new();
+        add_line(&mut log, "a", k(1));
+        add_line(&mut log, "b", k(2));
+        remove_line(&mut log, "a");
+        add_line(&mut log, "a", k(3));
+        remove_line(&mut log, "b");
+        remove_line(&mut log, "c");
+        add_line(&mut log, "d", k(4));
+        add_line(&mut log, "d", k(5));
+        let r = replay(&log);
+        assert_eq!(r.lines, 8);
+        let mut live: Vec<(&str, u64)> = r
+            .live
+            .iter()
+            .map(|e| (r.name(*e), r.known(*e).ino))
+            .collect();
+        live.sort();
+        assert_eq!(live, [("a", 3), ("d", 5)]);
+    }
+
+    #[test]
+    fn the_stamp_counts_only_as_the_last_complete_line() {
+        let t = Tail {
+            stamp: Mtime {
+                sec: 1_700_000_000,
+                nsec: 123_456_789,
+            },
+            live: 5000,
+            lines: 5002,
+        };
+        let mut s = String::from("+ 10.0.0.2 12 a7\n");
+        stamp_line(&mut s, &t);
+        assert_eq!(s, "+ 10.0.0.2 12 a7\n= 1700000000 123456789 5000 5002\n");
+        assert_eq!(parse_tail(s.as_bytes()), Some(t));
+        // Only the stamp line in the tail window: still found.
+        assert_eq!(parse_tail(&s.as_bytes()[17..]), Some(t));
+        // Torn, followed by more lines, or malformed: no stamp.
+        for bad in [
+            &s[..s.len() - 1],
+            &s[..s.len() - 3],
+            "= 1700000000 123456789 5000 5002\n+ 10.0.0.2 12 a7\n",
+            "= 1700000000 1000000000 1 1\n",
+            "= 1700000000 -1 1 1\n",
+            "= 1 2 3\n",
+            "= 1 2 3 4 5\n",
+            "",
+            "\n",
+        ] {
+            assert_eq!(parse_tail(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stamps_are_in_the_past_and_vary() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let a = pick_stamp();
+        assert!(a.sec <= now - STAMP_OFFSET_S && a.sec >= now - STAMP_OFFSET_S - 1);
+        assert!((0..1_000_000_000).contains(&a.nsec));
+        let distinct: std::collections::HashSet<i64> = (0..64)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_micros(10));
+                pick_stamp().nsec
+            })
+            .collect();
+        assert!(distinct.len() > 60, "{distinct:?}");
+    }
+
+    #[test]
+    fn sort_by_hash_sorts_by_key_then_tie() {
+        for n in [0u64, 1, 63, 64, 65, 1000, 5000] {
+            // Spread keys with duplicates (every key twice, ties in reverse order).
+            let mut v: Vec<(u64, u64)> = (0..n)
+                .flat_map(|i| {
+                    let k = fingerprint(&i.to_le_bytes());
+                    [(k, n - i), (k, 0)]
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            sort_by_hash(&mut v, |e| e.0, |e| e.1);
+            assert_eq!(v, want, "n={n}");
+        }
+        // Badly spread keys (all in one bucket) are still sorted.
+        let mut v: Vec<(u64, u64)> = (0..300u64).rev().map(|i| (i, 0)).collect();
+        sort_by_hash(&mut v, |e| e.0, |e| e.1);
+        assert!(v.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn compaction_threshold() {
+        assert!(!needs_compaction(0, COMPACT_SLACK));
+        assert!(needs_compaction(0, COMPACT_SLACK + 1));
+        assert!(!needs_compaction(1000, 1500 + COMPACT_SLACK));
+        assert!(needs_compaction(1000, 1501 + COMPACT_SLACK));
+        assert!(!needs_compaction(usize::MAX, usize::MAX));
+    }
+}
