@@ -7,6 +7,7 @@ mod deps;
 mod fuzz;
 mod release;
 mod shell;
+mod test;
 mod util;
 
 use std::process::ExitCode;
@@ -44,6 +45,13 @@ Fuzzing (fuzz/README.md):
   fuzz pack
       pack every non-seed input of fuzz/corpus/<target>/ into fuzz/corpus.tar.xz (reproducibly)
 
+Tests (README.md, section Tests; tests/run-all.sh runs `test all`):
+  test unit | netns | system | all [CARGO-ARGS...] [-- TEST-ARGS...]
+      unit: every test that needs no root (libraries, binaries, golden bytes, stores, fuzz
+      replay), as any user; netns (root): the plugins in network namespaces (tests/netns)
+      and the libraries' root-only unit tests; system (root): podman, cnitool, containerd,
+      the demo, install, user-mode-linux (tests/system); all: the three in order
+
 Checks (tests/run-all.sh runs them):
   unused-deps
       fail when a workspace crate declares a dependency its sources never name
@@ -70,6 +78,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(rest),
         "unused-deps" => deps::run(rest),
         "shellcheck" => shell::run(rest),
+        "test" => test::run(rest),
         other => Err(Failure::Usage(format!("unknown command {other:?}"))),
     };
     match result {

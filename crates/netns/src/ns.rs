@@ -458,6 +458,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
     fn current_is_current() {
         let ns = Netns::current().unwrap();
         assert!(ns.is_current().unwrap());
@@ -477,6 +478,7 @@ mod tests {
     /// The caller's own sysctls, read directly and through a thread that enters the caller's
     /// namespace, agree; a missing one is "not found"; keys outside `net/` are refused.
     #[test]
+    #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
     fn own_sysctls() {
         let direct = sysctl_get("net.ipv4.ip_forward").unwrap();
         assert!(direct == "0" || direct == "1", "{direct:?}");
@@ -492,6 +494,7 @@ mod tests {
     /// CPU pinning is opt-in: without it, running in a namespace leaves the caller's affinity
     /// alone; with it, the affinity is back as it was afterwards.
     #[test]
+    #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
     fn cpu_pinning_is_opt_in_and_restored() {
         let me = Pid::from_raw(0);
         let before = sched_getaffinity(me).unwrap();

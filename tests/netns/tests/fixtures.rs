@@ -369,7 +369,7 @@ struct Cli {
 
 impl Cli {
     fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_netns-fixture"))
+        let out = Command::new(test_support::bin("netns-fixture"))
             .args(args)
             .env("NETNS_FIXTURE_STATE_DIR", &self.state)
             .stdin(Stdio::null())
