@@ -107,3 +107,22 @@ pub fn lock_is_free(net: &Path) -> bool {
     // SAFETY: flock on a descriptor we own; closing it releases the lock.
     unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
+
+/// The store lock of a network directory (`<dataDir>/<network>/lock`), held by the test as
+/// another plugin process would hold it, until dropped. A plugin that reaches its IPAM step
+/// meanwhile waits (for its configured bound) with the lock file open: see
+/// [`crate::wait_until_open`].
+pub struct HeldLock {
+    _file: fs::File,
+}
+
+impl HeldLock {
+    pub fn take(net: &Path) -> HeldLock {
+        let path = net.join("lock");
+        let f = fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        // SAFETY: flock on a descriptor we own; closing it (on drop) releases the lock.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock {}", path.display());
+        HeldLock { _file: f }
+    }
+}

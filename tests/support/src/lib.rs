@@ -440,3 +440,59 @@ pub fn flags(link: &Value) -> Vec<String> {
 pub fn is_up(link: &Value) -> bool {
     flags(link).iter().any(|f| f == "UP")
 }
+
+/// Waits until `child` has `path` open (one of `/proc/<pid>/fd/*` links to it): a point in
+/// the middle of a plugin's work, observed from outside instead of guessed from timing.
+/// Panics when the child exits first; the one-minute limit only guards against a hang.
+pub fn wait_until_open(child: &mut std::process::Child, path: &std::path::Path, what: &str) {
+    let fds = format!("/proc/{}/fd", child.id());
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let open = std::fs::read_dir(&fds).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == path))
+        });
+        if open {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{what}: exited ({status}) before opening {}",
+                path.display()
+            );
+        }
+        assert!(
+            std::time::Instant::now() < limit,
+            "{what}: {} not open after a minute (hung?)",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The median of some measured durations (zero for none).
+pub fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// The time claim of a load test, relative to this run rather than to a fixed clock: under
+/// load, no operation took longer than all `ops` operations of the test would take one after
+/// another at `single`, the uncontended duration of one operation measured in the same run
+/// (twice that, for exec and scheduling of many processes on a shared machine), and never
+/// less than `floor` (the limit the test had before: a lock bound, a documented figure). A
+/// fair lock makes no operation wait for more than the others; starvation would show here.
+pub fn assert_no_operation_starved(
+    slowest: std::time::Duration,
+    single: std::time::Duration,
+    ops: u32,
+    floor: std::time::Duration,
+    what: &str,
+) {
+    let limit = floor.max(single * ops * 2);
+    assert!(
+        slowest < limit,
+        "{what}: an operation took {slowest:?}, more than {limit:?} (one uncontended \
+         operation: {single:?}, {ops} operations)"
+    );
+}
