@@ -262,32 +262,16 @@ fn ok(out: &Output, what: &str) {
 // ---------------------------------------------------------------------------------------------
 // Kernel state.
 
-fn link_names(ns: &TestNs) -> Vec<String> {
-    let mut v: Vec<String> = ns
-        .ip_json(&["link", "show"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["ifname"].as_str().unwrap().to_string())
-        .collect();
-    v.sort();
-    v
+/// [`test_support::link_names`] as a sorted list.
+fn link_list(ns: &TestNs) -> Vec<String> {
+    link_names(ns).into_iter().collect()
 }
 
-fn flags(link: &Value) -> Vec<String> {
-    link["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn is_up(ns: &TestNs, dev: &str) -> bool {
+fn dev_is_up(ns: &TestNs, dev: &str) -> bool {
     let link = ns
         .link(dev)
         .unwrap_or_else(|| panic!("no {dev} in {}", ns.name()));
-    flags(&link).iter().any(|f| f == "UP")
+    is_up(&link)
 }
 
 fn mac(ns: &TestNs, dev: &str) -> String {
@@ -378,7 +362,7 @@ fn bridge_and_ipam_through_cnitool_in_three_versions() {
         assert_eq!(global_addrs(&sim.host, &bridge), v("10.66.0.1/24"));
         assert_eq!(sim.host.link(&veth).unwrap()["master"], json!(bridge));
         assert_eq!(global_addrs(&ctr, "eth0"), v("10.66.0.2/24"));
-        assert!(is_up(&ctr, "eth0"));
+        assert!(dev_is_up(&ctr, "eth0"));
         assert!(
             main_routes(&ctr, "-4").contains(&"default 10.66.0.1 eth0 -".to_string()),
             "{ver}: {:?}",
@@ -418,7 +402,7 @@ fn bridge_and_ipam_through_cnitool_in_three_versions() {
         }
         for round in 0..2 {
             tool.quiet(&netconf, "del", &net, netns, "eth0");
-            assert_eq!(link_names(&ctr), v("lo"), "{ver} DEL #{round}");
+            assert_eq!(link_list(&ctr), v("lo"), "{ver} DEL #{round}");
             assert!(sim.host.link(&veth).is_none(), "{ver} DEL #{round}: {veth}");
             assert!(leases(&data.join(&net)).is_empty(), "{ver} DEL #{round}");
             assert!(!cache.exists(), "{ver} DEL #{round}: cache file left");
@@ -444,7 +428,7 @@ fn loopback_through_cnitool() {
         &json!({"cniVersion": "1.0.0", "name": net, "plugins": [{"type": "loopback"}]}),
     )]);
     let cache = s.cache_file(&net, ctr.path(), "eth0");
-    assert!(!is_up(&ctr, "lo"));
+    assert!(!dev_is_up(&ctr, "lo"));
 
     let res = tool.add(&netconf, &net, ctr.path(), "eth0");
     assert_eq!(
@@ -456,14 +440,14 @@ fn loopback_through_cnitool() {
                        {"interface": 0, "address": "::1/128"}],
                "dns": {}})
     );
-    assert!(is_up(&ctr, "lo"));
+    assert!(dev_is_up(&ctr, "lo"));
     let lo = ctr.ip_ok(&["-o", "addr", "show", "dev", "lo"]);
     assert!(lo.contains("127.0.0.1/8") && lo.contains("::1/128"), "{lo}");
     assert_eq!(cache_json(&cache)["result"], res);
     tool.quiet(&netconf, "check", &net, ctr.path(), "eth0");
     for round in 0..2 {
         tool.quiet(&netconf, "del", &net, ctr.path(), "eth0");
-        assert!(!is_up(&ctr, "lo"), "DEL #{round}: lo still up");
+        assert!(!dev_is_up(&ctr, "lo"), "DEL #{round}: lo still up");
         assert!(!cache.exists(), "DEL #{round}: cache file left");
     }
 
@@ -484,7 +468,7 @@ fn loopback_through_cnitool() {
         ),
         "{err}"
     );
-    assert!(is_up(&ctr, "lo") && !cache.exists());
+    assert!(dev_is_up(&ctr, "lo") && !cache.exists());
 }
 
 const ENI_MAC: &str = "0a:1b:2c:3d:4e:5f";
@@ -521,9 +505,9 @@ fn eni_and_loopback_through_cnitool() {
     );
     // the ENI left the host and is the container's eth0, configured; lo is up (2nd plugin)
     assert!(sim.host.link(&eni.name).is_none());
-    assert_eq!(link_names(&ctr), ["eth0", "lo"].map(String::from));
+    assert_eq!(link_list(&ctr), ["eth0", "lo"].map(String::from));
     assert_eq!(mac(&ctr, "eth0"), ENI_MAC);
-    assert!(is_up(&ctr, "eth0") && is_up(&ctr, "lo"));
+    assert!(dev_is_up(&ctr, "eth0") && dev_is_up(&ctr, "lo"));
     assert_eq!(
         global_addrs(&ctr, "eth0"),
         ["10.0.1.17/24", "2001:db8:1::17/64"].map(String::from)
@@ -546,8 +530,8 @@ fn eni_and_loopback_through_cnitool() {
     tool.quiet(&netconf, "check", &net, netns, "eth0");
     for round in 0..2 {
         tool.quiet(&netconf, "del", &net, netns, "eth0");
-        assert_eq!(link_names(&ctr), v("lo"), "DEL #{round}");
-        assert!(!is_up(&ctr, "lo"), "DEL #{round}: lo still up");
+        assert_eq!(link_list(&ctr), v("lo"), "DEL #{round}");
+        assert!(!dev_is_up(&ctr, "lo"), "DEL #{round}: lo still up");
         let back = sim
             .host
             .link(&eni.name)
@@ -742,7 +726,7 @@ fn gc_and_status_of_a_1_1_0_list_as_libcni_1_1_calls_them() {
     let res_a = cni.add("ctr-a", ctr_a.path(), "eth0").unwrap();
     assert_eq!(res_a["ips"][0]["address"], json!("10.67.0.10/24"));
     assert_eq!(res_a["interfaces"][2]["name"], json!("eth0"));
-    assert!(is_up(&ctr_a, "lo"), "the second plugin ran");
+    assert!(dev_is_up(&ctr_a, "lo"), "the second plugin ran");
     assert_eq!(leases(&store), v("10.67.0.10"));
 
     // STATUS with the range exhausted: the bridge (first plugin) answers 50 (its IPAM's
@@ -800,8 +784,8 @@ fn gc_and_status_of_a_1_1_0_list_as_libcni_1_1_calls_them() {
     cni.del("ctr-b", ctr_b.path(), "eth0", Some(&res_b))
         .unwrap();
     for ctr in [&ctr_a, &ctr_b] {
-        assert_eq!(link_names(ctr), v("lo"));
-        assert!(!is_up(ctr, "lo"));
+        assert_eq!(link_list(ctr), v("lo"));
+        assert!(!dev_is_up(ctr, "lo"));
     }
     assert!(
         sim.host
@@ -959,7 +943,7 @@ fn assert_result_in_kernel(what: &str, res: &Value, ctr: &TestNs) {
         let dev = iface["name"].as_str().unwrap();
         let addr = ip["address"].as_str().unwrap().to_string();
         if dev != "lo" {
-            assert!(is_up(ctr, dev), "{what}: {dev} down");
+            assert!(dev_is_up(ctr, dev), "{what}: {dev} down");
             assert!(
                 global_addrs(ctr, dev).contains(&addr),
                 "{what}: {addr} not on {dev}"
@@ -1027,7 +1011,7 @@ fn example_conflists_run_through_cnitool() {
             .unwrap()
             .iter()
             .any(|p| p["type"] == json!("loopback"));
-        assert_eq!(is_up(&ctr, "lo"), has_loopback, "{f}: lo");
+        assert_eq!(dev_is_up(&ctr, "lo"), has_loopback, "{f}: lo");
         for e in &enis {
             assert!(sim.host.link(e).is_none(), "{f}: ENI {e} still in the host");
         }
@@ -1057,8 +1041,8 @@ fn example_conflists_run_through_cnitool() {
         }
         for round in 0..2 {
             tool.quiet(&netconf, "del", &net, netns, "eth0");
-            assert_eq!(link_names(&ctr), v("lo"), "{f} DEL #{round}");
-            assert!(!is_up(&ctr, "lo"), "{f} DEL #{round}: lo up");
+            assert_eq!(link_list(&ctr), v("lo"), "{f} DEL #{round}");
+            assert!(!dev_is_up(&ctr, "lo"), "{f} DEL #{round}: lo up");
             assert_eq!(masq_rules(), 0, "{f} DEL #{round}: masquerade rule left");
             assert_eq!(dnat_rules(), 0, "{f} DEL #{round}: DNAT rule left");
             for e in &enis {
@@ -1153,7 +1137,7 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
             "DEL #{round}: the agent's bridge DEL must not release"
         );
         tool.quiet(&eni_nc, "del", &net, netns, "eth0");
-        assert_eq!(link_names(&ctr), v("lo"), "DEL #{round}");
+        assert_eq!(link_list(&ctr), v("lo"), "DEL #{round}");
         assert!(
             sim.host.link(&eni).is_some(),
             "DEL #{round}: the ENI is not back"
@@ -1192,7 +1176,7 @@ fn ecs_agent_examples_run_as_the_agent_calls_them() {
     assert!(ping(&ctr, "10.0.1.1"));
     for round in 0..2 {
         tool.quiet(&nc, "del", &net, netns, "eth0");
-        assert_eq!(link_names(&ctr), v("lo"), "DEL #{round}");
+        assert_eq!(link_list(&ctr), v("lo"), "DEL #{round}");
         let back = sim.host.link(&eni).unwrap();
         assert_eq!(back["mtu"], json!(1500), "DEL #{round}: MTU restored");
     }
@@ -1247,7 +1231,7 @@ fn ecs_agent_ipv6_only_example_as_the_agent_calls_it() {
     assert!(ping(&ctr, &gw), "the IPv6 gateway is unreachable");
     for round in 0..2 {
         tool.quiet(&nc, "del", net, netns, "eth0");
-        assert_eq!(link_names(&ctr), v("lo"), "DEL #{round}");
+        assert_eq!(link_list(&ctr), v("lo"), "DEL #{round}");
         assert!(
             sim.host.link(&eni).is_some(),
             "DEL #{round}: the ENI is not back"
@@ -1336,7 +1320,7 @@ fn vm_branch_eni_conflist_add_check_del_twice() {
                "dns": {}})
     );
     assert_vlan_branch(&ctr, 101, "0a:00:00:00:01:01", "10.101.0.5/24");
-    assert!(is_up(&ctr, "lo"));
+    assert!(dev_is_up(&ctr, "lo"));
     assert!(main_routes(&ctr, "-4").contains(&"default 10.101.0.1 eth0 -".into()));
     assert!(
         ping(&ctr, "10.101.0.1"),
@@ -1345,9 +1329,9 @@ fn vm_branch_eni_conflist_add_check_del_twice() {
     tool.quiet(&netconf, "check", &net, netns, "eth0");
     for round in 0..2 {
         tool.quiet(&netconf, "del", &net, netns, "eth0");
-        assert_eq!(link_names(&ctr), v("lo"), "DEL #{round}");
+        assert_eq!(link_list(&ctr), v("lo"), "DEL #{round}");
         assert!(!cache.exists(), "DEL #{round}: cache file left");
-        let host_links = link_names(&sim.host);
+        let host_links = link_list(&sim.host);
         assert_eq!(
             host_links,
             ["lo".to_string(), trunk.clone()],
@@ -1387,8 +1371,8 @@ fn vm_vpc_branch_eni_example_as_the_agent_calls_it() {
     assert!(ping(&ctr, &gw), "the branch's gateway is unreachable");
     for round in 0..2 {
         tool.quiet(&nc, "del", net, netns, "eth0");
-        assert_eq!(link_names(&ctr), v("lo"), "DEL #{round}");
-        assert_eq!(link_names(&sim.host), ["lo".to_string(), trunk.clone()]);
+        assert_eq!(link_list(&ctr), v("lo"), "DEL #{round}");
+        assert_eq!(link_list(&sim.host), ["lo".to_string(), trunk.clone()]);
         assert!(!cache.exists());
     }
 }

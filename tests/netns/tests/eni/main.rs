@@ -64,6 +64,28 @@ impl Fix {
         self.sim.host.link(&self.eni.name).map(|l| state(&l))
     }
 
+    /// CHECK with `prev` (a config carrying the ADD's result) succeeds and prints nothing.
+    fn check_ok(&self, ifname: &str, prev: &Value) {
+        let check = self.call("CHECK", ifname, prev);
+        assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
+    }
+
+    /// DEL with `conf` succeeds, and the ENI is back in the host with its own name, MTU 1500,
+    /// down, alias cleared.
+    fn del_gives_the_eni_back(&self, ifname: &str, conf: &Value) {
+        let del = self.call("DEL", ifname, conf);
+        assert_eq!(del.status, 0, "{del:?}");
+        assert_eq!(self.in_host(), Some((1500, false, String::new())));
+    }
+
+    /// The tail of a successful ADD: CHECK with its result succeeds, then DEL with it gives the
+    /// ENI back to the host ([`Fix::check_ok`], [`Fix::del_gives_the_eni_back`]).
+    fn check_then_del(&self, ifname: &str, conf: &Value, add: &PluginOutput) {
+        let prev = with_prev_result(conf, &add.json());
+        self.check_ok(ifname, &prev);
+        self.del_gives_the_eni_back(ifname, &prev);
+    }
+
     /// Asserts the ENI is in the host exactly as the fixture made it (name, MAC, MTU 1500,
     /// up, no alias) and not in the container.
     fn assert_untouched(&self, what: &str) {
@@ -332,14 +354,8 @@ fn dual_stack_jumbo_mtu_end_to_end() {
     assert!(!route_get_ok(&f.ctr, "169.254.169.254"));
     assert!(!route_get_ok(&f.ctr, "fd00:ec2::254"));
 
-    let prev = with_prev_result(&conf, &add.json());
-    let check = f.call("CHECK", "eth0", &prev);
-    assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
-
-    let del = f.call("DEL", "eth0", &prev);
-    assert_eq!(del.status, 0, "{del:?}");
-    // the MTU is restored to the host's 1500
-    assert_eq!(f.in_host(), Some((1500, false, String::new())));
+    // DEL restores the MTU to the host's 1500
+    f.check_then_del("eth0", &conf, &add);
 }
 
 #[test]
@@ -367,11 +383,7 @@ fn ipv6_only() {
     assert!(main_routes(&f.ctr, "-6").contains(&"default 2001:db8:1::1 eth0 -".to_string()));
     assert!(ping(&f.ctr, "2001:db8:1::1", "56"));
     assert!(!route_get_ok(&f.ctr, "fd00:ec2::254"));
-    let prev = with_prev_result(&conf, &add.json());
-    let check = f.call("CHECK", "eth0", &prev);
-    assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
-    assert_eq!(f.call("DEL", "eth0", &prev).status, 0);
-    assert_eq!(f.in_host(), Some((1500, false, String::new())));
+    f.check_then_del("eth0", &conf, &add);
 }
 
 #[test]
@@ -910,12 +922,7 @@ fn stay_down_only_moves() {
     );
     assert!(global_addrs(&f.ctr, &f.eni.name).is_empty());
     assert!(main_routes(&f.ctr, "-4").is_empty());
-    let prev = with_prev_result(&conf, &add.json());
-    let check = f.call("CHECK", "eth0", &prev);
-    assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
-    let del = f.call("DEL", "eth0", &prev);
-    assert_eq!(del.status, 0, "{del:?}");
-    assert_eq!(f.in_host(), Some((1500, false, String::new())));
+    f.check_then_del("eth0", &conf, &add);
 }
 
 #[test]
@@ -947,13 +954,8 @@ fn host_name_taken_in_the_container_and_ipv6_disabled_there() {
         vec!["10.0.1.17/24", "2001:db8:1::17/64"]
     );
     assert!(ping(&f.ctr, "2001:db8:1::1", "8000"));
-    let prev = with_prev_result(&conf, &add.json());
-    let check = f.call("CHECK", "eth1", &prev);
-    assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
-    let del = f.call("DEL", "eth1", &prev);
-    assert_eq!(del.status, 0, "{del:?}");
     // crossed back under a temporary name, renamed to its own in the host
-    assert_eq!(f.in_host(), Some((1500, false, String::new())));
+    f.check_then_del("eth1", &conf, &add);
     assert!(
         f.ctr.link(&f.eni.name).is_some(),
         "the container's own link is untouched"
@@ -1014,11 +1016,8 @@ fn found_by_eni_name_whose_mac_must_match() {
     assert_eq!(add.status, 0, "{add:?}");
     assert_eq!(add.json()["interfaces"][0]["mac"], MAC);
     assert!(ping(&f.ctr, "10.0.1.1", "56"));
-    let check = f.call("CHECK", "eth0", &with_prev_result(&conf, &add.json()));
-    assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
-    let del = f.call("DEL", "eth0", &conf);
-    assert_eq!(del.status, 0, "{del:?}");
-    assert_eq!(f.in_host(), Some((1500, false, String::new())));
+    f.check_ok("eth0", &with_prev_result(&conf, &add.json()));
+    f.del_gives_the_eni_back("eth0", &conf);
 }
 
 #[test]
@@ -1086,6 +1085,5 @@ fn dual_stack_without_ipv6_gateway_leaves_router_advertisements_accepted() {
     );
     // the subnet is on-link: the IPv6 gateway answers without a default route
     assert!(ping(&f.ctr, "2001:db8:1::1", "56"));
-    let check = f.call("CHECK", "eth0", &with_prev_result(&conf, &r));
-    assert_eq!((check.status, check.stdout.as_str()), (0, ""), "{check:?}");
+    f.check_ok("eth0", &with_prev_result(&conf, &r));
 }

@@ -78,19 +78,6 @@ fn neighbour(ns: &TestNs, dev: &str, ip: &str) -> Option<String> {
         .and_then(|n| n["lladdr"].as_str().map(String::from))
 }
 
-fn flags(link: &Value) -> Vec<String> {
-    link["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn is_up(link: &Value) -> bool {
-    flags(link).iter().any(|f| f == "UP")
-}
-
 /// `ip -j addr show dev` as `local/prefixlen` strings, failing on tentative addresses.
 fn addresses(ns: &TestNs, dev: &str) -> Vec<String> {
     let v = ns.ip_json(&["addr", "show", "dev", dev]);
@@ -184,14 +171,6 @@ fn dual_stack_conf(v: &str, trunk: &str, vlan: u16, mac: &str) -> Value {
     c["ipAddresses"] = json!([format!("10.{vlan}.0.5/24"), format!("fd00:{vlan}::5/64")]);
     c["gatewayIPAddresses"] = json!([format!("10.{vlan}.0.1"), format!("fd00:{vlan}::1")]);
     c
-}
-
-fn ok(out: &PluginOutput, what: &str) {
-    assert_eq!(
-        (out.status, out.stdout.as_str()),
-        (0, ""),
-        "{what}: {out:?}"
-    );
 }
 
 #[test]
@@ -325,7 +304,7 @@ fn two_branches_reach_their_own_gateways_over_tagged_frames() {
     );
 
     for (ns, ctr, conf) in [(&a, "ctr-a", &conf_a), (&b, "ctr-b", &conf_b)] {
-        ok(&t.call("DEL", ctr, ns, "eth0", conf), "DEL");
+        assert_ok_silent(&t.call("DEL", ctr, ns, "eth0", conf), "DEL");
         assert_eq!(link_names(ns), only_lo());
     }
     // the trunk stays up after DEL
@@ -377,9 +356,9 @@ fn go_spellings_nulls_and_cni_args_every_version() {
         conf_101["BranchVlanId"] = json!(101);
         let with_prev = with_prev_result(&conf_101, &out.json());
         if allows_check(v) {
-            ok(&t.call("CHECK", "ctr-g", &a, "eth0", &with_prev), "CHECK");
+            assert_ok_silent(&t.call("CHECK", "ctr-g", &a, "eth0", &with_prev), "CHECK");
         }
-        ok(&t.call("DEL", "ctr-g", &a, "eth0", &with_prev), "DEL");
+        assert_ok_silent(&t.call("DEL", "ctr-g", &a, "eth0", &with_prev), "DEL");
         assert_eq!(link_names(&a), only_lo(), "{v}");
     }
 }
@@ -398,7 +377,7 @@ fn instance_metadata_is_blocked_when_asked() {
     assert!(!ping_within(&a, "169.254.169.254", 1));
     assert!(ping(&a, "10.101.0.1"), "the gateway must stay reachable");
     let with_prev = with_prev_result(&conf, &out.json());
-    ok(&t.call("CHECK", "ctr-m", &a, "eth0", &with_prev), "CHECK");
+    assert_ok_silent(&t.call("CHECK", "ctr-m", &a, "eth0", &with_prev), "CHECK");
     // a removed blackhole is a difference CHECK names
     a.ip_ok(&["route", "del", "blackhole", "169.254.169.254"]);
     let (code, msg) = failure(&t.call("CHECK", "ctr-m", &a, "eth0", &with_prev));
@@ -407,7 +386,7 @@ fn instance_metadata_is_blocked_when_asked() {
         msg.ends_with("route blackhole 169.254.169.254/32 is missing"),
         "{msg}"
     );
-    ok(&t.call("DEL", "ctr-m", &a, "eth0", &with_prev), "DEL");
+    assert_ok_silent(&t.call("DEL", "ctr-m", &a, "eth0", &with_prev), "DEL");
     assert_eq!(link_names(&a), only_lo());
 }
 
@@ -481,7 +460,7 @@ fn tap_mode_bridges_a_tap_owned_by_uid_and_gid() {
     assert!(routes(&a, "-4").contains(&route("blackhole", "169.254.169.254", "", "")));
 
     let with_prev = with_prev_result(&conf, &res);
-    ok(&t.call("CHECK", "ctr-t", &a, "tap0", &with_prev), "CHECK");
+    assert_ok_silent(&t.call("CHECK", "ctr-t", &a, "tap0", &with_prev), "CHECK");
     // a retried ADD succeeds with the same links
     let again = t.call("ADD", "ctr-t", &a, "tap0", &conf);
     assert_eq!(again.status, 0, "{again:?}");
@@ -490,9 +469,9 @@ fn tap_mode_bridges_a_tap_owned_by_uid_and_gid() {
     a.ip_ok(&["link", "set", "tap0", "nomaster"]);
     let (_, msg) = failure(&t.call("CHECK", "ctr-t", &a, "tap0", &with_prev));
     assert!(msg.contains("tap0 is not enslaved to a bridge"), "{msg}");
-    ok(&t.call("DEL", "ctr-t", &a, "tap0", &with_prev), "DEL");
+    assert_ok_silent(&t.call("DEL", "ctr-t", &a, "tap0", &with_prev), "DEL");
     assert_eq!(link_names(&a), only_lo());
-    ok(&t.call("DEL", "ctr-t", &a, "tap0", &with_prev), "DEL again");
+    assert_ok_silent(&t.call("DEL", "ctr-t", &a, "tap0", &with_prev), "DEL again");
 }
 
 #[test]
@@ -530,8 +509,8 @@ fn macvtap_mode_puts_a_passthru_macvtap_on_the_vlan() {
     let ifindex = mvt["ifindex"].as_u64().unwrap();
     assert!(Path::new(&format!("/dev/tap{ifindex}")).exists());
     let with_prev = with_prev_result(&conf, &out.json());
-    ok(&t.call("CHECK", "ctr-v", &a, "eth0", &with_prev), "CHECK");
-    ok(&t.call("DEL", "ctr-v", &a, "eth0", &with_prev), "DEL");
+    assert_ok_silent(&t.call("CHECK", "ctr-v", &a, "eth0", &with_prev), "CHECK");
+    assert_ok_silent(&t.call("DEL", "ctr-v", &a, "eth0", &with_prev), "DEL");
     assert_eq!(link_names(&a), only_lo());
 }
 
@@ -604,11 +583,11 @@ fn a_vlan_id_in_use_is_refused_naming_its_owner_but_a_retried_add_succeeds() {
         )
     );
     assert_eq!(link_names(&b), only_lo());
-    ok(&t.call("DEL", "ctr-a", &a, "eth0", &conf), "DEL");
+    assert_ok_silent(&t.call("DEL", "ctr-a", &a, "eth0", &conf), "DEL");
     // now free: B gets VLAN 101
     let out = t.call("ADD", "ctr-b", &b, "eth0", &conf);
     assert_eq!(out.status, 0, "{out:?}");
-    ok(&t.call("DEL", "ctr-b", &b, "eth0", &conf), "DEL");
+    assert_ok_silent(&t.call("DEL", "ctr-b", &b, "eth0", &conf), "DEL");
 }
 
 #[test]
@@ -624,7 +603,7 @@ fn del_succeeds_after_the_trunk_or_the_namespace_is_gone() {
     t.sim.host.ip_ok(&["link", "del", &t.name]);
     assert_eq!(link_names(&a), only_lo());
     for round in 0..2 {
-        ok(
+        assert_ok_silent(
             &t.call("DEL", "ctr-a", &a, "eth0", &with_prev),
             &format!("DEL #{round} without trunk"),
         );
@@ -647,7 +626,7 @@ fn del_succeeds_after_the_trunk_or_the_namespace_is_gone() {
     let path = c.path().display().to_string();
     drop(c);
     for round in 0..2 {
-        ok(
+        assert_ok_silent(
             &t.call_env(cni_env("DEL", "ctr-c", &path, "eth0"), &conf),
             &format!("DEL #{round} without netns"),
         );
@@ -664,7 +643,7 @@ fn del_succeeds_after_the_trunk_or_the_namespace_is_gone() {
         assert_eq!(link_names(&d), only_lo());
         std::thread::sleep(Duration::from_millis(100));
     }
-    ok(&t.call("DEL", "ctr-d", &d, "eth0", &conf), "DEL");
+    assert_ok_silent(&t.call("DEL", "ctr-d", &d, "eth0", &conf), "DEL");
 }
 
 #[test]
@@ -676,7 +655,7 @@ fn check_names_what_differs() {
     let out = t.call("ADD", "ctr-a", &a, "eth0", &conf);
     assert_eq!(out.status, 0, "{out:?}");
     let with_prev = with_prev_result(&conf, &out.json());
-    ok(&t.call("CHECK", "ctr-a", &a, "eth0", &with_prev), "CHECK");
+    assert_ok_silent(&t.call("CHECK", "ctr-a", &a, "eth0", &with_prev), "CHECK");
     let head = format!(
         "interface eth0 in netns {} does not match its configuration: ",
         a.path().display()
@@ -687,7 +666,7 @@ fn check_names_what_differs() {
     assert_eq!(code, 100);
     assert_eq!(msg, format!("{head}address fd00:101::5/64 is missing"));
     a.ip_ok(&["addr", "add", "fd00:101::5/64", "dev", "eth0", "nodad"]);
-    ok(
+    assert_ok_silent(
         &t.call("CHECK", "ctr-a", &a, "eth0", &with_prev),
         "CHECK restored",
     );
@@ -741,20 +720,20 @@ fn every_verb_in_every_advertised_version() {
         let with_prev = with_prev_result(&conf, &out.json());
         let check = t.call("CHECK", "ctr-v", &a, "eth0", &with_prev);
         if allows_check(v) {
-            ok(&check, &format!("{v} CHECK"));
+            assert_ok_silent(&check, &format!("{v} CHECK"));
         } else {
             assert_eq!(failure(&check).0, 1, "{v} CHECK");
         }
         for verb in ["STATUS", "GC"] {
             let out = t.call_env(cni_env(verb, "", "", ""), &conf);
             if allows_gc_status(v) {
-                ok(&out, &format!("{v} {verb}"));
+                assert_ok_silent(&out, &format!("{v} {verb}"));
             } else {
                 assert_eq!(failure(&out).0, 1, "{v} {verb}");
             }
         }
         for round in 0..2 {
-            ok(
+            assert_ok_silent(
                 &t.call("DEL", "ctr-v", &a, "eth0", &with_prev),
                 &format!("{v} DEL #{round}"),
             );
@@ -822,7 +801,7 @@ fn a_failing_later_step_rolls_everything_back() {
         &vlan_conf("1.1.0", &t.name, 101, "0a:00:00:00:09:03"),
     );
     assert_eq!(out.status, 0, "{out:?}");
-    ok(
+    assert_ok_silent(
         &t.call(
             "DEL",
             "ctr-b",
@@ -851,7 +830,7 @@ fn kill_9_during_add_then_del_strands_no_vlan() {
     let out = t.call("ADD", "ctr-k", &a, "eth0", &conf);
     assert_eq!(out.status, 0, "ADD (timing): {out:?}");
     let span = started.elapsed().as_micros().max(1000) as u64;
-    ok(&t.call("DEL", "ctr-k", &a, "eth0", &conf), "DEL (timing)");
+    assert_ok_silent(&t.call("DEL", "ctr-k", &a, "eth0", &conf), "DEL (timing)");
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -880,7 +859,7 @@ fn kill_9_during_add_then_del_strands_no_vlan() {
         }
         let _ = child.kill();
         let _ = child.wait();
-        ok(
+        assert_ok_silent(
             &t.call("DEL", "ctr-k", &a, "eth0", &conf),
             &format!("DEL after kill #{round}"),
         );
@@ -902,5 +881,5 @@ fn kill_9_during_add_then_del_strands_no_vlan() {
         ping(&a, "10.101.0.1"),
         "the branch's gateway is unreachable after the kills"
     );
-    ok(&t.call("DEL", "ctr-k", &a, "eth0", &conf), "final DEL");
+    assert_ok_silent(&t.call("DEL", "ctr-k", &a, "eth0", &conf), "final DEL");
 }

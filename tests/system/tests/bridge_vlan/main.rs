@@ -48,15 +48,6 @@ fn l2(w: &World, v: &str, extra: Value) -> Value {
     c
 }
 
-fn failure(out: &PluginOutput) -> (u64, String) {
-    assert_eq!(out.status, 1, "{out:?}");
-    let v = out.json();
-    (
-        v["code"].as_u64().unwrap(),
-        v["msg"].as_str().unwrap().to_string(),
-    )
-}
-
 #[test]
 fn a_kernel_without_bridge_vlan_filtering_is_a_clear_error() {
     if kernel_has_bridge_vlan_filtering() {
