@@ -437,7 +437,7 @@ mod tests {
         );
     }
 
-    /// Regression (tests/hardening.rs): a FIFO as a namespace path blocked open(2) forever.
+    /// Regression (tests/netns/tests/invocation): a FIFO as a namespace path blocked open(2) forever.
     #[test]
     fn a_fifo_is_refused_without_blocking() {
         let dir = std::env::temp_dir().join(format!("netns-fifo-{}", std::process::id()));
