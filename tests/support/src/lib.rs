@@ -9,6 +9,16 @@ pub mod branch_eni;
 pub mod bridge;
 pub mod ipam;
 
+mod assert;
+mod fs;
+mod links;
+mod rand;
+
+pub use assert::*;
+pub use fs::*;
+pub use links::*;
+pub use rand::*;
+
 use serde_json::Value;
 
 pub use netns_fixtures::{PluginOutput, SimHost, TestNs, run_plugin};
@@ -292,207 +302,5 @@ pub fn assert_non_string_cni_version_is_a_decode_error(plugin: &str) {
         ctr.ip_json(&["link", "show"]).as_array().map(Vec::len),
         Some(1),
         "{plugin}: a refused config touched the container namespace"
-    );
-}
-
-/// A per-test directory under the temp dir (an IPAM `dataDir`, `IPAM_DB_PATH`'s directory, a
-/// scratch area), removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "cni-test-{tag}-{}-{}",
-            std::process::id(),
-            netns_fixtures::unique_suffix()
-        ));
-        std::fs::create_dir_all(&p).expect("create a test directory");
-        TempDir(p)
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-
-    /// The path as a string, for configs.
-    pub fn display(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A small xorshift generator for randomised tests. [`Rng::seeded`] prints its seed (taken
-/// from `TEST_SEED` when set, else from the clock) so that a failing run can be replayed with
-/// `TEST_SEED=<n>`; [`Rng::new`] is fixed.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator with a fixed seed (made odd: xorshift must not start at zero).
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    /// A generator seeded from `TEST_SEED` or the clock; prints `<tag>: TEST_SEED=<seed>`.
-    pub fn seeded(tag: &str) -> Rng {
-        let seed = std::env::var("TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
-        eprintln!("{tag}: TEST_SEED={seed}");
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform-ish in `0..n` (`n` ≥ 1).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// A duration in `0..max`, in whole microseconds.
-    pub fn duration_below(&mut self, max: std::time::Duration) -> std::time::Duration {
-        std::time::Duration::from_micros(self.below(max.as_micros() as u64))
-    }
-}
-
-/// A call that succeeded (exit 0) without hanging.
-pub fn assert_ok(out: &PluginOutput, what: &str) {
-    assert_eq!(out.status, 0, "{what}: {out:?}");
-    assert!(!out.timed_out, "{what}: hung");
-}
-
-/// A call that succeeded and printed nothing (DEL, CHECK, a delegated GC).
-pub fn assert_ok_silent(out: &PluginOutput, what: &str) {
-    assert_eq!(
-        (out.status, out.stdout.as_str()),
-        (0, ""),
-        "{what}: {out:?}"
-    );
-}
-
-/// A failure that is a CNI error object with `code` whose message contains `needle`.
-pub fn assert_cni_error(out: &PluginOutput, code: u64, needle: &str, what: &str) {
-    assert!(!out.timed_out, "{what}: hung: {out:?}");
-    assert_eq!(out.status, 1, "{what}: {out:?}");
-    let v = out.json();
-    assert_eq!(v["code"], serde_json::json!(code), "{what}: {v}");
-    let msg = v["msg"].as_str().unwrap_or_default();
-    assert!(msg.contains(needle), "{what}: {msg:?} lacks {needle:?}");
-    assert!(!out.stderr.contains("panicked"), "{what}: {}", out.stderr);
-}
-
-/// `(code, msg)` of a failed call (exit status 1).
-pub fn failure(out: &PluginOutput) -> (u64, String) {
-    assert_eq!(out.status, 1, "expected a failure: {out:?}");
-    let j = out.json();
-    (
-        j["code"]
-            .as_u64()
-            .expect("an error object has a numeric code"),
-        j["msg"]
-            .as_str()
-            .expect("an error object has a msg")
-            .to_string(),
-    )
-}
-
-/// Names of the links in a namespace, sorted.
-pub fn link_names(ns: &TestNs) -> std::collections::BTreeSet<String> {
-    ns.ip_json(&["link", "show"])
-        .as_array()
-        .expect("ip -j link show: an array")
-        .iter()
-        .map(|l| l["ifname"].as_str().expect("ifname").to_string())
-        .collect()
-}
-
-/// What [`link_names`] returns for a namespace holding only `lo`.
-pub fn only_lo() -> std::collections::BTreeSet<String> {
-    std::collections::BTreeSet::from(["lo".to_string()])
-}
-
-/// The flags of an `ip -j link` object (`UP`, `LOWER_UP`, ...).
-pub fn flags(link: &Value) -> Vec<String> {
-    link["flags"]
-        .as_array()
-        .expect("ip -j link: flags")
-        .iter()
-        .map(|f| f.as_str().expect("a flag").to_string())
-        .collect()
-}
-
-/// Whether an `ip -j link` object is administratively up.
-pub fn is_up(link: &Value) -> bool {
-    flags(link).iter().any(|f| f == "UP")
-}
-
-/// Waits until `child` has `path` open (one of `/proc/<pid>/fd/*` links to it): a point in
-/// the middle of a plugin's work, observed from outside instead of guessed from timing.
-/// Panics when the child exits first; the one-minute limit only guards against a hang.
-pub fn wait_until_open(child: &mut std::process::Child, path: &std::path::Path, what: &str) {
-    let fds = format!("/proc/{}/fd", child.id());
-    let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let open = std::fs::read_dir(&fds).is_ok_and(|rd| {
-            rd.flatten()
-                .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == path))
-        });
-        if open {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "{what}: exited ({status}) before opening {}",
-                path.display()
-            );
-        }
-        assert!(
-            std::time::Instant::now() < limit,
-            "{what}: {} not open after a minute (hung?)",
-            path.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-}
-
-/// The median of some measured durations (zero for none).
-pub fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-/// The time claim of a load test, relative to this run rather than to a fixed clock: under
-/// load, no operation took longer than all `ops` operations of the test would take one after
-/// another at `single`, the uncontended duration of one operation measured in the same run
-/// (twice that, for exec and scheduling of many processes on a shared machine), and never
-/// less than `floor` (the limit the test had before: a lock bound, a documented figure). A
-/// fair lock makes no operation wait for more than the others; starvation would show here.
-pub fn assert_no_operation_starved(
-    slowest: std::time::Duration,
-    single: std::time::Duration,
-    ops: u32,
-    floor: std::time::Duration,
-    what: &str,
-) {
-    let limit = floor.max(single * ops * 2);
-    assert!(
-        slowest < limit,
-        "{what}: an operation took {slowest:?}, more than {limit:?} (one uncontended \
-         operation: {single:?}, {ops} operations)"
     );
 }
