@@ -5,10 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use std::time::Duration;
 
 use crate::error::{Error, Problem};
 use crate::format::{
@@ -16,6 +13,7 @@ use crate::format::{
     LEAF, MAGIC, META_LEN, Meta, MetaFault, NO_FREELIST, VERSION, branch_bytes, branch_entries,
     bucket_value, freelist_bytes, freelist_size, leaf_bytes, leaf_entries, leaf_size, u64_at,
 };
+use crate::lock::{Backoff, Flock, FlockArg, FlockError, flock_within};
 
 /// Largest file this crate loads (an ecs-ipam store is a few tens of KiB).
 pub const MAX_FILE: u64 = 256 << 20;
@@ -362,51 +360,26 @@ fn check_entry(path: &Path, k: &[u8], v: &[u8]) -> Result<(), Error> {
 
 /// `flock`s `file` (exclusive for writers, shared for readers), polling with short randomised
 /// sleeps until `timeout`.
-fn lock(
-    mut file: File,
-    access: Access,
-    path: &Path,
-    timeout: Duration,
-) -> Result<Flock<File>, Error> {
+fn lock(file: File, access: Access, path: &Path, timeout: Duration) -> Result<Flock<File>, Error> {
     let arg = match access {
         Access::Write => FlockArg::LockExclusiveNonblock,
         Access::Read => FlockArg::LockSharedNonblock,
     };
-    let began = Instant::now();
-    let mut sleep = FIRST_SLEEP;
-    let mut rng = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_nanos()))
-        .unwrap_or(0)
-        ^ (u64::from(std::process::id()) << 32)
-        ^ 0x9e37_79b9_7f4a_7c15;
-    loop {
-        match Flock::lock(file, arg) {
-            Ok(f) => return Ok(f),
-            Err((back, Errno::EWOULDBLOCK | Errno::EINTR)) => file = back,
-            Err((_, e)) => {
-                return Err(Error::Io {
-                    op: "flock",
-                    path: path.to_path_buf(),
-                    source: e.into(),
-                });
-            }
-        }
-        let waited = began.elapsed();
-        if waited >= timeout {
-            return Err(Error::LockTimeout {
-                path: path.to_path_buf(),
-                waited,
-            });
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let step = sleep.as_nanos() as u64;
-        let nap = Duration::from_nanos(step / 2 + rng % (step / 2 + 1));
-        std::thread::sleep(nap.min(timeout - waited));
-        sleep = (sleep * 2).min(MAX_SLEEP);
-    }
+    let backoff = Backoff {
+        first: FIRST_SLEEP,
+        max: MAX_SLEEP,
+    };
+    flock_within(file, arg, timeout, backoff).map_err(|e| match e {
+        FlockError::Sys(source) => Error::Io {
+            op: "flock",
+            path: path.to_path_buf(),
+            source,
+        },
+        FlockError::Timeout { waited } => Error::LockTimeout {
+            path: path.to_path_buf(),
+            waited,
+        },
+    })
 }
 
 /// Page marks while validating: which pages some structure uses.
