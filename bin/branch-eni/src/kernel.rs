@@ -204,6 +204,16 @@ mod tests {
         assert_ne!(t, temp_name("cni:ctr-b/eth0"));
     }
 
+    /// The temporary name is FNV-1a 32 of the tag, bit for bit: a link left by an ADD of an
+    /// older build must still be found by this one's DEL.
+    #[test]
+    fn temp_names_are_pinned() {
+        assert_eq!(temp_name("cni:ctr-a/eth0"), "brtmpc30d9c04");
+        assert_eq!(temp_name(""), "brtmp811c9dc5");
+        assert_eq!(temp_name("a"), "brtmpe40c292c");
+        assert_eq!(temp_name("foobar"), "brtmpbf9cf968");
+    }
+
     /// On a kernel without 8021q (this project's build hosts) the probe says so; with it, it
     /// says yes. Either way it answers, and leaves nothing behind in our namespace.
     #[test]

@@ -366,6 +366,21 @@ mod tests {
         assert!(!comment("mynet2", "c", "eth0").starts_with(&network_prefix("mynet")));
     }
 
+    /// Hashed names are FNV-1a 64, bit for bit: GC and DEL find the rules an older build
+    /// tagged.
+    #[test]
+    fn hashed_comments_are_pinned() {
+        let long_net = "a-network-name-longer-than-24-bytes";
+        assert_eq!(
+            comment(long_net, "ctr", "eth0"),
+            "cni-bridge net=#6148e72f3ed9d066 id=ctr if=eth0"
+        );
+        assert_eq!(
+            comment("mynet", &"c".repeat(100), "eth0"),
+            "cni-bridge net=mynet id=#22d88743e6630359 if=eth0"
+        );
+    }
+
     #[test]
     fn scripts() {
         let s = masquerade_script(
