@@ -51,10 +51,7 @@ pub fn describe_tag(alias: Option<&str>) -> String {
 /// under it by an ADD killed between creating and tagging it, and a retried ADD can clear it.
 pub fn temp_name(tag: &str) -> String {
     // FNV-1a, 32 bits: stable across builds and platforms (std's hasher is not).
-    let h = tag.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("brtmp{h:08x}")
+    format!("brtmp{:08x}", netns::fnv1a_32(tag.as_bytes()))
 }
 
 /// The name of the 802.1Q link in tap and macvtap modes: `<trunk>.<vlan>` as vpc-branch-eni

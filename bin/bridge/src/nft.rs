@@ -76,13 +76,6 @@ pub enum NftError {
     Decode { nft: String, msg: String },
 }
 
-/// 64-bit FNV-1a, for shortening over-long names in comments deterministically.
-fn fnv64(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Network names longer than this appear hashed in comments.
 const NET_NAME_MAX: usize = 24;
 
@@ -92,7 +85,7 @@ fn net_part(network: &str) -> String {
     if network.len() <= NET_NAME_MAX {
         network.to_owned()
     } else {
-        format!("#{:016x}", fnv64(network))
+        format!("#{:016x}", netns::fnv1a_64(network.as_bytes()))
     }
 }
 
@@ -106,7 +99,10 @@ pub fn comment(network: &str, container_id: &str, ifname: &str) -> String {
     if full.len() <= COMMENT_MAX {
         return full;
     }
-    format!("{head}id=#{:016x} if={ifname}", fnv64(container_id))
+    format!(
+        "{head}id=#{:016x} if={ifname}",
+        netns::fnv1a_64(container_id.as_bytes())
+    )
 }
 
 /// The comment prefix shared by every attachment of `network` (for GC).

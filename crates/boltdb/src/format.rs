@@ -61,16 +61,6 @@ pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     ))
 }
 
-/// FNV-1a, 64 bit (Go's `hash/fnv.New64a`).
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// A page header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
@@ -158,7 +148,7 @@ impl Meta {
 
     /// FNV-1a 64 of the fields before the checksum.
     pub(crate) fn sum(&self) -> u64 {
-        fnv1a64(&self.encode()[..CHECKSUM_AT])
+        netns::fnv1a_64(&self.encode()[..CHECKSUM_AT])
     }
 
     /// bolt's `meta.validate`, with the checksum always required.
@@ -393,14 +383,6 @@ pub(crate) fn freelist_bytes(ids: &[u64]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv_matches_go() {
-        // Go: fnv.New64a() over "" and "a"
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
-    }
 
     #[test]
     fn leaf_round_trip_and_golden_bytes() {
