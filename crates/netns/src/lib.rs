@@ -40,7 +40,7 @@ mod ifname;
 mod mac;
 mod ns;
 
-pub use error::Error;
+pub use error::{Error, InvalidArg};
 pub use fnv::{fnv1a_32, fnv1a_64};
 pub use ifname::{IfName, IfNameProblem, InvalidIfName, MAX_IFNAME_LEN};
 pub use mac::{InvalidMac, Mac, MacProblem};

@@ -150,10 +150,10 @@ fn missing_links_and_bad_names() {
     assert!(
         matches!(
             err,
-            nl::Error::Invalid {
+            nl::Error::Invalid(netns::InvalidArg {
                 field: "interface name",
                 ..
-            }
+            })
         ),
         "{err}"
     );
@@ -742,7 +742,7 @@ fn sysctl_inside_a_namespace_does_not_touch_the_host() {
         "{err}"
     );
     let err = e.netns.sysctl_set("kernel.hostname", "x").unwrap_err();
-    assert!(matches!(err, netns::Error::Invalid { .. }), "{err}");
+    assert!(matches!(err, netns::Error::Invalid(_)), "{err}");
 }
 
 #[test]
