@@ -410,6 +410,28 @@ mod tests {
     }
 
     #[test]
+    fn branch_round_trip_and_golden_bytes() {
+        let p = branch_bytes(&[(b"a", 3), (b"bc", 0x0102_0304_0506_0708)]);
+        #[rustfmt::skip]
+        let want: Vec<u8> = vec![
+            0, 0, 0, 0, 0, 0, 0, 0, // id
+            1, 0,                   // flags: branch
+            2, 0,                   // count
+            0, 0, 0, 0,             // overflow
+            32, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, // pos 32, ksize 1, pgid 3
+            17, 0, 0, 0, 2, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1, // pos 17, ksize 2, pgid
+            b'a', b'b', b'c',
+        ];
+        assert_eq!(p, want);
+        let e = branch_entries(&p, 2).unwrap();
+        assert_eq!(e, [(b"a".to_vec(), 3), (b"bc".to_vec(), 0x0102_0304_0506_0708)]);
+        assert!(branch_entries(&p, 3).is_err());
+        assert!(branch_entries(&p[..40], 2).is_err());
+        let swapped = branch_bytes(&[(b"b", 3), (b"a", 4)]);
+        assert!(branch_entries(&swapped, 2).unwrap_err().contains("ascending"));
+    }
+
+    #[test]
     fn meta_checksum_and_faults() {
         let m = Meta {
             magic: MAGIC,
