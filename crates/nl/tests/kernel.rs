@@ -9,12 +9,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use netns::{Mac, Netns};
-use netns_fixtures::{TestNs, unique_suffix};
+use netns_fixtures::{TestNs, flags, unique_suffix};
 use nl::{
     BridgeSpec, Family, Handle, IpNetwork, MacvlanMode, MacvlanSpec, PortVlan, RouteKind,
     RouteSpec, Scope, VethSpec, VlanRange, VlanSpec,
 };
-use serde_json::Value;
 
 struct Env {
     ns: TestNs,
@@ -35,15 +34,6 @@ fn net(s: &str) -> IpNetwork {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-fn flags(link: &Value) -> Vec<String> {
-    link["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// A veth pair with both ends in `e`, both up; returns (index of `a`, index of `b`).
