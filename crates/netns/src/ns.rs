@@ -16,7 +16,7 @@ use nix::sys::stat::fstat;
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 use nix::unistd::Pid;
 
-use crate::Error;
+use crate::{Error, InvalidArg};
 
 /// The calling thread's own network namespace. Never `/proc/self/...`, which names the
 /// namespace of the thread-group leader.
@@ -345,11 +345,12 @@ fn sysctl_path(key: &str) -> Result<PathBuf, Error> {
         .iter()
         .any(|p| p.is_empty() || *p == "." || *p == "..");
     if bad_part || parts.len() < 2 || parts.first() != Some(&"net") {
-        return Err(Error::Invalid {
-            field: "sysctl key",
-            value: key.to_string(),
-            reason: "expected net/<...> or net.<...> without empty, . or .. components".into(),
-        });
+        return Err(InvalidArg::new(
+            "sysctl key",
+            key,
+            "expected net/<...> or net.<...> without empty, . or .. components",
+        )
+        .into());
     }
     Ok(Path::new("/proc/sys").join(rel))
 }
@@ -408,10 +409,10 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    Error::Invalid {
+                    Error::Invalid(InvalidArg {
                         field: "sysctl key",
                         ..
-                    }
+                    })
                 ),
                 "{bad}"
             );
@@ -486,7 +487,7 @@ mod tests {
         assert!(e.is_not_found(), "{e}");
         assert!(e.to_string().contains("nosuchdev0"), "{e}");
         let e = sysctl_set("kernel.hostname", "x").unwrap_err();
-        assert!(matches!(e, Error::Invalid { .. }), "{e}");
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
     }
 
     /// CPU pinning is opt-in: without it, running in a namespace leaves the caller's affinity
