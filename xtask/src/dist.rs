@@ -601,10 +601,74 @@ pub fn check_artifacts(dist: &Path, version: &str) -> Res<()> {
     let bin = x.join(CNI_BIN);
     check_plugins(&bin, version)?;
     check_ecs_names(&x.join(ECS_NAMES_CMD), &bin)?;
+    check_dpkg_root(&deb, &work.0.join("root"))?;
     eprintln!(
-        "dist --check: {}: control, file list, plugins, ECS names ok",
+        "dist --check: {}: control, file list, plugins, ECS names, install/upgrade/remove ok",
         deb_name(version)
     );
+    Ok(())
+}
+
+/// The package installed by dpkg into an empty root (`--root`, maintainer scripts run
+/// chrootless with `DPKG_ROOT`, never on this machine's /opt/cni/bin): installs, reinstalls
+/// over itself keeping the ECS-name links (prerm `upgrade`), and its removal takes the links
+/// with it (prerm `remove`) and leaves a foreign file alone.
+fn check_dpkg_root(deb: &Path, r: &Path) -> Res<()> {
+    for d in [
+        "var/lib/dpkg/info",
+        "var/lib/dpkg/updates",
+        "var/lib/dpkg/triggers",
+    ] {
+        mkdirs(&r.join(d))?;
+    }
+    write(&r.join("var/lib/dpkg/status"), "", 0o644)?;
+    let dpkg = |args: &[&str], what: &str| {
+        util::status(
+            Command::new("dpkg")
+                .arg(format!("--root={}", r.display()))
+                .args(["--force-script-chrootless", "--log=/dev/null"])
+                .args(args),
+            what,
+        )
+    };
+    let deb = deb.display().to_string();
+    dpkg(&["-i", &deb], "dpkg --root -i")?;
+    let bin = r.join(CNI_BIN);
+    let (code, out, err) = run_cmd(
+        Command::new(r.join(ECS_NAMES_CMD))
+            .arg("install")
+            .arg("--dir")
+            .arg(&bin),
+    )?;
+    if code != 0 {
+        return fail(format!(
+            "task-cni-ecs-names install in the root:\n{out}{err}"
+        ));
+    }
+    io(fs::write(bin.join("ecs-foreign"), "x"), || {
+        "write ecs-foreign".into()
+    })?;
+    dpkg(&["-i", &deb], "dpkg --root -i (again)")?;
+    let linked = |n: &str| bin.join(n).symlink_metadata().is_ok();
+    if !ECS_NAMES.iter().all(|(n, _)| linked(n)) {
+        return fail("reinstalling the package removed the ECS-name links");
+    }
+    dpkg(&["-r", PACKAGE], "dpkg --root -r")?;
+    let left: Vec<String> = util::files_in(&bin)
+        .iter()
+        .chain(
+            ECS_NAMES
+                .iter()
+                .map(|(n, _)| bin.join(n))
+                .collect::<Vec<_>>()
+                .iter(),
+        )
+        .filter(|p| p.symlink_metadata().is_ok())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    if left != ["ecs-foreign"] {
+        return fail(format!("after dpkg -r, {} holds {left:?}", bin.display()));
+    }
     Ok(())
 }
 
