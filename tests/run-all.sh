@@ -13,10 +13,14 @@
 #  4. cargo clippy --locked --workspace --all-targets -- -D warnings
 #  5. cargo xtask unused-deps                      (every declared dependency is named in its crate)
 #  6. cargo build --locked --workspace --bins      (the black-box tests run these binaries)
-#  7. cargo test --locked --workspace              (as root: namespace tests and the user-mode-linux
+#  7. cargo xtask dist --check                     (the release artifacts in dist/: static build,
+#                                                   tarball, .deb, SHA256SUMS, then verified: members,
+#                                                   static, --version, dpkg-deb -c, binaries run after
+#                                                   dpkg-deb -x, install/remove into a scratch root)
+#  8. cargo test --locked --workspace              (as root: namespace tests and the user-mode-linux
 #                                                   tests included; nothing is skipped; the verbs x
 #                                                   versions x plugins matrix is in the plugins' tests)
-#  8. a short summary.
+#  9. a short summary.
 # Fails fast: the first failing step stops the run with a message naming it and its exit code.
 # Non-interactive: stdin is /dev/null, so it behaves the same under CI=true without a terminal.
 #
@@ -145,6 +149,7 @@ if [ "$MODE" = dry ]; then
   echo "         cargo clippy --locked --workspace --all-targets -- -D warnings"
   echo "         cargo xtask unused-deps"
   echo "         cargo build --locked --workspace --bins"
+  echo "         cargo xtask dist --check"
   echo "         cargo test --locked --workspace"
   echo "  target dir: ${CARGO_TARGET_DIR:-$ROOT/target}; cores: $(nproc)"
   exit 0
@@ -153,7 +158,7 @@ fi
 step prereqs install_prerequisites
 [ "$MODE" = install ] && { say "prerequisites ready"; exit 0; }
 
-# --- 2-7. checks, build, tests -----------------------------------------------------------------------
+# --- 2-8. checks, build, artifacts, tests ---------------------------------------------------------
 shell_syntax() {
   local f n=0 bad=0
   while IFS= read -r f; do
@@ -169,6 +174,7 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
 step unused-deps cargo xtask unused-deps
 step build cargo build --locked --workspace --bins
+step dist cargo xtask dist --check
 
 TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/run-all-test.XXXXXX")
 trap 'rm -f "$TEST_LOG"' EXIT
@@ -178,7 +184,7 @@ run_tests() {
 }
 step test run_tests
 
-# --- 8. summary --------------------------------------------------------------------------------------
+# --- 9. summary --------------------------------------------------------------------------------------
 counts=$(awk '/^test result:/ {
     for (i = 1; i <= NF; i++) {
       if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i }

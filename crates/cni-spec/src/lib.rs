@@ -46,3 +46,8 @@ pub use rollback::Rollback;
 pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_with};
 pub use vars::Vars;
 pub use version::SpecVersion;
+
+/// The suite's version, as `--version` and the "about" line name it: the workspace version, plus
+/// `+g<shortrev>` (and `.dirty`) for a build that is not the tag `v<version>` (`build.rs`;
+/// `cargo xtask dist` sets it so the artifacts' names and every binary agree).
+pub const VERSION: &str = env!("CNI_SUITE_VERSION");

@@ -117,7 +117,7 @@ pub fn run_with<P: Plugin>(
     match args.get(1).map(String::as_str) {
         Some("--version") => {
             let v = json!({
-                "version": env!("CARGO_PKG_VERSION"),
+                "version": crate::VERSION,
                 "gitShortHash": option_env!("CNI_SUITE_GIT_HASH").unwrap_or("unknown"),
                 "dirty": option_env!("CNI_SUITE_GIT_DIRTY") == Some("true"),
                 "built": option_env!("CNI_SUITE_BUILT").unwrap_or("unknown"),
@@ -135,7 +135,7 @@ pub fn run_with<P: Plugin>(
             stderr,
             "CNI {} plugin {} ({}); CNI protocol versions supported: {}",
             P::NAME,
-            env!("CARGO_PKG_VERSION"),
+            crate::VERSION,
             P::ABOUT,
             SpecVersion::supported_strings().join(", ")
         );
