@@ -23,6 +23,9 @@ Build:
       binary is static; prints the directory holding them on the last line of stdout
   cnitool [DEST_DIR]
       build cnitool from Debian's source package (scripts/build-cnitool.sh); prints its path
+  cri-client [DEST_DIR]
+      generate the Python CRI API module for tests/containerd.rs from Debian's containerd
+      source package (scripts/build-cri-client.sh); prints its directory
   ecs-ipam-go [DEST_DIR]
       build the Go double of Amazon's ecs-ipam store (scripts/build-ecs-ipam-go.sh); prints
       its path
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         "release" => release::run(rest),
         "cnitool" => util::run_script("build-cnitool.sh", rest),
         "ecs-ipam-go" => util::run_script("build-ecs-ipam-go.sh", rest),
+        "cri-client" => util::run_script("build-cri-client.sh", rest),
         "fixture" => fixture(rest),
         "fixture-bin" => fixture_bin(rest),
         "fuzz" => fuzz::run(rest),
