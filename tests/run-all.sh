@@ -40,11 +40,14 @@ cd "$ROOT"
 # golang-github-coreos-bbolt-dev: Go's bbolt, for scripts/build-ecs-ipam-go.sh (tests/ecs_ipam.rs,
 # Amazon's ecs-ipam store on the other side). util-linux: unshare/nsenter for its private /data.
 # python3: the demo's endpoints (tests/awsvpc_demo.rs). xz-utils: tests/hardening_fuzz_replay.rs unpacks
-# fuzz/corpus.tar.xz. shellcheck: the shellcheck step.
+# fuzz/corpus.tar.xz. shellcheck: the shellcheck step. containerd, protobuf-compiler, python3-grpcio,
+# python3-protobuf: tests/containerd.rs (containerd's CRI plugin, driven by tests/containerd/cri.py with
+# the module scripts/build-cri-client.sh generates; Debian's python, no pip), with runc and portmap above.
 PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
   util-linux python3 xz-utils shellcheck
   golang-go golang-github-appc-cni-dev dpkg-dev golang-github-coreos-bbolt-dev
-  podman runc catatonit busybox-static)
+  podman runc catatonit busybox-static
+  containerd protobuf-compiler python3-grpcio python3-protobuf)
 COMPONENTS=(rustfmt clippy)
 
 MODE=run

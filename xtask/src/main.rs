@@ -33,6 +33,9 @@ Build:
       that verification alone, on the artifacts in dist/ for the checkout's version
   cnitool [DEST_DIR]
       build cnitool from Debian's source package (scripts/build-cnitool.sh); prints its path
+  cri-client [DEST_DIR]
+      generate the Python CRI API module for tests/containerd.rs from Debian's containerd
+      source package (scripts/build-cri-client.sh); prints its directory
   ecs-ipam-go [DEST_DIR]
       build the Go double of Amazon's ecs-ipam store (scripts/build-ecs-ipam-go.sh); prints
       its path
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         "dist-check" => dist::check_only(rest),
         "cnitool" => util::run_script("build-cnitool.sh", rest),
         "ecs-ipam-go" => util::run_script("build-ecs-ipam-go.sh", rest),
+        "cri-client" => util::run_script("build-cri-client.sh", rest),
         "fixture" => fixture(rest),
         "fixture-bin" => fixture_bin(rest),
         "fuzz" => fuzz::run(rest),
