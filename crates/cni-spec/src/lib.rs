@@ -43,7 +43,7 @@ pub use error::{Error, PluginError, code};
 pub use gojson::parse_value;
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use rollback::Rollback;
-pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_with};
+pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_c_main, run_with};
 pub use vars::Vars;
 pub use version::SpecVersion;
 
