@@ -13,12 +13,16 @@
 #  4. cargo clippy --locked --workspace --all-targets -- -D warnings
 #  5. cargo xtask unused-deps                      (every declared dependency is named in its crate)
 #  6. cargo build --locked --workspace --bins      (the black-box tests run these binaries)
-#  7. cargo xtask test all --locked               (the three tiers of README.md "Tests", in order:
+#  7. cargo xtask dist --check                     (the release artifacts in dist/: static build,
+#                                                   tarball, .deb, SHA256SUMS, then verified: members,
+#                                                   static, --version, dpkg-deb -c, binaries run after
+#                                                   dpkg-deb -x, install/remove into a scratch root)
+#  8. cargo xtask test all --locked               (the three tiers of README.md "Tests", in order:
 #                                                   unit (no root), netns (namespaces, root), system
 #                                                   (podman, cnitool, containerd, user-mode-linux);
 #                                                   nothing is skipped; the verbs x versions x plugins
 #                                                   matrix is in the plugins' namespace tests)
-#  8. a short summary.
+#  9. a short summary.
 # Fails fast: the first failing step stops the run with a message naming it and its exit code.
 # Non-interactive: stdin is /dev/null, so it behaves the same under CI=true without a terminal.
 #
@@ -39,11 +43,15 @@ cd "$ROOT"
 # scripts/build-ecs-ipam-go.sh (tests/netns/tests/ipam/ecs_store.rs, Amazon's ecs-ipam store on the
 # other side). util-linux: unshare/nsenter for its private /data. python3: the demo's endpoints
 # (tests/system/tests/awsvpc_demo.rs). xz-utils: fuzz-replay/tests/replay.rs unpacks
-# fuzz/corpus.tar.xz. shellcheck: the shellcheck step.
+# fuzz/corpus.tar.xz. shellcheck: the shellcheck step. containerd, protobuf-compiler, python3-grpcio,
+# python3-protobuf: tests/system/tests/containerd (containerd's CRI plugin, driven by its cri.py
+# with the module scripts/build-cri-client.sh generates; Debian's python, no pip), with runc and
+# portmap above. strace, time: benches/startup.sh (system calls and peak RSS per verb).
 PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
-  util-linux python3 xz-utils shellcheck
+  util-linux python3 xz-utils shellcheck strace time
   golang-go golang-github-appc-cni-dev dpkg-dev golang-github-coreos-bbolt-dev
-  podman runc catatonit busybox-static)
+  podman runc catatonit busybox-static
+  containerd protobuf-compiler python3-grpcio python3-protobuf)
 COMPONENTS=(rustfmt clippy)
 
 MODE=run
@@ -148,6 +156,7 @@ if [ "$MODE" = dry ]; then
   echo "         cargo clippy --locked --workspace --all-targets -- -D warnings"
   echo "         cargo xtask unused-deps"
   echo "         cargo build --locked --workspace --bins"
+  echo "         cargo xtask dist --check"
   echo "         cargo xtask test all --locked   (unit, netns, system)"
   echo "  target dir: ${CARGO_TARGET_DIR:-$ROOT/target}; cores: $(nproc)"
   exit 0
@@ -156,7 +165,7 @@ fi
 step prereqs install_prerequisites
 [ "$MODE" = install ] && { say "prerequisites ready"; exit 0; }
 
-# --- 2-7. checks, build, tests -----------------------------------------------------------------------
+# --- 2-8. checks, build, artifacts, tests ---------------------------------------------------------
 shell_syntax() {
   local f n=0 bad=0
   while IFS= read -r f; do
@@ -172,6 +181,7 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
 step unused-deps cargo xtask unused-deps
 step build cargo build --locked --workspace --bins
+step dist cargo xtask dist --check
 
 TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/run-all-test.XXXXXX")
 trap 'rm -f "$TEST_LOG"' EXIT
@@ -181,7 +191,7 @@ run_tests() {
 }
 step test run_tests
 
-# --- 8. summary --------------------------------------------------------------------------------------
+# --- 9. summary --------------------------------------------------------------------------------------
 counts=$(awk '/^test result:/ {
     for (i = 1; i <= NF; i++) {
       if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i }

@@ -334,6 +334,16 @@ impl Drop for TestNs {
     }
 }
 
+/// The `flags` of a link object of `ip -j link` (`UP`, `LOWER_UP`, ...).
+pub fn flags(link: &serde_json::Value) -> Vec<String> {
+    link["flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(String::from))
+        .collect()
+}
+
 /// Creates a veth pair `a_name` (in `a`) / `b_name` (in `b`) and brings both ends up.
 pub fn veth_pair(a: &TestNs, a_name: &str, b: &TestNs, b_name: &str) {
     a.ip_ok(&[

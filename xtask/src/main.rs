@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool: that is its interface
 
 mod deps;
+mod dist;
 mod fuzz;
 mod release;
 mod shell;
@@ -22,8 +23,20 @@ Build:
       static release build (glibc, +crt-static) of the five plugins (loopback ipam bridge eni
       branch-eni; arguments replace that selection, e.g. `-p eni`); checks that every plugin
       binary is static; prints the directory holding them on the last line of stdout
+  dist [--check]
+      the release artifacts in dist/ from that build: task-cni-<version>-linux-amd64.tgz (the
+      plugins, LICENSE, README), task-cni_<version>_amd64.deb (/opt/cni/bin, the opt-in ECS
+      names as task-cni-ecs-names; dpkg-deb) and SHA256SUMS; <version> is the workspace
+      version, +g<shortrev> unless HEAD is the tag v<version> (.dirty with local changes);
+      prints each artifact and its size. --check then verifies them: checksums, members,
+      control file, dpkg-deb -c, and unpacked: static, --version, about line, ECS names
+  dist-check
+      that verification alone, on the artifacts in dist/ for the checkout's version
   cnitool [DEST_DIR]
       build cnitool from Debian's source package (scripts/build-cnitool.sh); prints its path
+  cri-client [DEST_DIR]
+      generate the Python CRI API module for tests/system/tests/containerd from Debian's containerd
+      source package (scripts/build-cri-client.sh); prints its directory
   ecs-ipam-go [DEST_DIR]
       build the Go double of Amazon's ecs-ipam store (scripts/build-ecs-ipam-go.sh); prints
       its path
@@ -71,8 +84,11 @@ fn main() -> ExitCode {
             Ok(())
         }
         "release" => release::run(rest),
+        "dist" => dist::run(rest),
+        "dist-check" => dist::check_only(rest),
         "cnitool" => util::run_script("build-cnitool.sh", rest),
         "ecs-ipam-go" => util::run_script("build-ecs-ipam-go.sh", rest),
+        "cri-client" => util::run_script("build-cri-client.sh", rest),
         "fixture" => fixture(rest),
         "fixture-bin" => fixture_bin(rest),
         "fuzz" => fuzz::run(rest),

@@ -47,7 +47,7 @@ pub fn run(args: &[String]) -> Res<()> {
 /// The cargo selection for plugin names given as `NAME`, `-p NAME` or `--bin NAME` (binaries,
 /// not packages: the `ipam` binary's package is `ipam-plugin`, `ipam` is the library); all five
 /// when none is given.
-fn selection(args: &[String]) -> Res<Vec<String>> {
+pub fn selection(args: &[String]) -> Res<Vec<String>> {
     let names: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -72,7 +72,8 @@ fn selection(args: &[String]) -> Res<Vec<String>> {
 }
 
 /// `cargo build --locked --release --target x86_64-unknown-linux-gnu SELECTION` with static
-/// linking; returns the directory holding the binaries.
+/// linking and the release version (`TASK_CNI_VERSION`, `SOURCE_DATE_EPOCH`: see `dist`, so
+/// `release` and `dist` share one build); returns the directory holding the binaries.
 pub fn build_static(selection: &[String]) -> Res<PathBuf> {
     if std::env::consts::ARCH != "x86_64" {
         return fail(format!("only x86_64 hosts are supported (target {TRIPLE})"));
@@ -99,6 +100,7 @@ pub fn build_static(selection: &[String]) -> Res<PathBuf> {
         .current_dir(root())
         .env_remove("RUSTFLAGS")
         .env(TARGET_RUSTFLAGS, &flags)
+        .envs(crate::dist::build_env())
         .args(["build", "--locked", "--release", "--target", TRIPLE])
         .args(selection);
     util::status(&mut cargo, "cargo build --release")?;

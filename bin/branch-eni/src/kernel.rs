@@ -51,10 +51,7 @@ pub fn describe_tag(alias: Option<&str>) -> String {
 /// under it by an ADD killed between creating and tagging it, and a retried ADD can clear it.
 pub fn temp_name(tag: &str) -> String {
     // FNV-1a, 32 bits: stable across builds and platforms (std's hasher is not).
-    let h = tag.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("brtmp{h:08x}")
+    format!("brtmp{:08x}", netns::fnv1a_32(tag.as_bytes()))
 }
 
 /// The name of the 802.1Q link in tap and macvtap modes: `<trunk>.<vlan>` as vpc-branch-eni
@@ -202,6 +199,16 @@ mod tests {
         assert!(t.starts_with("brtmp") && t.len() == 13, "{t}");
         assert_eq!(t, temp_name("cni:ctr-a/eth0"), "stable");
         assert_ne!(t, temp_name("cni:ctr-b/eth0"));
+    }
+
+    /// The temporary name is FNV-1a 32 of the tag, bit for bit: a link left by an ADD of an
+    /// older build must still be found by this one's DEL.
+    #[test]
+    fn temp_names_are_pinned() {
+        assert_eq!(temp_name("cni:ctr-a/eth0"), "brtmpc30d9c04");
+        assert_eq!(temp_name(""), "brtmp811c9dc5");
+        assert_eq!(temp_name("a"), "brtmpe40c292c");
+        assert_eq!(temp_name("foobar"), "brtmpbf9cf968");
     }
 
     /// On a kernel without 8021q (this project's build hosts) the probe says so; with it, it

@@ -1,3 +1,2 @@
-fn main() -> std::process::ExitCode {
-    cni_spec::run(branch_eni::BranchEni)
-}
+#![no_main]
+cni_spec::main!(branch_eni::BranchEni);

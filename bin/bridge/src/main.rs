@@ -1,3 +1,2 @@
-fn main() -> std::process::ExitCode {
-    cni_spec::run(bridge::Bridge)
-}
+#![no_main]
+cni_spec::main!(bridge::Bridge);

@@ -76,13 +76,6 @@ pub enum NftError {
     Decode { nft: String, msg: String },
 }
 
-/// 64-bit FNV-1a, for shortening over-long names in comments deterministically.
-fn fnv64(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Network names longer than this appear hashed in comments.
 const NET_NAME_MAX: usize = 24;
 
@@ -92,7 +85,7 @@ fn net_part(network: &str) -> String {
     if network.len() <= NET_NAME_MAX {
         network.to_owned()
     } else {
-        format!("#{:016x}", fnv64(network))
+        format!("#{:016x}", netns::fnv1a_64(network.as_bytes()))
     }
 }
 
@@ -106,7 +99,10 @@ pub fn comment(network: &str, container_id: &str, ifname: &str) -> String {
     if full.len() <= COMMENT_MAX {
         return full;
     }
-    format!("{head}id=#{:016x} if={ifname}", fnv64(container_id))
+    format!(
+        "{head}id=#{:016x} if={ifname}",
+        netns::fnv1a_64(container_id.as_bytes())
+    )
 }
 
 /// The comment prefix shared by every attachment of `network` (for GC).
@@ -364,6 +360,21 @@ mod tests {
         assert_eq!(network_prefix("mynet"), "cni-bridge net=mynet ");
         // a network whose name is a prefix of another's does not match it
         assert!(!comment("mynet2", "c", "eth0").starts_with(&network_prefix("mynet")));
+    }
+
+    /// Hashed names are FNV-1a 64, bit for bit: GC and DEL find the rules an older build
+    /// tagged.
+    #[test]
+    fn hashed_comments_are_pinned() {
+        let long_net = "a-network-name-longer-than-24-bytes";
+        assert_eq!(
+            comment(long_net, "ctr", "eth0"),
+            "cni-bridge net=#6148e72f3ed9d066 id=ctr if=eth0"
+        );
+        assert_eq!(
+            comment("mynet", &"c".repeat(100), "eth0"),
+            "cni-bridge net=mynet id=#22d88743e6630359 if=eth0"
+        );
     }
 
     #[test]

@@ -1,3 +1,2 @@
-fn main() -> std::process::ExitCode {
-    cni_spec::run(eni::Eni)
-}
+#![no_main]
+cni_spec::main!(eni::Eni);

@@ -1,3 +1,2 @@
-fn main() -> std::process::ExitCode {
-    cni_spec::run(ipam_plugin::Ipam)
-}
+#![no_main]
+cni_spec::main!(ipam_plugin::Ipam);

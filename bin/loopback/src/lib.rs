@@ -59,10 +59,12 @@ struct Lo {
 }
 
 impl Lo {
-    /// Opens a netlink socket in `ns` and finds `lo` there.
+    /// Moves this single-threaded process into `ns` for good (nothing of its work is left in
+    /// its own namespace, so no thread is spawned: [`Handle::enter`]), opens a netlink socket
+    /// there and finds `lo`.
     fn open(ns: &Netns) -> Result<Lo, LoopbackError> {
         let netns = ns.path().display().to_string();
-        let mut handle = Handle::open_in(ns)?;
+        let mut handle = Handle::enter(ns)?;
         let link = handle
             .link_by_name("lo")?
             .ok_or_else(|| LoopbackError::NoLoopback {

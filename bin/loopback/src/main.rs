@@ -1,3 +1,2 @@
-fn main() -> std::process::ExitCode {
-    cni_spec::run(loopback::Loopback)
-}
+#![no_main]
+cni_spec::main!(loopback::Loopback);

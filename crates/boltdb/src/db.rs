@@ -5,10 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use std::time::Duration;
 
 use crate::error::{Error, Problem};
 use crate::format::{
@@ -16,6 +13,7 @@ use crate::format::{
     LEAF, MAGIC, META_LEN, Meta, MetaFault, NO_FREELIST, VERSION, branch_bytes, branch_entries,
     bucket_value, freelist_bytes, freelist_size, leaf_bytes, leaf_entries, leaf_size, u64_at,
 };
+use crate::lock::{Backoff, Flock, FlockArg, FlockError, flock_within};
 
 /// Largest file this crate loads (an ecs-ipam store is a few tens of KiB).
 pub const MAX_FILE: u64 = 256 << 20;
@@ -362,51 +360,26 @@ fn check_entry(path: &Path, k: &[u8], v: &[u8]) -> Result<(), Error> {
 
 /// `flock`s `file` (exclusive for writers, shared for readers), polling with short randomised
 /// sleeps until `timeout`.
-fn lock(
-    mut file: File,
-    access: Access,
-    path: &Path,
-    timeout: Duration,
-) -> Result<Flock<File>, Error> {
+fn lock(file: File, access: Access, path: &Path, timeout: Duration) -> Result<Flock<File>, Error> {
     let arg = match access {
         Access::Write => FlockArg::LockExclusiveNonblock,
         Access::Read => FlockArg::LockSharedNonblock,
     };
-    let began = Instant::now();
-    let mut sleep = FIRST_SLEEP;
-    let mut rng = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_nanos()))
-        .unwrap_or(0)
-        ^ (u64::from(std::process::id()) << 32)
-        ^ 0x9e37_79b9_7f4a_7c15;
-    loop {
-        match Flock::lock(file, arg) {
-            Ok(f) => return Ok(f),
-            Err((back, Errno::EWOULDBLOCK | Errno::EINTR)) => file = back,
-            Err((_, e)) => {
-                return Err(Error::Io {
-                    op: "flock",
-                    path: path.to_path_buf(),
-                    source: e.into(),
-                });
-            }
-        }
-        let waited = began.elapsed();
-        if waited >= timeout {
-            return Err(Error::LockTimeout {
-                path: path.to_path_buf(),
-                waited,
-            });
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let step = sleep.as_nanos() as u64;
-        let nap = Duration::from_nanos(step / 2 + rng % (step / 2 + 1));
-        std::thread::sleep(nap.min(timeout - waited));
-        sleep = (sleep * 2).min(MAX_SLEEP);
-    }
+    let backoff = Backoff {
+        first: FIRST_SLEEP,
+        max: MAX_SLEEP,
+    };
+    flock_within(file, arg, timeout, backoff).map_err(|e| match e {
+        FlockError::Sys(source) => Error::Io {
+            op: "flock",
+            path: path.to_path_buf(),
+            source,
+        },
+        FlockError::Timeout { waited } => Error::LockTimeout {
+            path: path.to_path_buf(),
+            waited,
+        },
+    })
 }
 
 /// Page marks while validating: which pages some structure uses.
@@ -566,83 +539,9 @@ impl State {
     /// Validates a whole file's bytes the way bolt would open it, and more strictly (see the
     /// crate documentation).
     fn parse(mut data: Vec<u8>) -> Result<State, Problem> {
-        let len = data.len() as u64;
-        let meta_end = (HEADER + META_LEN) as u64;
-        if len < meta_end {
-            return Err(Problem::Truncated {
-                len,
-                need: meta_end,
-                what: "the first meta page needs".into(),
-            });
-        }
-        let m0 = Meta::parse(&data[HEADER..]).ok_or(Problem::Checksum)?;
-        let ps = if m0.fault().is_none() {
-            u64::from(m0.page_size)
-        } else {
-            os_page_size() as u64
-        };
-        if !page_size_ok(ps) {
-            return Err(Problem::PageSize { size: ps });
-        }
-        if len < 2 * ps {
-            // bolt refuses a file of less than two pages (or than 4 KiB)
-            if m0.fault().is_none() || m0.magic == MAGIC {
-                return Err(Problem::Truncated {
-                    len,
-                    need: 2 * ps,
-                    what: "two meta pages need".into(),
-                });
-            }
-            return Err(Problem::NotBolt {
-                m0: m0.magic,
-                m1: 0,
-            });
-        }
-        let m1 = Meta::parse(&data[ps as usize + HEADER..]).ok_or(Problem::Checksum)?;
-        let valid: Vec<Meta> = [m0, m1]
-            .into_iter()
-            .filter(|m| m.fault().is_none())
-            .collect();
-        let Some(meta) = valid.iter().copied().max_by_key(|m| m.txid) else {
-            let faults = [m0.fault(), m1.fault()];
-            return Err(if faults.iter().all(|f| *f == Some(MetaFault::Magic)) {
-                Problem::NotBolt {
-                    m0: m0.magic,
-                    m1: m1.magic,
-                }
-            } else if let Some(m) = [m0, m1]
-                .iter()
-                .find(|m| m.fault() == Some(MetaFault::Version))
-            {
-                Problem::Version { found: m.version }
-            } else {
-                Problem::Checksum
-            });
-        };
-        if u64::from(meta.page_size) != ps {
-            return Err(Problem::PageSize {
-                size: u64::from(meta.page_size),
-            });
-        }
-        let meta_err = |reason: String| Problem::Meta {
-            txid: meta.txid,
-            reason,
-        };
+        let (meta, ps) = current_meta(&data)?;
         let hwm = meta.pgid;
-        if hwm < 3 {
-            return Err(meta_err(format!("high-water mark {hwm} is below 3")));
-        }
-        let need = hwm
-            .checked_mul(ps)
-            .ok_or_else(|| meta_err(format!("high-water mark {hwm} overflows")))?;
-        if len < need {
-            return Err(Problem::Truncated {
-                len,
-                need,
-                what: format!("the {hwm} pages of {ps} bytes its meta page counts need"),
-            });
-        }
-        data.truncate(need as usize);
+        data.truncate(extent(&meta, ps, data.len() as u64)? as usize);
         let mut w = Walker {
             data: &data,
             ps: ps as usize,
@@ -651,88 +550,14 @@ impl State {
         };
         w.used[0] = true;
         w.used[1] = true;
-
-        // The freelist.
-        let mut listed: Option<Vec<u64>> = None;
-        let mut freelist_span = None;
-        if meta.freelist != NO_FREELIST {
-            let fl_err = |reason: String| Problem::Freelist { reason };
-            let (h, bytes, span) = w.take(meta.freelist, "freelist").map_err(|p| match p {
-                Problem::Page { page, reason } => fl_err(format!("page {page}: {reason}")),
-                other => other,
-            })?;
-            if h.flags & FREELIST == 0 {
-                return Err(fl_err(format!(
-                    "page {} has type flags {:#06x}, not a freelist",
-                    meta.freelist, h.flags
-                )));
-            }
-            let (first, count) = if h.count == COUNT_OVERFLOW {
-                let n = u64_at(bytes, HEADER).ok_or_else(|| fl_err("count missing".into()))?;
-                (HEADER + 8, n)
-            } else {
-                (HEADER, u64::from(h.count))
-            };
-            let end = count
-                .checked_mul(8)
-                .and_then(|n| n.checked_add(first as u64))
-                .filter(|end| *end <= bytes.len() as u64)
-                .ok_or_else(|| {
-                    fl_err(format!(
-                        "{count} ids do not fit in its {} bytes",
-                        bytes.len()
-                    ))
-                })?;
-            let mut ids: Vec<u64> = bytes[first..end as usize]
-                .chunks_exact(8)
-                .filter_map(|c| u64_at(c, 0))
-                .collect();
-            ids.sort_unstable();
-            for pair in ids.windows(2) {
-                if pair[0] == pair[1] {
-                    return Err(fl_err(format!("page {} is listed twice", pair[0])));
-                }
-            }
-            if let Some(bad) = ids.iter().find(|id| **id < 2 || **id >= hwm) {
-                return Err(fl_err(format!(
-                    "lists page {bad}, outside 2..{hwm} (the high-water mark)"
-                )));
-            }
-            listed = Some(ids);
-            freelist_span = Some(span);
-        }
-
-        // The root bucket and every bucket under it.
+        let (listed, freelist_span) = match w.freelist(meta.freelist)? {
+            Some((ids, span)) => (Some(ids), Some(span)),
+            None => (None, None),
+        };
         let mut root_spans = Vec::new();
         let root = w.tree(meta.root, 0, &mut root_spans)?;
-        let mut buckets = HashMap::new();
-        for e in root.iter().filter(|e| e.is_bucket()) {
-            let mut spans = Vec::new();
-            let mut nested = None;
-            let (sequence, entries) = w.bucket(&e.key, &e.value, 1, &mut spans, &mut nested)?;
-            buckets.insert(
-                e.key.clone(),
-                TopBucket {
-                    sequence,
-                    entries,
-                    spans,
-                    nested,
-                },
-            );
-        }
-
-        let free = match listed {
-            Some(ids) => {
-                if let Some(id) = ids.iter().find(|id| w.used[**id as usize]) {
-                    return Err(Problem::Freelist {
-                        reason: format!("page {id} is listed as free but is in use"),
-                    });
-                }
-                ids
-            }
-            // No persisted freelist: every page nothing reaches is free (bolt's freepages).
-            None => (2..hwm).filter(|id| !w.used[*id as usize]).collect(),
-        };
+        let buckets = w.top_buckets(&root)?;
+        let free = w.free_pages(listed)?;
         drop(w);
         Ok(State {
             page_size: ps as usize,
@@ -744,6 +569,192 @@ impl State {
             root_spans,
             buckets,
         })
+    }
+}
+
+/// The meta page bolt would use (the valid one of the higher txid) and the page size, from
+/// the file's bytes `data`.
+fn current_meta(data: &[u8]) -> Result<(Meta, u64), Problem> {
+    let len = data.len() as u64;
+    let meta_end = (HEADER + META_LEN) as u64;
+    if len < meta_end {
+        return Err(Problem::Truncated {
+            len,
+            need: meta_end,
+            what: "the first meta page needs".into(),
+        });
+    }
+    let m0 = Meta::parse(&data[HEADER..]).ok_or(Problem::Checksum)?;
+    let ps = if m0.fault().is_none() {
+        u64::from(m0.page_size)
+    } else {
+        os_page_size() as u64
+    };
+    if !page_size_ok(ps) {
+        return Err(Problem::PageSize { size: ps });
+    }
+    if len < 2 * ps {
+        // bolt refuses a file of less than two pages (or than 4 KiB)
+        if m0.fault().is_none() || m0.magic == MAGIC {
+            return Err(Problem::Truncated {
+                len,
+                need: 2 * ps,
+                what: "two meta pages need".into(),
+            });
+        }
+        return Err(Problem::NotBolt {
+            m0: m0.magic,
+            m1: 0,
+        });
+    }
+    let m1 = Meta::parse(&data[ps as usize + HEADER..]).ok_or(Problem::Checksum)?;
+    let valid: Vec<Meta> = [m0, m1]
+        .into_iter()
+        .filter(|m| m.fault().is_none())
+        .collect();
+    let Some(meta) = valid.iter().copied().max_by_key(|m| m.txid) else {
+        return Err(no_valid_meta(m0, m1));
+    };
+    if u64::from(meta.page_size) != ps {
+        return Err(Problem::PageSize {
+            size: u64::from(meta.page_size),
+        });
+    }
+    Ok((meta, ps))
+}
+
+/// Why neither meta page `m0` nor `m1` is valid.
+fn no_valid_meta(m0: Meta, m1: Meta) -> Problem {
+    let faults = [m0.fault(), m1.fault()];
+    if faults.iter().all(|f| *f == Some(MetaFault::Magic)) {
+        Problem::NotBolt {
+            m0: m0.magic,
+            m1: m1.magic,
+        }
+    } else if let Some(m) = [m0, m1]
+        .iter()
+        .find(|m| m.fault() == Some(MetaFault::Version))
+    {
+        Problem::Version { found: m.version }
+    } else {
+        Problem::Checksum
+    }
+}
+
+/// The bytes the pages `meta` counts take (high-water mark × page size `ps`), checked against
+/// the file's length `len`.
+fn extent(meta: &Meta, ps: u64, len: u64) -> Result<u64, Problem> {
+    let meta_err = |reason: String| Problem::Meta {
+        txid: meta.txid,
+        reason,
+    };
+    let hwm = meta.pgid;
+    if hwm < 3 {
+        return Err(meta_err(format!("high-water mark {hwm} is below 3")));
+    }
+    let need = hwm
+        .checked_mul(ps)
+        .ok_or_else(|| meta_err(format!("high-water mark {hwm} overflows")))?;
+    if len < need {
+        return Err(Problem::Truncated {
+            len,
+            need,
+            what: format!("the {hwm} pages of {ps} bytes its meta page counts need"),
+        });
+    }
+    Ok(need)
+}
+
+impl Walker<'_> {
+    /// The freelist at page `id` (none when `id` is [`NO_FREELIST`]): its page ids, sorted and
+    /// checked, and its pages.
+    fn freelist(&mut self, id: u64) -> Result<Option<(Vec<u64>, Span)>, Problem> {
+        if id == NO_FREELIST {
+            return Ok(None);
+        }
+        let hwm = self.hwm;
+        let fl_err = |reason: String| Problem::Freelist { reason };
+        let (h, bytes, span) = self.take(id, "freelist").map_err(|p| match p {
+            Problem::Page { page, reason } => fl_err(format!("page {page}: {reason}")),
+            other => other,
+        })?;
+        if h.flags & FREELIST == 0 {
+            return Err(fl_err(format!(
+                "page {id} has type flags {:#06x}, not a freelist",
+                h.flags
+            )));
+        }
+        let (first, count) = if h.count == COUNT_OVERFLOW {
+            let n = u64_at(bytes, HEADER).ok_or_else(|| fl_err("count missing".into()))?;
+            (HEADER + 8, n)
+        } else {
+            (HEADER, u64::from(h.count))
+        };
+        let end = count
+            .checked_mul(8)
+            .and_then(|n| n.checked_add(first as u64))
+            .filter(|end| *end <= bytes.len() as u64)
+            .ok_or_else(|| {
+                fl_err(format!(
+                    "{count} ids do not fit in its {} bytes",
+                    bytes.len()
+                ))
+            })?;
+        let mut ids: Vec<u64> = bytes[first..end as usize]
+            .chunks_exact(8)
+            .filter_map(|c| u64_at(c, 0))
+            .collect();
+        ids.sort_unstable();
+        for pair in ids.windows(2) {
+            if pair[0] == pair[1] {
+                return Err(fl_err(format!("page {} is listed twice", pair[0])));
+            }
+        }
+        if let Some(bad) = ids.iter().find(|id| **id < 2 || **id >= hwm) {
+            return Err(fl_err(format!(
+                "lists page {bad}, outside 2..{hwm} (the high-water mark)"
+            )));
+        }
+        Ok(Some((ids, span)))
+    }
+
+    /// Every top-level bucket of the root bucket's entries `root`, and every bucket under it.
+    fn top_buckets(&mut self, root: &[Entry]) -> Result<HashMap<Vec<u8>, TopBucket>, Problem> {
+        let mut buckets = HashMap::new();
+        for e in root.iter().filter(|e| e.is_bucket()) {
+            let mut spans = Vec::new();
+            let mut nested = None;
+            let (sequence, entries) = self.bucket(&e.key, &e.value, 1, &mut spans, &mut nested)?;
+            buckets.insert(
+                e.key.clone(),
+                TopBucket {
+                    sequence,
+                    entries,
+                    spans,
+                    nested,
+                },
+            );
+        }
+        Ok(buckets)
+    }
+
+    /// The free pages once every structure is walked: those of the freelist `listed` (none
+    /// of which may be in use), or with no persisted freelist every page nothing reaches
+    /// (bolt's freepages).
+    fn free_pages(&self, listed: Option<Vec<u64>>) -> Result<Vec<u64>, Problem> {
+        match listed {
+            Some(ids) => {
+                if let Some(id) = ids.iter().find(|id| self.used[**id as usize]) {
+                    return Err(Problem::Freelist {
+                        reason: format!("page {id} is listed as free but is in use"),
+                    });
+                }
+                Ok(ids)
+            }
+            None => Ok((2..self.hwm)
+                .filter(|id| !self.used[*id as usize])
+                .collect()),
+        }
     }
 }
 

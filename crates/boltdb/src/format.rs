@@ -61,16 +61,6 @@ pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     ))
 }
 
-/// FNV-1a, 64 bit (Go's `hash/fnv.New64a`).
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// A page header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
@@ -158,7 +148,7 @@ impl Meta {
 
     /// FNV-1a 64 of the fields before the checksum.
     pub(crate) fn sum(&self) -> u64 {
-        fnv1a64(&self.encode()[..CHECKSUM_AT])
+        netns::fnv1a_64(&self.encode()[..CHECKSUM_AT])
     }
 
     /// bolt's `meta.validate`, with the checksum always required.
@@ -223,22 +213,27 @@ fn element_slice(p: &[u8], at: usize, pos: u32, len: usize) -> Result<&[u8], Str
     })
 }
 
+/// The four header words of element `i` of the `count` of page `p`, and where it starts.
+fn element_words(p: &[u8], i: usize, count: u16) -> Result<(usize, [u32; 4]), String> {
+    let at = HEADER + ELEM * i;
+    let word = |j: usize| {
+        u32_at(p, at + 4 * j).ok_or_else(|| {
+            format!(
+                "element {i} of {count} lies outside the page ({} bytes)",
+                p.len()
+            )
+        })
+    };
+    Ok((at, [word(0)?, word(1)?, word(2)?, word(3)?]))
+}
+
 /// The elements of a leaf page `p` (header included), checked: inside the page, keys
 /// non-empty and strictly ascending.
 pub(crate) fn leaf_entries(p: &[u8], count: u16) -> Result<Vec<Entry>, String> {
     let mut out: Vec<Entry> = Vec::with_capacity(usize::from(count));
     for i in 0..usize::from(count) {
-        let at = HEADER + ELEM * i;
-        let bad = || {
-            format!(
-                "element {i} of {count} lies outside the page ({} bytes)",
-                p.len()
-            )
-        };
-        let flags = u32_at(p, at).ok_or_else(bad)?;
-        let pos = u32_at(p, at + 4).ok_or_else(bad)?;
-        let ksize = u32_at(p, at + 8).ok_or_else(bad)? as usize;
-        let vsize = u32_at(p, at + 12).ok_or_else(bad)? as usize;
+        let (at, [flags, pos, ksize, vsize]) = element_words(p, i, count)?;
+        let (ksize, vsize) = (ksize as usize, vsize as usize);
         let kv = element_slice(p, at, pos, ksize.saturating_add(vsize))?;
         let (key, value) = kv.split_at(ksize.min(kv.len()));
         check_order(out.last().map(|e| e.key.as_slice()), key, i)?;
@@ -256,17 +251,9 @@ pub(crate) fn leaf_entries(p: &[u8], count: u16) -> Result<Vec<Entry>, String> {
 pub(crate) fn branch_entries(p: &[u8], count: u16) -> Result<Vec<(Vec<u8>, u64)>, String> {
     let mut out: Vec<(Vec<u8>, u64)> = Vec::with_capacity(usize::from(count));
     for i in 0..usize::from(count) {
-        let at = HEADER + ELEM * i;
-        let bad = || {
-            format!(
-                "element {i} of {count} lies outside the page ({} bytes)",
-                p.len()
-            )
-        };
-        let pos = u32_at(p, at).ok_or_else(bad)?;
-        let ksize = u32_at(p, at + 4).ok_or_else(bad)? as usize;
-        let child = u64_at(p, at + 8).ok_or_else(bad)?;
-        let key = element_slice(p, at, pos, ksize)?;
+        let (at, [pos, ksize, child_lo, child_hi]) = element_words(p, i, count)?;
+        let child = u64::from(child_lo) | (u64::from(child_hi) << 32);
+        let key = element_slice(p, at, pos, ksize as usize)?;
         check_order(out.last().map(|e| e.0.as_slice()), key, i)?;
         out.push((key.to_vec(), child));
     }
@@ -294,51 +281,50 @@ pub(crate) fn leaf_size<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8
 
 /// A leaf page for `entries` (sorted), unpadded, with header id 0 and overflow 0.
 pub(crate) fn leaf_bytes(entries: &[(&[u8], u32, &[u8])]) -> Vec<u8> {
-    let size = leaf_size(entries.iter().map(|(k, _, v)| (*k, *v)));
-    let mut p = vec![0u8; size];
-    Header {
-        id: 0,
-        flags: LEAF,
-        count: entries.len().min(usize::from(u16::MAX)) as u16,
-        overflow: 0,
-    }
-    .write(&mut p);
-    let mut data = HEADER + ELEM * entries.len();
-    for (i, (k, flags, v)) in entries.iter().enumerate() {
-        let at = HEADER + ELEM * i;
-        let pos = (data - at) as u32;
-        p[at..at + 4].copy_from_slice(&flags.to_le_bytes());
-        p[at + 4..at + 8].copy_from_slice(&pos.to_le_bytes());
-        p[at + 8..at + 12].copy_from_slice(&(k.len() as u32).to_le_bytes());
-        p[at + 12..at + 16].copy_from_slice(&(v.len() as u32).to_le_bytes());
-        p[data..data + k.len()].copy_from_slice(k);
-        data += k.len();
-        p[data..data + v.len()].copy_from_slice(v);
-        data += v.len();
-    }
-    p
+    let elements: Vec<_> = entries
+        .iter()
+        .map(|(k, flags, v)| ([*flags, 0, k.len() as u32, v.len() as u32], *k, *v))
+        .collect();
+    page_bytes(LEAF, &elements, 1)
 }
 
 /// A branch page for `children` (first key, pgid), unpadded, header id 0.
 pub(crate) fn branch_bytes(children: &[(&[u8], u64)]) -> Vec<u8> {
-    let size = children.iter().fold(HEADER, |n, (k, _)| n + ELEM + k.len());
+    let elements: Vec<_> = children
+        .iter()
+        .map(|(k, child)| {
+            let words = [0, k.len() as u32, *child as u32, (*child >> 32) as u32];
+            (words, *k, &[][..])
+        })
+        .collect();
+    page_bytes(BRANCH, &elements, 0)
+}
+
+/// A page of type `flags` (header id 0, overflow 0, unpadded) holding `elements`: each one's
+/// four header words, its key and its value, the data laid out after the element headers in
+/// order. Word `pos_word` of each element is set to its data's offset from the element.
+fn page_bytes(flags: u16, elements: &[([u32; 4], &[u8], &[u8])], pos_word: usize) -> Vec<u8> {
+    let size = leaf_size(elements.iter().map(|(_, k, v)| (*k, *v)));
     let mut p = vec![0u8; size];
     Header {
         id: 0,
-        flags: BRANCH,
-        count: children.len().min(usize::from(u16::MAX)) as u16,
+        flags,
+        count: elements.len().min(usize::from(u16::MAX)) as u16,
         overflow: 0,
     }
     .write(&mut p);
-    let mut data = HEADER + ELEM * children.len();
-    for (i, (k, child)) in children.iter().enumerate() {
+    let mut data = HEADER + ELEM * elements.len();
+    for (i, (words, k, v)) in elements.iter().enumerate() {
         let at = HEADER + ELEM * i;
-        let pos = (data - at) as u32;
-        p[at..at + 4].copy_from_slice(&pos.to_le_bytes());
-        p[at + 4..at + 8].copy_from_slice(&(k.len() as u32).to_le_bytes());
-        p[at + 8..at + 16].copy_from_slice(&child.to_le_bytes());
+        let mut words = *words;
+        words[pos_word] = (data - at) as u32;
+        for (j, w) in words.iter().enumerate() {
+            p[at + 4 * j..at + 4 * j + 4].copy_from_slice(&w.to_le_bytes());
+        }
         p[data..data + k.len()].copy_from_slice(k);
         data += k.len();
+        p[data..data + v.len()].copy_from_slice(v);
+        data += v.len();
     }
     p
 }
@@ -395,14 +381,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv_matches_go() {
-        // Go: fnv.New64a() over "" and "a"
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
-    }
-
-    #[test]
     fn leaf_round_trip_and_golden_bytes() {
         let p = leaf_bytes(&[(b"a", 0, b"xy"), (b"bc", 1, b"")]);
         #[rustfmt::skip]
@@ -425,6 +403,35 @@ mod tests {
         assert!(leaf_entries(&p[..40], 2).is_err());
         let swapped = leaf_bytes(&[(b"b", 0, b""), (b"a", 0, b"")]);
         assert!(leaf_entries(&swapped, 2).unwrap_err().contains("ascending"));
+    }
+
+    #[test]
+    fn branch_round_trip_and_golden_bytes() {
+        let p = branch_bytes(&[(b"a", 3), (b"bc", 0x0102_0304_0506_0708)]);
+        #[rustfmt::skip]
+        let want: Vec<u8> = vec![
+            0, 0, 0, 0, 0, 0, 0, 0, // id
+            1, 0,                   // flags: branch
+            2, 0,                   // count
+            0, 0, 0, 0,             // overflow
+            32, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, // pos 32, ksize 1, pgid 3
+            17, 0, 0, 0, 2, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1, // pos 17, ksize 2, pgid
+            b'a', b'b', b'c',
+        ];
+        assert_eq!(p, want);
+        let e = branch_entries(&p, 2).unwrap();
+        assert_eq!(
+            e,
+            [(b"a".to_vec(), 3), (b"bc".to_vec(), 0x0102_0304_0506_0708)]
+        );
+        assert!(branch_entries(&p, 3).is_err());
+        assert!(branch_entries(&p[..40], 2).is_err());
+        let swapped = branch_bytes(&[(b"b", 3), (b"a", 4)]);
+        assert!(
+            branch_entries(&swapped, 2)
+                .unwrap_err()
+                .contains("ascending")
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! [`Error::Invalid`] naming the file, before anything is written.
 //!
 //! - **Open** ([`Db::open`]): `flock` (`LOCK_EX` to write, `LOCK_SH` to read) polled until a
-//!   bounded wait ([`Error::LockTimeout`]), like bolt's `Options.Timeout`; a zero-length file
+//!   bounded wait ([`Error::LockTimeout`]), like bolt's `Options.Timeout` (the polling is
+//!   [`lock::flock_within`], which `ipam-store` uses for its host-local lock too); a zero-length file
 //!   is laid out as bolt lays out a new one (2 meta pages, an empty freelist, an empty root
 //!   leaf, page size = the OS page size).
 //! - **Validate**: both meta pages (magic `0xED0CDAED`, version 2, FNV-1a 64 checksum), the
@@ -44,6 +45,7 @@
 mod db;
 pub mod error;
 mod format;
+pub mod lock;
 
 pub use db::{Access, Bucket, Db, MAX_FILE};
 pub use error::{Error, Problem};

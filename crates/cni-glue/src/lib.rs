@@ -11,10 +11,17 @@ use cni_spec::{IpConfig, Route, code};
 use ipconf::IfaceConfig;
 use nl::Family;
 
-/// The CNI code of a netlink failure: 101 (`KERNEL_UNSUPPORTED`) when the kernel lacks the
-/// feature ([`nl::Error::is_not_supported`]), else 100 (`OPERATION_FAILED`).
+/// The CNI code of a netlink failure: 11 (`TRY_AGAIN_LATER`) when a process limit or memory
+/// ran out (EMFILE, ENFILE, ENOMEM, EAGAIN: RLIMIT_NOFILE, a pids or memory limit, a thread
+/// that could not be spawned), 101 (`KERNEL_UNSUPPORTED`) when the kernel lacks the feature
+/// ([`nl::Error::is_not_supported`]), else 100 (`OPERATION_FAILED`).
 pub fn nl_code(e: &nl::Error) -> u32 {
-    if e.is_not_supported() {
+    if matches!(
+        e.errno(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN)
+    ) {
+        code::TRY_AGAIN_LATER
+    } else if e.is_not_supported() {
         code::KERNEL_UNSUPPORTED
     } else {
         code::OPERATION_FAILED

@@ -205,6 +205,18 @@ fn open_netns(path: &Path, allow_own: bool) -> Result<Netns, Error> {
         reason,
     };
     let ns = Netns::open(path).map_err(|e| {
+        if let netns::Error::Io { source, .. } = &e {
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+            ) {
+                // a process limit (RLIMIT_NOFILE) or memory, not a bad path
+                return Error::try_again(format!(
+                    "cannot open CNI_NETNS \"{}\": {source}",
+                    path.display()
+                ));
+            }
+        }
         invalid(match e {
             netns::Error::NotFound { .. } => "cannot open: it does not exist".into(),
             netns::Error::Io { source, .. } => format!("cannot open: {source}"),

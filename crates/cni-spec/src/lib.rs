@@ -43,6 +43,11 @@ pub use error::{Error, PluginError, code};
 pub use gojson::parse_value;
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use rollback::Rollback;
-pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_with};
+pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_c_main, run_with};
 pub use vars::Vars;
 pub use version::SpecVersion;
+
+/// The suite's version, as `--version` and the "about" line name it: the workspace version, plus
+/// `+g<shortrev>` (and `.dirty`) for a build that is not the tag `v<version>` (`build.rs`;
+/// `cargo xtask dist` sets it so the artifacts' names and every binary agree).
+pub const VERSION: &str = env!("CNI_SUITE_VERSION");

@@ -253,9 +253,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A bridge-style 1.1 result with every field we model.
-    fn full() -> CniResult {
-        let v = json!({
+    /// A bridge-style 1.1 result with every field we model, as JSON.
+    fn full_json() -> serde_json::Value {
+        json!({
             "cniVersion": "1.1.0",
             "interfaces": [
                 {"name": "cni0", "mac": "02:11:22:33:44:55"},
@@ -273,34 +273,18 @@ mod tests {
                 {"dst": "169.254.170.2/32"}
             ],
             "dns": {"nameservers": ["10.1.0.1"], "search": ["example.com"]}
-        });
-        CniResult::from_value(&v).unwrap()
+        })
     }
 
+    /// [`full_json`] parsed.
+    fn full() -> CniResult {
+        CniResult::from_value(&full_json()).unwrap()
+    }
+
+    /// 1.1.0 in, 1.1.0 out: every field comes back exactly as written.
     #[test]
     fn golden_1_1_0() {
-        assert_eq!(
-            full().to_json(SpecVersion::V1_1_0),
-            json!({
-                "cniVersion": "1.1.0",
-                "interfaces": [
-                    {"name": "cni0", "mac": "02:11:22:33:44:55"},
-                    {"name": "veth1a2b3c4d", "mac": "aa:bb:cc:dd:ee:01", "mtu": 9001},
-                    {"name": "eth0", "mac": "0a:58:0a:01:00:05", "mtu": 9001,
-                     "sandbox": "/run/netns/t1", "socketPath": "/s", "pciID": "0000:00:01.0"}
-                ],
-                "ips": [
-                    {"interface": 2, "address": "10.1.0.5/24", "gateway": "10.1.0.1"},
-                    {"interface": 2, "address": "fd00::5/64", "gateway": "fd00::1"}
-                ],
-                "routes": [
-                    {"dst": "0.0.0.0/0", "gw": "10.1.0.1", "mtu": 1400, "advmss": 1360,
-                     "priority": 10, "table": 100, "scope": 0},
-                    {"dst": "169.254.170.2/32"}
-                ],
-                "dns": {"nameservers": ["10.1.0.1"], "search": ["example.com"]}
-            })
-        );
+        assert_eq!(full().to_json(SpecVersion::V1_1_0), full_json());
     }
 
     #[test]

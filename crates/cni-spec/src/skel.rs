@@ -81,6 +81,69 @@ pub trait Plugin {
 /// [`netns::set_cpu_pinning`]: each short thread that enters a namespace starts on the CPU its
 /// blocked parent frees, which keeps start-up latency low on a loaded machine.
 pub fn run<P: Plugin>(plugin: P) -> ExitCode {
+    ExitCode::from(run_process(plugin))
+}
+
+/// The C `main` of a plugin binary: `cni_spec::main!(MyPlugin);` in a `#![no_main]` crate.
+///
+/// The C library calls it directly, so Rust's own runtime set-up is skipped: the main thread's
+/// stack-guard lookup (glibc reads and parses `/proc/self/maps`), the signal stack and
+/// SIGSEGV/SIGBUS handlers that turn a stack overflow into a message: about 16 system calls
+/// and their page faults, a tenth of a plugin's start-up. What of that set-up matters to a
+/// plugin is done here: standard streams that are closed are reopened on `/dev/null` (so a
+/// socket never becomes "stdout"), and SIGPIPE is ignored (a runtime that stopped reading gets
+/// a failed write, not a killed plugin). `std::env::args` works as before (glibc hands argv to
+/// the standard library's `.init_array` hook). Stdout is flushed before `main` returns.
+#[macro_export]
+macro_rules! main {
+    ($plugin:expr) => {
+        /// The process entry point, called by the C library ([`cni_spec::main!`]).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn main(
+            _argc: ::core::ffi::c_int,
+            _argv: *const *const ::core::ffi::c_char,
+        ) -> ::core::ffi::c_int {
+            ::core::ffi::c_int::from($crate::run_c_main($plugin))
+        }
+    };
+}
+
+/// The body of [`main!`]: the standard streams and SIGPIPE as Rust's runtime would leave
+/// them, then [`run`]. Returns the exit status.
+pub fn run_c_main<P: Plugin>(plugin: P) -> u8 {
+    sanitize_std_streams();
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    run_process(plugin)
+}
+
+/// Reopens each of fds 0, 1, 2 that is closed on `/dev/null` (one `poll` when all are open).
+fn sanitize_std_streams() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is a valid array of three pollfd for the duration of the call.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+    if n <= 0 {
+        return;
+    }
+    for p in fds {
+        if p.revents & libc::POLLNVAL != 0 {
+            // SAFETY: a constant NUL-terminated path; the new fd is the lowest free one, `p.fd`,
+            // and is deliberately left open as that standard stream.
+            unsafe {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+}
+
+/// [`run`]'s work, returning the exit status.
+fn run_process<P: Plugin>(plugin: P) -> u8 {
     netns::set_cpu_pinning(true);
     let args: Vec<String> = std::env::args().collect();
     #[allow(clippy::disallowed_methods)]
@@ -93,7 +156,8 @@ pub fn run<P: Plugin>(plugin: P) -> ExitCode {
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     );
-    ExitCode::from(code)
+    let _ = std::io::stdout().flush();
+    code
 }
 
 /// The dispatcher with injected I/O; returns the process exit status (0 or 1). `vars` is the
@@ -117,7 +181,7 @@ pub fn run_with<P: Plugin>(
     match args.get(1).map(String::as_str) {
         Some("--version") => {
             let v = json!({
-                "version": env!("CARGO_PKG_VERSION"),
+                "version": crate::VERSION,
                 "gitShortHash": option_env!("CNI_SUITE_GIT_HASH").unwrap_or("unknown"),
                 "dirty": option_env!("CNI_SUITE_GIT_DIRTY") == Some("true"),
                 "built": option_env!("CNI_SUITE_BUILT").unwrap_or("unknown"),
@@ -135,7 +199,7 @@ pub fn run_with<P: Plugin>(
             stderr,
             "CNI {} plugin {} ({}); CNI protocol versions supported: {}",
             P::NAME,
-            env!("CARGO_PKG_VERSION"),
+            crate::VERSION,
             P::ABOUT,
             SpecVersion::supported_strings().join(", ")
         );

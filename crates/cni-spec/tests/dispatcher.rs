@@ -96,7 +96,8 @@ fn no_command_prints_about_to_stderr_only() {
     let o = call(&["fake"], &[], "");
     assert_eq!(o.status, 0);
     assert_eq!(o.stdout, "");
-    assert!(o.stderr.starts_with("CNI fake plugin "), "{}", o.stderr);
+    let head = format!("CNI fake plugin {} (", cni_spec::VERSION);
+    assert!(o.stderr.starts_with(&head), "{}", o.stderr);
     assert!(o.stderr.contains("0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"));
     assert_eq!(o.stderr.lines().count(), 1);
 }
@@ -116,7 +117,14 @@ fn ecs_agent_flags() {
     let o = call(&["/opt/cni/bin/ecs-eni", "--capabilities"], &[], "");
     assert_eq!(o.json(), json!({"capabilities": ["awsvpc-network-mode"]}));
     let v = call(&["x", "--version"], &[], "").json();
-    assert_eq!(v["version"], json!(env!("CARGO_PKG_VERSION")));
+    assert_eq!(v["version"], json!(cni_spec::VERSION));
+    // the workspace version, alone (a tag build) or with the revision as semver build metadata
+    let rest = cni_spec::VERSION.strip_prefix(env!("CARGO_PKG_VERSION"));
+    assert!(
+        rest.is_some_and(|r| r.is_empty() || r.starts_with("+g") || r == "+nogit"),
+        "{}",
+        cni_spec::VERSION
+    );
     assert!(v["gitShortHash"].is_string() && v["dirty"].is_boolean() && v["built"].is_string());
 }
 

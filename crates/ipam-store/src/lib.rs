@@ -50,12 +50,13 @@ pub use ecs::EcsStore;
 pub use error::Error;
 pub use owner::{Holder, Owner};
 pub use range::{FieldLabels, Range, RangeSet, RangeSpec, check_sets, validate_sets};
-pub use store::{
-    __set_step_delay, DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT, Export, GcReport, Lease, Store,
-};
+#[cfg(feature = "test-hooks")]
+pub use store::__set_step_delay;
+pub use store::{DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT, Export, GcReport, Lease, Store};
 
 /// The crate-private parsers of the on-disk files, for the fuzz targets (`fuzz/`) and their
-/// corpus replay test. Not part of the API.
+/// corpus replay test. Not part of the API: only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod __fuzz {
     use std::net::IpAddr;

@@ -7,10 +7,9 @@
 //! process exclude each other exactly like two processes.
 
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use boltdb::lock::{Backoff, Flock, FlockArg, FlockError, flock_within};
 
 use crate::error::Error;
 use crate::fsx::Dir;
@@ -18,10 +17,11 @@ use crate::fsx::Dir;
 /// Name of the lock file in the network directory (host-local's).
 pub(crate) const LOCK: &str = "lock";
 
-/// First sleep between two attempts; doubles up to [`MAX_SLEEP`].
-const FIRST_SLEEP: Duration = Duration::from_micros(50);
-/// Longest sleep between two attempts.
-const MAX_SLEEP: Duration = Duration::from_millis(2);
+/// The sleeps between two attempts: 50 µs, doubling up to 2 ms.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_micros(50),
+    max: Duration::from_millis(2),
+};
 
 /// A held lock; released (and the fd closed) on drop.
 #[derive(Debug)]
@@ -29,40 +29,15 @@ pub(crate) struct Lock {
     _flock: Flock<OwnedFd>,
 }
 
-/// Locks `dir/lock`, waiting at most `timeout`.
+/// Locks `dir/lock`, waiting at most `timeout` (polling as [`boltdb::lock`] does).
 pub(crate) fn acquire(dir: &Dir, timeout: Duration) -> Result<Lock, Error> {
     let path = dir.join(LOCK);
-    let mut fd = dir
+    let fd = dir
         .open_or_create(LOCK)
         .map_err(|e| Error::io("open lock", path.clone(), e))?;
-    let began = Instant::now();
-    let mut sleep = FIRST_SLEEP;
-    let mut rng = seed();
-    loop {
-        match Flock::lock(fd, FlockArg::LockExclusiveNonblock) {
-            Ok(flock) => return Ok(Lock { _flock: flock }),
-            Err((back, Errno::EWOULDBLOCK | Errno::EINTR)) => fd = back,
-            Err((_, e)) => return Err(Error::io("flock", path, e.into())),
-        }
-        let waited = began.elapsed();
-        if waited >= timeout {
-            return Err(Error::LockTimeout { path, waited });
-        }
-        // Sleep a random 50-100% of the current step so waiters do not wake in lockstep.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let step = sleep.as_nanos() as u64;
-        let nap = Duration::from_nanos(step / 2 + rng % (step / 2 + 1));
-        std::thread::sleep(nap.min(timeout - waited));
-        sleep = (sleep * 2).min(MAX_SLEEP);
+    match flock_within(fd, FlockArg::LockExclusiveNonblock, timeout, BACKOFF) {
+        Ok(flock) => Ok(Lock { _flock: flock }),
+        Err(FlockError::Sys(e)) => Err(Error::io("flock", path, e)),
+        Err(FlockError::Timeout { waited }) => Err(Error::LockTimeout { path, waited }),
     }
-}
-
-fn seed() -> u64 {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (u64::from(std::process::id()) << 32) ^ u64::from(t) ^ 0x9e37_79b9_7f4a_7c15
 }

@@ -145,6 +145,7 @@ pub struct Store {
 /// the middle of an operation. Zero (the default) costs one relaxed atomic load per step.
 static STEP_DELAY_NS: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn __set_step_delay(d: Duration) {
     STEP_DELAY_NS.store(

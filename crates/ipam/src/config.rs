@@ -429,20 +429,8 @@ mod tests {
     /// A request for `conf` with no environment, CNI_ARGS or runtimeConfig.
     fn req<'a>(conf: &'a NetConf, args: &'a CniArgs) -> Request<'a> {
         static NO_RUNTIME: std::sync::OnceLock<RuntimeConfig> = std::sync::OnceLock::new();
-        Request {
-            network: &conf.name,
-            container_id: "c",
-            ifname: "ecs-eth0",
-            ipam: conf.ipam.as_ref(),
-            as_ecs_ipam: false,
-            runtime_config: NO_RUNTIME.get_or_init(RuntimeConfig::default),
-            args_ips: None,
-            cni_args: args,
-            callers_args: &[],
-            db_path: None,
-            db_timeout: None,
-            warn: false,
-        }
+        let rc = NO_RUNTIME.get_or_init(RuntimeConfig::default);
+        crate::tests::request(conf, "c", "ecs-eth0", args, rc)
     }
 
     #[test]

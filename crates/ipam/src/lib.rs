@@ -257,16 +257,18 @@ mod tests {
         }
     }
 
-    fn req<'a>(
+    /// A request for `conf` from container `id`'s interface `ifname`, with no environment.
+    pub(crate) fn request<'a>(
         conf: &'a NetConf,
         id: &'a str,
+        ifname: &'a str,
         args: &'a CniArgs,
         rc: &'a RuntimeConfig,
     ) -> Request<'a> {
         Request {
             network: &conf.name,
             container_id: id,
-            ifname: "eth0",
+            ifname,
             ipam: conf.ipam.as_ref(),
             as_ecs_ipam: false,
             runtime_config: rc,
@@ -290,7 +292,7 @@ mod tests {
                      "routes": [{"dst": "0.0.0.0/0"}]}}))
         .unwrap();
         let (args, rc) = (CniArgs::default(), RuntimeConfig::default());
-        let r = |id: &'static str| req(&conf, id, &args, &rc);
+        let r = |id: &'static str| request(&conf, id, "eth0", &args, &rc);
 
         let first = add(&r("c1")).unwrap();
         assert_eq!(first.ips.len(), 1);

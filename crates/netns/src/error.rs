@@ -33,15 +33,32 @@ pub enum Error {
         source: io::Error,
     },
     /// An argument was rejected before anything was touched.
-    #[error("invalid {field} {value:?}: {reason}")]
-    Invalid {
-        /// The parameter, e.g. `sysctl key`.
-        field: &'static str,
-        /// The offending value.
-        value: String,
-        /// Why it is invalid.
-        reason: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidArg),
+}
+
+/// An argument rejected before anything was touched: `invalid <field> "<value>": <reason>`.
+/// Shared by this crate's and `nl`'s errors.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field} {value:?}: {reason}")]
+pub struct InvalidArg {
+    /// The parameter, e.g. `sysctl key`, `interface name`.
+    pub field: &'static str,
+    /// The offending value.
+    pub value: String,
+    /// Why it is invalid.
+    pub reason: String,
+}
+
+impl InvalidArg {
+    /// `field` had `value`, rejected because of `reason`.
+    pub fn new(field: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        InvalidArg {
+            field,
+            value: value.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 impl Error {
@@ -50,7 +67,7 @@ impl Error {
         match self {
             Error::NotFound { .. } => Some(libc::ENOENT),
             Error::Io { source, .. } => source.raw_os_error(),
-            Error::NotANetns { .. } | Error::Invalid { .. } => None,
+            Error::NotANetns { .. } | Error::Invalid(_) => None,
         }
     }
 

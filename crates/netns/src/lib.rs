@@ -19,7 +19,8 @@
 //!   (parsing either separator, unicast checks, lowercase colon form, random locally
 //!   administered addresses) and the MTU bounds ([`MIN_MTU`], [`MAX_MTU`], [`IPV6_MIN_MTU`])
 //!   are validated here once, for CNI_IFNAME, netlink requests and every plugin's config.
-//! * [`random_u64`] serves random MACs and temporary link names.
+//! * [`random_u64`] serves random MACs and temporary link names; [`fnv1a_32`] and
+//!   [`fnv1a_64`] (Go's `hash/fnv`) are the stable hashes behind deterministic names.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), netns::Error> {
@@ -34,11 +35,13 @@
 #![warn(missing_docs)]
 
 mod error;
+mod fnv;
 mod ifname;
 mod mac;
 mod ns;
 
-pub use error::Error;
+pub use error::{Error, InvalidArg};
+pub use fnv::{fnv1a_32, fnv1a_64};
 pub use ifname::{IfName, IfNameProblem, InvalidIfName, MAX_IFNAME_LEN};
 pub use mac::{InvalidMac, Mac, MacProblem};
 pub use ns::{Netns, NsId, THREAD_SELF_NETNS, set_cpu_pinning, sysctl_get, sysctl_set};

@@ -43,15 +43,8 @@ pub enum Error {
         msg: String,
     },
     /// An argument was rejected before anything was sent to the kernel.
-    #[error("invalid {field} {value:?}: {reason}")]
-    Invalid {
-        /// The parameter, e.g. `interface name`.
-        field: &'static str,
-        /// The offending value.
-        value: String,
-        /// Why it is invalid.
-        reason: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] netns::InvalidArg),
 }
 
 impl Error {
@@ -61,7 +54,7 @@ impl Error {
             Error::Netlink { errno, .. } => Some(*errno),
             Error::Io { source, .. } => source.raw_os_error(),
             Error::Netns(e) => e.errno(),
-            Error::Decode { .. } | Error::Invalid { .. } => None,
+            Error::Decode { .. } | Error::Invalid(_) => None,
         }
     }
 
@@ -100,10 +93,6 @@ impl Error {
         value: impl Into<String>,
         reason: impl Into<String>,
     ) -> Error {
-        Error::Invalid {
-            field,
-            value: value.into(),
-            reason: reason.into(),
-        }
+        Error::Invalid(netns::InvalidArg::new(field, value, reason))
     }
 }

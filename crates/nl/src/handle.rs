@@ -75,6 +75,14 @@ impl Handle {
         Ok(Handle::from_socket(sock, ns.path().display().to_string()))
     }
 
+    /// Moves the calling thread into `ns` for good ([`Netns::enter`]) and opens the socket
+    /// there, without the thread of [`Handle::open_in`]. Only for a single-threaded process
+    /// with nothing left to do in its own namespace (the `loopback` plugin).
+    pub fn enter(ns: &Netns) -> Result<Handle, Error> {
+        ns.enter()?;
+        Handle::open(ns.path().display().to_string())
+    }
+
     /// Opens a socket in the calling thread's namespace, labelled `label` in messages.
     pub(crate) fn open(label: String) -> Result<Handle, Error> {
         let sock = Handle::socket()

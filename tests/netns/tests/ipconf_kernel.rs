@@ -32,6 +32,27 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// A veth `ifname` in `ctr` (down, no address) whose peer `peer` in `subnet` is up with the
+/// gateway addresses 10.0.`n`.1/24 and 2001:db8:`n`::1/64 (nodad).
+fn wire(ctr: &TestNs, subnet: &TestNs, ifname: &str, peer: &str, n: u8) {
+    ctr.ip_ok(&[
+        "link",
+        "add",
+        ifname,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        peer,
+        "netns",
+        subnet.name(),
+    ]);
+    subnet.ip_ok(&["addr", "add", &format!("10.0.{n}.1/24"), "dev", peer]);
+    let v6 = format!("2001:db8:{n}::1/64");
+    subnet.ip_ok(&["addr", "add", &v6, "dev", peer, "nodad"]);
+    subnet.ip_ok(&["link", "set", peer, "up"]);
+}
+
 /// `ctr` holds `c<suffix>` (down, no address); its peer in `subnet` is up with the gateway
 /// addresses 10.0.1.1/24 and 2001:db8:1::1/64 (nodad).
 fn env(prefix: &str) -> Env {
@@ -39,22 +60,7 @@ fn env(prefix: &str) -> Env {
     let subnet = TestNs::new(&format!("{prefix}s"));
     let sfx = unique_suffix();
     let ifname = format!("c{sfx}");
-    let peer = format!("s{sfx}");
-    ctr.ip_ok(&[
-        "link",
-        "add",
-        &ifname,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &peer,
-        "netns",
-        subnet.name(),
-    ]);
-    subnet.ip_ok(&["addr", "add", "10.0.1.1/24", "dev", &peer]);
-    subnet.ip_ok(&["addr", "add", "2001:db8:1::1/64", "dev", &peer, "nodad"]);
-    subnet.ip_ok(&["link", "set", &peer, "up"]);
+    wire(&ctr, &subnet, &ifname, &format!("s{sfx}"), 1);
     let netns = Netns::open(ctr.path()).unwrap();
     let h = Handle::open_in(&netns).unwrap();
     let index = ctr.ifindex(&ifname);
@@ -65,6 +71,16 @@ fn env(prefix: &str) -> Env {
         h,
         ifname,
         index,
+    }
+}
+
+/// One address, its gateway and the default route through it.
+fn routed(address: &str, gateway: &str) -> IfaceConfig {
+    IfaceConfig {
+        addresses: vec![net(address)],
+        gateways: vec![ip(gateway)],
+        default_routes: true,
+        ..IfaceConfig::default()
     }
 }
 
@@ -292,12 +308,7 @@ fn conflicting_default_route_is_named() {
     e.ctr.ip_ok(&["link", "set", &e.ifname, "up"]);
     e.ctr
         .ip_ok(&["route", "add", "default", "via", "10.0.1.254"]);
-    let cfg = IfaceConfig {
-        addresses: vec![net("10.0.1.17/24")],
-        gateways: vec![ip("10.0.1.1")],
-        default_routes: true,
-        ..IfaceConfig::default()
-    };
+    let cfg = routed("10.0.1.17/24", "10.0.1.1");
     let err = apply(&e.netns, &mut e.h, e.index, &cfg).unwrap_err();
     let msg = err.to_string();
     // devices by name (issue 11)
@@ -321,12 +332,7 @@ fn router_advertised_v6_default_is_replaced() {
     e.ctr.ip_ok(&[
         "-6", "route", "add", "default", "via", "fe80::1", "dev", &e.ifname, "proto", "ra",
     ]);
-    let cfg = IfaceConfig {
-        addresses: vec![net("2001:db8:1::17/64")],
-        gateways: vec![ip("2001:db8:1::1")],
-        default_routes: true,
-        ..IfaceConfig::default()
-    };
+    let cfg = routed("2001:db8:1::17/64", "2001:db8:1::1");
     let applied = apply(&e.netns, &mut e.h, e.index, &cfg).unwrap();
     assert_eq!(applied.routes_added.len(), 1);
     let defaults: Vec<_> = routes(&e.ctr, "-6")
@@ -358,12 +364,7 @@ fn ipv6_disabled_on_the_link_is_enabled_only_when_needed() {
     assert!(!applied.ipv6_enabled);
     assert_eq!(e.ctr.sysctl_get(&key), "1");
     // with an IPv6 address, the link's IPv6 is switched on and the address added
-    let v6 = IfaceConfig {
-        addresses: vec![net("2001:db8:1::17/64")],
-        gateways: vec![ip("2001:db8:1::1")],
-        default_routes: true,
-        ..IfaceConfig::default()
-    };
+    let v6 = routed("2001:db8:1::17/64", "2001:db8:1::1");
     let applied = apply(&e.netns, &mut e.h, e.index, &v6).unwrap();
     assert!(applied.ipv6_enabled);
     assert_eq!(e.ctr.sysctl_get(&key), "0");
@@ -380,11 +381,8 @@ fn namespace_with_ipv6_disabled_still_gets_both_blackholes() {
     e.ctr.sysctl("net.ipv6.conf.default.disable_ipv6", "1");
     assert_eq!(ipv6_state(&e.netns), Ipv6State::Disabled);
     let cfg = IfaceConfig {
-        addresses: vec![net("10.0.1.17/24")],
-        gateways: vec![ip("10.0.1.1")],
-        default_routes: true,
         block_imds: true,
-        ..IfaceConfig::default()
+        ..routed("10.0.1.17/24", "10.0.1.1")
     };
     let applied = apply(&e.netns, &mut e.h, e.index, &cfg).unwrap();
     assert!(!applied.imds_v6_skipped);
@@ -442,23 +440,7 @@ fn default_routes_alongside_each_other() {
     let mut e = env("ial");
     let sfx = unique_suffix();
     let (second, peer) = (format!("d{sfx}"), format!("t{sfx}"));
-    e.ctr.ip_ok(&[
-        "link",
-        "add",
-        &second,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &peer,
-        "netns",
-        e.subnet.name(),
-    ]);
-    e.subnet
-        .ip_ok(&["addr", "add", "10.0.2.1/24", "dev", &peer]);
-    e.subnet
-        .ip_ok(&["addr", "add", "2001:db8:2::1/64", "dev", &peer, "nodad"]);
-    e.subnet.ip_ok(&["link", "set", &peer, "up"]);
+    wire(&e.ctr, &e.subnet, &second, &peer, 2);
     let index2 = e.ctr.ifindex(&second);
     let cfg = |n: u8| IfaceConfig {
         addresses: vec![
@@ -504,26 +486,17 @@ fn default_routes_alongside_each_other() {
             })
             .collect()
     };
-    let mut v4 = defaults(&e.ctr, "-4");
-    v4.sort();
-    assert_eq!(
-        v4,
-        [
-            format!("10.0.1.1 {}", e.ifname),
-            format!("10.0.2.1 {second}")
-        ]
-    );
     let multipath = e.ctr.ip_json(&["-6", "route", "show", "default"]);
     assert_eq!(multipath.as_array().unwrap().len(), 1, "{multipath}");
-    let mut v6 = defaults(&e.ctr, "-6");
-    v6.sort();
-    assert_eq!(
-        v6,
-        [
-            format!("2001:db8:1::1 {}", e.ifname),
-            format!("2001:db8:2::1 {second}")
-        ]
-    );
+    for (fam, gw1, gw2) in [
+        ("-4", "10.0.1.1", "10.0.2.1"),
+        ("-6", "2001:db8:1::1", "2001:db8:2::1"),
+    ] {
+        let mut got = defaults(&e.ctr, fam);
+        got.sort();
+        let want = [format!("{gw1} {}", e.ifname), format!("{gw2} {second}")];
+        assert_eq!(got, want, "{fam}");
+    }
     check(&mut e.h, e.index, &cfg(1)).unwrap();
     check(&mut e.h, index2, &cfg(2)).unwrap();
     // applying again is idempotent

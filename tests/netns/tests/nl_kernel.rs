@@ -9,12 +9,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use netns::{Mac, Netns};
-use netns_fixtures::{TestNs, unique_suffix};
+use netns_fixtures::{TestNs, flags, unique_suffix};
 use nl::{
     BridgeSpec, Family, Handle, IpNetwork, MacvlanMode, MacvlanSpec, PortVlan, RouteKind,
     RouteSpec, Scope, VethSpec, VlanRange, VlanSpec,
 };
-use serde_json::Value;
 
 struct Env {
     ns: TestNs,
@@ -35,15 +34,6 @@ fn net(s: &str) -> IpNetwork {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-fn flags(link: &Value) -> Vec<String> {
-    link["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// A veth pair with both ends in `e`, both up; returns (index of `a`, index of `b`).
@@ -150,10 +140,10 @@ fn missing_links_and_bad_names() {
     assert!(
         matches!(
             err,
-            nl::Error::Invalid {
+            nl::Error::Invalid(netns::InvalidArg {
                 field: "interface name",
                 ..
-            }
+            })
         ),
         "{err}"
     );
@@ -742,7 +732,7 @@ fn sysctl_inside_a_namespace_does_not_touch_the_host() {
         "{err}"
     );
     let err = e.netns.sysctl_set("kernel.hostname", "x").unwrap_err();
-    assert!(matches!(err, netns::Error::Invalid { .. }), "{err}");
+    assert!(matches!(err, netns::Error::Invalid(_)), "{err}");
 }
 
 #[test]

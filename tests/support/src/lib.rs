@@ -241,10 +241,23 @@ pub fn assert_version_about_and_capabilities(plugin: &str, capabilities: &[&str]
             "{plugin} VERSION {v}"
         );
     }
+    // `--version` (the ECS agent's JSON) and the about line name the same version
+    let out = std::process::Command::new(&p)
+        .arg("--version")
+        .output()
+        .expect("run --version");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("--version prints JSON");
+    let version = v["version"].as_str().expect("--version has a version");
+    assert!(
+        v["gitShortHash"].is_string() && v["dirty"].is_boolean(),
+        "{plugin} --version: {v}"
+    );
     let out = run_plugin(&p, None, &[], b"");
     assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{plugin} about");
     assert!(
-        out.stderr.starts_with(&format!("CNI {plugin} plugin")) && out.stderr.lines().count() == 1,
+        out.stderr
+            .starts_with(&format!("CNI {plugin} plugin {version} ("))
+            && out.stderr.lines().count() == 1,
         "{plugin} about: {}",
         out.stderr
     );

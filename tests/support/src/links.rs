@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+pub use netns_fixtures::flags;
+
 use crate::TestNs;
 
 /// Names of the links in a namespace, sorted.
@@ -17,16 +19,6 @@ pub fn link_names(ns: &TestNs) -> std::collections::BTreeSet<String> {
 /// What [`link_names`] returns for a namespace holding only `lo`.
 pub fn only_lo() -> std::collections::BTreeSet<String> {
     std::collections::BTreeSet::from(["lo".to_string()])
-}
-
-/// The flags of an `ip -j link` object (`UP`, `LOWER_UP`, ...).
-pub fn flags(link: &Value) -> Vec<String> {
-    link["flags"]
-        .as_array()
-        .expect("ip -j link: flags")
-        .iter()
-        .map(|f| f.as_str().expect("a flag").to_string())
-        .collect()
 }
 
 /// Whether an `ip -j link` object is administratively up.
