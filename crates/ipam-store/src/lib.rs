@@ -41,6 +41,7 @@ mod fsx;
 pub mod index;
 mod lock;
 mod names;
+mod reconcile;
 pub mod owner;
 pub mod range;
 pub mod store;

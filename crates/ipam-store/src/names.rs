@@ -15,6 +15,16 @@
 //! merges with the next (malformed lines are skipped). The stamp is valid only as the file's
 //! last line, written in the same `write(2)` as the lines before it.
 //!
+//! **The base.** A rewritten log starts with `# base <n>`: its next `n` lines are `+` lines,
+//! one per name, in the order the directory listed them when the log was rewritten (the
+//! appended lines after them are the *delta*). Directory listings return surviving names in
+//! the same relative order (ext4 and xfs list in hash order, tmpfs and btrfs in creation
+//! order), so comparing a fresh listing with the base is a sequential walk with no hashing
+//! of the unchanged names (see [`crate::reconcile`]); only delta names and the rare names out
+//! of order are looked up. The header is a comment to a reader that does not know it
+//! (malformed lines are skipped), and a log without it is all delta: the order is a speed
+//! hint, never a condition for correctness.
+//!
 //! **Why a stamp in the past.** The kernel stamps a directory's mtime from a coarse clock, so a
 //! foreign create in the same tick as our last change could leave the mtime unchanged. At the
 //! end of an operation that changed the directory we therefore set its mtime ourselves, under
@@ -24,8 +34,9 @@
 //! coarse as 2 s). At the start of an operation one `fstat` of the directory tells whether the
 //! index is still exact.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::Hasher;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::fsx::Mtime;
@@ -378,6 +389,130 @@ pub(crate) fn stamp_line(out: &mut String, t: &Tail) {
         "= {} {} {} {}",
         t.stamp.sec, t.stamp.nsec, t.live, t.lines
     );
+}
+
+/// First line of a rewritten log: `# base <n>`, the number of base lines after it.
+const BASE_HEADER: &str = "# base ";
+
+/// A log split into its base (the lines the header counts) and its delta (the rest), with
+/// the number of base lines.
+pub(crate) fn split_base(log: &str) -> (&str, usize, &str) {
+    let Some(rest) = log.strip_prefix(BASE_HEADER) else {
+        return ("", 0, log);
+    };
+    let Some((n, body)) = rest.split_once('\n') else {
+        return ("", 0, log);
+    };
+    let Ok(n) = n.parse::<usize>() else {
+        return ("", 0, log);
+    };
+    let mut end = 0;
+    for _ in 0..n {
+        match body.as_bytes()[end..].iter().position(|b| *b == b'\n') {
+            Some(i) => end += i + 1,
+            None => {
+                end = body.len();
+                break;
+            }
+        }
+    }
+    (&body[..end], n, &body[end..])
+}
+
+/// Starts a rewritten log of `n` base lines (the `+` lines that follow).
+pub(crate) fn base_header(out: &mut String, n: usize) {
+    let _ = writeln!(out, "{BASE_HEADER}{n}");
+}
+
+/// The `+` line at byte `at` of `text` (a base): its name, what it says, and where the next
+/// line starts; `Err(next)` for a malformed line.
+pub(crate) fn base_line(text: &str, at: usize) -> Result<(&str, Known, usize), usize> {
+    let bytes = text.as_bytes();
+    let end = bytes[at..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |i| at + i);
+    let next = (end + 1).min(bytes.len());
+    match text[at..end].strip_prefix("+ ").and_then(parse_add) {
+        Some((name, k)) => Ok((name, k, next)),
+        None => Err(next),
+    }
+}
+
+/// What the delta (the lines after the base) says of each name it mentions: the last line
+/// decides, `None` for a `-`.
+pub(crate) type DeltaMap<'a> = HashMap<&'a [u8], Option<Known>, BuildHasherDefault<FxHasher>>;
+
+/// Replays a delta into a map, and counts its `+`/`-` lines.
+pub(crate) fn replay_delta(delta: &str) -> (DeltaMap<'_>, usize) {
+    let mut map = DeltaMap::default();
+    let mut lines = 0;
+    for line in delta.split('\n') {
+        let parsed = if let Some(rest) = line.strip_prefix("+ ") {
+            parse_add(rest).map(|(n, k)| (n, Some(k)))
+        } else if let Some(name) = line.strip_prefix("- ")
+            && !name.is_empty()
+            && !name.contains(' ')
+        {
+            Some((name, None))
+        } else {
+            None
+        };
+        if let Some((name, k)) = parsed {
+            map.insert(name.as_bytes(), k);
+            lines += 1;
+        }
+    }
+    (map, lines)
+}
+
+/// The live names of a log in base order (names the delta mentions left out), then the
+/// delta's live names: what a rewrite keeps when no listing is at hand. Same set as
+/// [`replay`].
+pub(crate) fn live_in_order(log: &str) -> Vec<(&str, Known)> {
+    let (base, _, delta) = split_base(log);
+    let (map, _) = replay_delta(delta);
+    let mut out: Vec<(&str, Known)> = Vec::new();
+    // Where each name is in `out` (a base line repeating a name, never written so, replaces
+    // the earlier one, as in a replay).
+    let mut at_of: HashMap<&str, usize, BuildHasherDefault<FxHasher>> = HashMap::default();
+    let mut at = 0;
+    while at < base.len() {
+        at = match base_line(base, at) {
+            Ok((name, k, next)) => {
+                if !map.contains_key(name.as_bytes()) {
+                    match at_of.get(name) {
+                        Some(i) => out[*i].1 = k,
+                        None => {
+                            at_of.insert(name, out.len());
+                            out.push((name, k));
+                        }
+                    }
+                }
+                next
+            }
+            Err(next) => next,
+        };
+    }
+    // The delta's live names, each at its last line.
+    let mut last: Vec<(&str, Known)> = Vec::new();
+    for line in delta.split('\n') {
+        let Some((name, k)) = line.strip_prefix("+ ").and_then(parse_add) else {
+            continue;
+        };
+        if map.get(name.as_bytes()) != Some(&Some(k)) {
+            continue;
+        }
+        match at_of.get(name) {
+            Some(i) => last[*i].1 = k,
+            None => {
+                at_of.insert(name, last.len());
+                last.push((name, k));
+            }
+        }
+    }
+    out.extend(last);
+    out
 }
 
 /// A stamp for the directory: [`STAMP_OFFSET_S`] seconds ago, with a random nanosecond part.
