@@ -387,7 +387,7 @@ impl Dir {
         Ok(Some(buf))
     }
 
-    /// The raw `getdents64` records of the whole directory in one buffer (see [`dirents`]):
+    /// The raw `getdents64` records of the whole directory in one buffer (see [`dirent_at`]):
     /// no allocation per entry, and usually one system call (the buffer is sized from the
     /// directory's size).
     pub(crate) fn read_dirents(&self) -> io::Result<Vec<u8>> {
@@ -398,14 +398,17 @@ impl Dir {
             Mode::empty(),
         )?;
         let size = usize::try_from(fstat(fd.as_fd())?.st_size).unwrap_or(0);
-        let mut buf: Vec<u8> = Vec::with_capacity(size.saturating_add(size / 2).max(32 * 1024));
+        // Zeroed: the kernel writes each name's terminating NUL but not the padding after
+        // it, which [`dirent_at`] reads.
+        let mut buf = vec![0u8; size.saturating_add(size / 2).max(32 * 1024)];
+        let mut filled = 0;
         loop {
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(buf.capacity().max(32 * 1024));
+            if buf.len() - filled < 4096 {
+                buf.resize(buf.len() * 2, 0);
             }
-            let spare = buf.spare_capacity_mut();
-            // SAFETY: getdents64 writes at most `spare.len()` bytes into the spare capacity of
-            // `buf`, which stays borrowed and alive for the call; `fd` is an open directory.
+            let spare = &mut buf[filled..];
+            // SAFETY: getdents64 writes at most `spare.len()` bytes into `spare`, which stays
+            // borrowed for the call; `fd` is an open directory.
             let n = unsafe {
                 libc::syscall(
                     libc::SYS_getdents64,
@@ -418,11 +421,10 @@ impl Dir {
                 return Err(io::Error::last_os_error());
             }
             if n == 0 {
+                buf.truncate(filled);
                 return Ok(buf);
             }
-            let n = usize::try_from(n).unwrap_or(0).min(spare.len());
-            // SAFETY: the kernel initialised the first `n` bytes of the spare capacity.
-            unsafe { buf.set_len(buf.len() + n) };
+            filled += usize::try_from(n).unwrap_or(0).min(spare.len());
         }
     }
 
@@ -464,9 +466,13 @@ pub(crate) fn dirent_at(buf: &[u8], mut at: usize) -> Option<(&[u8], u64, usize)
         if reclen <= NAME {
             return None;
         }
-        let name = buf.get(at + NAME..at + reclen)?;
+        let mut name = buf.get(at + NAME..at + reclen)?;
         at += reclen;
-        let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+        // The name is NUL-terminated and padded with NULs to the record's end: strip them
+        // from the back (at most 8 bytes; a name never holds a NUL).
+        while let [rest @ .., 0] = name {
+            name = rest;
+        }
         if name != b"." && name != b".." {
             return Some((name, ino, at));
         }

@@ -45,8 +45,10 @@ use crate::fsx::Mtime;
 pub(crate) const NAMES: &str = "names";
 /// How far in the past the stamp is set, in seconds.
 const STAMP_OFFSET_S: i64 = 2;
-/// The names log is compacted when its `+`/`-` lines exceed the live names by half plus this.
-const COMPACT_SLACK: usize = 512;
+/// The names log is compacted when its `+`/`-` lines exceed the live names by an eighth plus
+/// this: the lines beyond the base are what the first operation after a foreign write looks
+/// up one by one, so they are kept few.
+const COMPACT_SLACK: usize = 256;
 
 /// The stamp line: the directory mtime it vouches for and the log's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +108,7 @@ impl Hasher for FxHasher {
 
 /// Whether a log of `lines` lines holding `live` names should be rewritten.
 pub(crate) fn needs_compaction(live: usize, lines: usize) -> bool {
-    lines > live.saturating_add(live / 2).saturating_add(COMPACT_SLACK)
+    lines > live.saturating_add(live / 8).saturating_add(COMPACT_SLACK)
 }
 
 /// The fingerprint of a name: the sort key on both sides of a comparison.
@@ -391,52 +393,106 @@ pub(crate) fn stamp_line(out: &mut String, t: &Tail) {
     );
 }
 
-/// First line of a rewritten log: `# base <n>`, the number of base lines after it.
+/// First line of a rewritten log: `# base <n> <bytes>`, the number of base lines after it
+/// and their size.
 const BASE_HEADER: &str = "# base ";
 
 /// A log split into its base (the lines the header counts) and its delta (the rest), with
-/// the number of base lines.
+/// the number of base lines. A log without a valid header is all delta.
 pub(crate) fn split_base(log: &str) -> (&str, usize, &str) {
-    let Some(rest) = log.strip_prefix(BASE_HEADER) else {
-        return ("", 0, log);
+    let split = || {
+        let (head, body) = log.strip_prefix(BASE_HEADER)?.split_once('\n')?;
+        let (n, size) = head.split_once(' ')?;
+        let (n, size) = (n.parse::<usize>().ok()?, size.parse::<usize>().ok()?);
+        let ends_a_line = size == 0 || body.as_bytes().get(size - 1) == Some(&b'\n');
+        (ends_a_line && body.is_char_boundary(size)).then(|| (&body[..size], n, &body[size..]))
     };
-    let Some((n, body)) = rest.split_once('\n') else {
-        return ("", 0, log);
-    };
-    let Ok(n) = n.parse::<usize>() else {
-        return ("", 0, log);
-    };
-    let mut end = 0;
-    for _ in 0..n {
-        match body.as_bytes()[end..].iter().position(|b| *b == b'\n') {
-            Some(i) => end += i + 1,
-            None => {
-                end = body.len();
-                break;
-            }
-        }
-    }
-    (&body[..end], n, &body[end..])
+    split().unwrap_or(("", 0, log))
 }
 
-/// Starts a rewritten log of `n` base lines (the `+` lines that follow).
-pub(crate) fn base_header(out: &mut String, n: usize) {
-    let _ = writeln!(out, "{BASE_HEADER}{n}");
+/// A rewritten log: the header, then `body`, `n` `+` lines (each ending in a newline).
+pub(crate) fn with_base(body: &str, n: usize) -> String {
+    let mut out = String::with_capacity(body.len() + 32);
+    let _ = writeln!(out, "{BASE_HEADER}{n} {}", body.len());
+    out.push_str(body);
+    out
 }
 
 /// The `+` line at byte `at` of `text` (a base): its name, what it says, and where the next
-/// line starts; `Err(next)` for a malformed line.
+/// line starts; `Err(next)` for a malformed line. Accepts exactly what [`parse_add`] accepts.
 pub(crate) fn base_line(text: &str, at: usize) -> Result<(&str, Known, usize), usize> {
-    let bytes = text.as_bytes();
-    let end = bytes[at..]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(bytes.len(), |i| at + i);
-    let next = (end + 1).min(bytes.len());
-    match text[at..end].strip_prefix("+ ").and_then(parse_add) {
-        Some((name, k)) => Ok((name, k, next)),
+    let b = text.as_bytes();
+    let rest = b.get(at..).unwrap_or_default();
+    let (line, next) = match rest.iter().position(|c| *c == b'\n') {
+        Some(p) => (&rest[..p], at + p + 1),
+        None => (rest, b.len()),
+    };
+    let Some(body) = line.strip_prefix(b"+ ") else {
+        return Err(next);
+    };
+    let Some(sp) = body.iter().position(|c| *c == b' ') else {
+        return Err(next);
+    };
+    let (name, tail) = (&body[..sp], &body[sp + 1..]);
+    let Some(sp) = tail.iter().position(|c| *c == b' ') else {
+        return Err(next);
+    };
+    let (digits, bucket) = (&tail[..sp], &tail[sp + 1..]);
+    if name.is_empty() || digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(next);
+    }
+    let ino = if digits.len() < 20 {
+        digits
+            .iter()
+            .fold(0u64, |v, c| v * 10 + u64::from(c - b'0'))
+    } else {
+        match digits.iter().try_fold(0u64, |v, c| {
+            v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        }) {
+            Some(v) => v,
+            None => return Err(next),
+        }
+    };
+    let bucket = match bucket {
+        b"-" => None,
+        [h, l] => match (hex(*h), hex(*l)) {
+            (Some(h), Some(l)) => Some((h << 4) | l),
+            _ => return Err(next),
+        },
+        _ => return Err(next),
+    };
+    match text.get(at + 2..at + 2 + name.len()) {
+        Some(name) => Ok((name, Known { ino, bucket }, next)),
         None => Err(next),
     }
+}
+
+/// [`base_line`] when the line at byte `at` is the `+` line of `name` (a name without a
+/// space) in its usual form: `(what it says, where the next line starts)`. `None` does not
+/// mean malformed: ask [`base_line`] then.
+pub(crate) fn base_line_of(text: &str, at: usize, name: &[u8]) -> Option<(Known, usize)> {
+    let b = text.as_bytes();
+    let after = b
+        .get(at..)?
+        .strip_prefix(b"+ ")?
+        .strip_prefix(name)?
+        .strip_prefix(b" ")?;
+    let mut ino: u64 = 0;
+    let mut i = 0;
+    while let Some(c) = after.get(i).filter(|c| c.is_ascii_digit() && i < 19) {
+        ino = ino * 10 + u64::from(c - b'0');
+        i += 1;
+    }
+    let (bucket, used) = match after.get(i..)? {
+        [b' ', b'-', b'\n', ..] | [b' ', b'-'] => (None, i + 2),
+        [b' ', h, l, b'\n', ..] | [b' ', h, l] => (Some((hex(*h)? << 4) | hex(*l)?), i + 3),
+        _ => return None,
+    };
+    if i == 0 {
+        return None;
+    }
+    let end = at + 2 + name.len() + 1 + used;
+    Some((Known { ino, bucket }, (end + 1).min(b.len())))
 }
 
 /// What the delta (the lines after the base) says of each name it mentions: the last line
@@ -703,11 +759,106 @@ mod tests {
     }
 
     #[test]
+    fn base_lines_parse_as_replayed_lines() {
+        let lines = [
+            "+ 10.0.0.2 12 a7",
+            "+ fd00::2 0 -",
+            "+ 10.0.0.3 18446744073709551615 00",
+            "+ 10.0.0.3 18446744073709551616 00",
+            "+ 10.0.0.3 99999999999999999999 00",
+            "+ 10.0.0.3 1 0",
+            "+ 10.0.0.3 1 zz",
+            "+ 10.0.0.3 1 aaa",
+            "+ 10.0.0.3 x 00",
+            "+ 10.0.0.3  00",
+            "+  1 00",
+            "+ a b 1 00",
+            "+ 10.0.0.3 1",
+            "- 10.0.0.3",
+            "# base 1 2",
+            "",
+            "+",
+        ];
+        for l in lines {
+            let want = l.strip_prefix("+ ").and_then(parse_add);
+            for text in [l.to_string(), format!("{l}\n"), format!("{l}\n+ x 1 -")] {
+                let got = base_line(&text, 0);
+                assert_eq!(got.ok().map(|(n, k, _)| (n, k)), want, "{text:?}");
+                let next = match got {
+                    Ok((_, _, n)) | Err(n) => n,
+                };
+                assert_eq!(next, (l.len() + 1).min(text.len()), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_base_line_agrees() {
+        for l in [
+            "+ 10.0.0.2 12 a7",
+            "+ fd00::2 0 -",
+            "+ 10.0.0.3 1844674407370955161 00",
+            "+ 10.0.0.3 18446744073709551615 00",
+            "+ 10.0.0.3 1 0",
+            "+ 10.0.0.3 1 zz",
+            "+ 10.0.0.3 1 aaa",
+            "+ 10.0.0.3 x 00",
+            "+ 10.0.0.3  00",
+            "+ 10.0.0.3 1",
+            "+ 10.0.0.3 1 -x",
+            "- 10.0.0.3",
+        ] {
+            for text in [l.to_string(), format!("{l}\n"), format!("{l}\n+ x 1 -")] {
+                for name in ["10.0.0.2", "fd00::2", "10.0.0.3", "10.0.0."] {
+                    if let Some(fast) = base_line_of(&text, 0, name.as_bytes()) {
+                        let slow = base_line(&text, 0).unwrap();
+                        assert_eq!((slow.0.as_bytes(), slow.1, slow.2), (name.as_bytes(), fast.0, fast.1));
+                    }
+                }
+            }
+        }
+        assert!(base_line_of("+ 10.0.0.2 12 a7\n", 0, b"10.0.0.2").is_some());
+        assert!(base_line_of("+ 10.0.0.2 12 -", 0, b"10.0.0.2").is_some());
+    }
+
+    #[test]
+    fn a_base_splits_off_and_keeps_the_replayed_names() {
+        let k = |ino| Known {
+            ino,
+            bucket: Some(1),
+        };
+        let mut body = String::new();
+        add_line(&mut body, "a", k(1));
+        add_line(&mut body, "b", k(2));
+        add_line(&mut body, "c", k(3));
+        let mut log = with_base(&body, 3);
+        remove_line(&mut log, "b");
+        add_line(&mut log, "d", k(4));
+        add_line(&mut log, "a", k(5));
+        let (base, n, delta) = split_base(&log);
+        assert_eq!((base, n), (body.as_str(), 3));
+        assert_eq!(delta, "- b\n+ d 4 01\n+ a 5 01\n");
+        let live = live_in_order(&log);
+        assert_eq!(live, [("c", k(3)), ("d", k(4)), ("a", k(5))]);
+        let r = replay(&log);
+        let mut replayed: Vec<(&str, Known)> =
+            r.live.iter().map(|e| (r.name(*e), r.known(*e))).collect();
+        replayed.sort_by_key(|(n, _)| *n);
+        let mut sorted = live.clone();
+        sorted.sort_by_key(|(n, _)| *n);
+        assert_eq!(sorted, replayed);
+        // A header that does not end on a line, or is not one: all delta.
+        for bad in ["# base 3 5\n+ a 1 01\n", "# base x 0\n", "# base 3\n+ a 1 01\n"] {
+            assert_eq!(split_base(bad), ("", 0, bad));
+        }
+    }
+
+    #[test]
     fn compaction_threshold() {
         assert!(!needs_compaction(0, COMPACT_SLACK));
         assert!(needs_compaction(0, COMPACT_SLACK + 1));
-        assert!(!needs_compaction(1000, 1500 + COMPACT_SLACK));
-        assert!(needs_compaction(1000, 1501 + COMPACT_SLACK));
+        assert!(!needs_compaction(1000, 1125 + COMPACT_SLACK));
+        assert!(needs_compaction(1000, 1126 + COMPACT_SLACK));
         assert!(!needs_compaction(usize::MAX, usize::MAX));
     }
 }

@@ -46,6 +46,8 @@ struct Walk<'a, 'r> {
     listing: &'a [u8],
     base: &'a str,
     delta: DeltaMap<'a>,
+    /// Which listed names may be delta names (most are not: one hash, no map probe).
+    filter: Filter,
     /// Whether each delta name was listed, and with which inode.
     delta_seen: HashMap<&'a [u8], u64, BuildHasherDefault<FxHasher>>,
     recent: &'r [String],
@@ -53,6 +55,52 @@ struct Walk<'a, 'r> {
     diff: Diff<'a>,
     left_known: Vec<(&'a [u8], Known)>,
     left_listed: Vec<(&'a [u8], u64)>,
+}
+
+/// A one-hash Bloom filter over the delta's names, 16 bits per name.
+struct Filter {
+    bits: Vec<u64>,
+    shift: u32,
+}
+
+impl Filter {
+    fn new<'n>(names: impl ExactSizeIterator<Item = &'n [u8]>) -> Filter {
+        if names.len() == 0 {
+            return Filter {
+                bits: Vec::new(),
+                shift: 0,
+            };
+        }
+        let size = (names.len() * 16).next_power_of_two().max(64);
+        let mut f = Filter {
+            bits: vec![0; size / 64],
+            shift: 64 - size.trailing_zeros(),
+        };
+        for n in names {
+            let h = f.slot(n);
+            f.bits[h / 64] |= 1 << (h % 64);
+        }
+        f
+    }
+
+    /// A cheap hash of a name: its last 8 bytes (zero-padded) and its length, multiplied.
+    fn slot(&self, name: &[u8]) -> usize {
+        let mut w = [0u8; 8];
+        let tail = &name[name.len().saturating_sub(8)..];
+        w[..tail.len()].copy_from_slice(tail);
+        let h = (u64::from_le_bytes(w) ^ (name.len() as u64).rotate_left(56))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> self.shift) as usize
+    }
+
+    /// False only when `name` is surely not in the set.
+    fn may_hold(&self, name: &[u8]) -> bool {
+        if self.bits.is_empty() {
+            return false;
+        }
+        let h = self.slot(name);
+        self.bits[h / 64] & (1 << (h % 64)) != 0
+    }
 }
 
 /// A listing entry: name, inode, and the byte where the next one starts.
@@ -75,6 +123,7 @@ pub(crate) fn diff<'a>(listing: &'a [u8], log: &'a str, recent: &[String], colle
     let mut w = Walk {
         listing,
         base,
+        filter: Filter::new(delta.keys().copied()),
         delta,
         delta_seen: HashMap::default(),
         recent,
@@ -102,7 +151,7 @@ impl<'a> Walk<'a, '_> {
             if !maybe_lease(name) {
                 continue;
             }
-            if !self.delta.is_empty() && self.delta.contains_key(name) {
+            if self.filter.may_hold(name) && self.delta.contains_key(name) {
                 self.delta_seen.insert(name, ino);
                 continue;
             }
@@ -126,7 +175,16 @@ impl<'a> Walk<'a, '_> {
     fn walk(&mut self) {
         let (mut i, mut j) = (0usize, 0usize);
         loop {
-            let (k, l) = (self.based_at(i), self.listed_at(j));
+            let l = self.listed_at(j);
+            // The usual case: the base line under the cursor is the listed name's.
+            if let Some(l) = l
+                && let Some((k, next)) = names::base_line_of(self.base, i, l.0)
+            {
+                self.pair(l.0, l.1, k);
+                (i, j) = (next, l.2);
+                continue;
+            }
+            let k = self.based_at(i);
             match (k, l) {
                 (None, None) => break,
                 (Some(k), None) => {
@@ -238,7 +296,7 @@ impl<'a> Walk<'a, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::{add_line, base_header, remove_line, replay};
+    use crate::names::{add_line, remove_line, replay, with_base};
 
     /// A raw listing of `(name, inode)` in the kernel's record format.
     fn listing(entries: &[(&str, u64)]) -> Vec<u8> {
@@ -323,7 +381,7 @@ mod tests {
                 .map(|i| (format!("10.1.{}.{}", i / 200, i % 200), 1000 + i as u64))
                 .collect();
             let mut log = String::new();
-            let with_base = round % 5 != 0;
+            let has_base = round % 5 != 0;
             let mut base: Vec<(String, u64)> = names.clone();
             for _ in 0..(xorshift(&mut seed) % 4) {
                 if base.len() > 1 {
@@ -332,11 +390,11 @@ mod tests {
                     base.swap(a, b);
                 }
             }
-            if with_base {
-                base_header(&mut log, base.len());
-            }
             for (name, ino) in &base {
                 add_line(&mut log, name, k(*ino));
+            }
+            if has_base {
+                log = with_base(&log, base.len());
             }
             // Delta: our own later operations.
             for _ in 0..(xorshift(&mut seed) % 20) {
@@ -403,10 +461,10 @@ mod tests {
             .map(|i| (format!("10.0.{}.{}", i / 250, i % 250), i))
             .collect();
         let mut log = String::new();
-        base_header(&mut log, names.len());
         for (n, ino) in &names {
             add_line(&mut log, n, k(*ino));
         }
+        let log = with_base(&log, names.len());
         // Every 50th name removed, one in 40 new ones between.
         let mut listed: Vec<(&str, u64)> = Vec::new();
         for (i, (n, ino)) in names.iter().enumerate() {

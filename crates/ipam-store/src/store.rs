@@ -823,7 +823,6 @@ impl Session<'_> {
     /// every lease name on disk, with its holder when the index lists it.
     fn rewrite(&mut self, leases: &[OnDisk]) -> Result<(), Error> {
         let mut text = String::new();
-        names::base_header(&mut text, leases.len());
         let mut entries = Vec::new();
         for (ip, ino, h) in leases {
             let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
@@ -832,7 +831,8 @@ impl Session<'_> {
                 entries.push((*ip, h.clone()));
             }
         }
-        self.index.rebuild(&entries, &text)?;
+        self.index
+            .rebuild(&entries, &names::with_base(&text, leases.len()))?;
         *self.names.get_mut() = NamesDelta {
             text: String::new(),
             live: leases.len(),
@@ -1029,8 +1029,8 @@ impl Session<'_> {
             let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
             live.insert(ip.to_string().into_bytes(), Known { ino: *ino, bucket });
         }
+        let n = live.len();
         let mut text = String::new();
-        names::base_header(&mut text, live.len());
         let mut at = 0;
         while let Some((name, _, next)) = dirent_at(listing, at) {
             at = next;
@@ -1042,7 +1042,7 @@ impl Session<'_> {
         for (n, k) in &live {
             names::add_line(&mut text, &String::from_utf8_lossy(n), *k);
         }
-        self.index.names_replace(&text)
+        self.index.names_replace(&names::with_base(&text, n))
     }
 
     /// Appends `-` lines for the live entries of each `(address, bucket)`.
@@ -1131,11 +1131,10 @@ impl Session<'_> {
         log.push_str(delta);
         let live = names::live_in_order(&log);
         let mut text = String::new();
-        names::base_header(&mut text, live.len());
         for (name, k) in &live {
             names::add_line(&mut text, name, *k);
         }
-        Some((text, live.len()))
+        Some((names::with_base(&text, live.len()), live.len()))
     }
 
     /// [`Store::allocate`] under the lock, `want` mapped per set.
