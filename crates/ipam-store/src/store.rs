@@ -791,6 +791,25 @@ fn leftover_error(
     })
 }
 
+/// Refuses a requested address that is a gateway, network or broadcast address of its range.
+fn check_requested(set: &RangeSet, req: IpAddr) -> Result<(), Error> {
+    match set
+        .range_for(req)
+        .and_then(|r| r.reserved_kind(req).map(|k| (r, k)))
+    {
+        Some((r, "gateway")) => Err(Error::RequestedGateway {
+            address: req,
+            range: r.to_string(),
+        }),
+        Some((r, kind)) => Err(Error::RequestedReserved {
+            address: req,
+            kind,
+            subnet: r.subnet().to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn describe(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::ELOOP) => "is a symbolic link (not followed)".into(),
@@ -1244,7 +1263,8 @@ impl Session<'_> {
         Ok(released)
     }
 
-    /// One set of [`Store::allocate`].
+    /// One set of [`Store::allocate`]: the requested address, else the owner's lease in the
+    /// set, else the next free address round-robin.
     #[allow(clippy::too_many_arguments)]
     fn allocate_in(
         &self,
@@ -1256,42 +1276,14 @@ impl Session<'_> {
         tmp: &mut Option<(String, u64)>,
         created: &mut Vec<IpAddr>,
     ) -> Result<Lease, Error> {
-        let lease = |ip: IpAddr| -> Result<Lease, Error> {
-            let range = set.range_for(ip).cloned().ok_or_else(|| Error::Corrupt {
-                path: self.dir().join(&ip.to_string()),
-                reason: format!("is not in range set {i} ({set})"),
-            })?;
-            Ok(Lease {
-                set: i,
-                address: ip,
-                range,
-            })
-        };
+        let lease = |ip: IpAddr| self.lease_in(i, set, ip);
         let mine: Vec<IpAddr> = held
             .iter()
             .copied()
             .filter(|ip| allocatable(set, *ip))
             .collect();
         if let Some(req) = want {
-            match set
-                .range_for(req)
-                .and_then(|r| r.reserved_kind(req).map(|k| (r, k)))
-            {
-                Some((r, "gateway")) => {
-                    return Err(Error::RequestedGateway {
-                        address: req,
-                        range: r.to_string(),
-                    });
-                }
-                Some((r, kind)) => {
-                    return Err(Error::RequestedReserved {
-                        address: req,
-                        kind,
-                        subnet: r.subnet().to_string(),
-                    });
-                }
-                None => {}
-            }
+            check_requested(set, req)?;
             if mine.contains(&req) {
                 return lease(req);
             }
@@ -1304,37 +1296,81 @@ impl Session<'_> {
                     ranges: set.to_string(),
                 });
             }
-            let name = req.to_string();
-            if !self
-                .dir()
-                .exists(&name)
-                .map_err(self.store.io("stat", &name))?
-                && self.reserve(owner, i, req, held, tmp, created)?
-            {
-                return lease(req);
-            }
-            // Taken: ours only if a foreign writer added it after the index was built.
-            return match self.store.holder_of(req)? {
-                Some(Ok(h)) if h.is(owner) => {
-                    self.index.append(true, &[(req, &h)])?;
-                    held.push(req);
-                    lease(req)
-                }
-                holder => Err(Error::AddressTaken {
-                    address: req,
-                    set: i,
-                    ranges: set.to_string(),
-                    holder: match holder {
-                        Some(Ok(h)) => h.to_string(),
-                        Some(Err(reason)) => format!("an unreadable lease file ({reason})"),
-                        None => "nobody (released meanwhile)".into(),
-                    },
-                }),
-            };
+            return self.reserve_requested(owner, i, set, req, held, tmp, created);
         }
         if let Some(h) = mine.first() {
             return lease(*h);
         }
+        self.reserve_next_free(owner, i, set, held, tmp, created)
+    }
+
+    /// The lease of `ip` from range set `i`.
+    fn lease_in(&self, i: usize, set: &RangeSet, ip: IpAddr) -> Result<Lease, Error> {
+        let range = set.range_for(ip).cloned().ok_or_else(|| Error::Corrupt {
+            path: self.dir().join(&ip.to_string()),
+            reason: format!("is not in range set {i} ({set})"),
+        })?;
+        Ok(Lease {
+            set: i,
+            address: ip,
+            range,
+        })
+    }
+
+    /// Reserves the requested address `req` of set `i` for `owner`, who holds none in the
+    /// set; when it is taken, it is the owner's only if a foreign writer leased it to them.
+    #[allow(clippy::too_many_arguments)]
+    fn reserve_requested(
+        &self,
+        owner: &Owner,
+        i: usize,
+        set: &RangeSet,
+        req: IpAddr,
+        held: &mut Vec<IpAddr>,
+        tmp: &mut Option<(String, u64)>,
+        created: &mut Vec<IpAddr>,
+    ) -> Result<Lease, Error> {
+        let name = req.to_string();
+        if !self
+            .dir()
+            .exists(&name)
+            .map_err(self.store.io("stat", &name))?
+            && self.reserve(owner, i, req, held, tmp, created)?
+        {
+            return self.lease_in(i, set, req);
+        }
+        // Taken: ours only if a foreign writer added it after the index was built.
+        match self.store.holder_of(req)? {
+            Some(Ok(h)) if h.is(owner) => {
+                self.index.append(true, &[(req, &h)])?;
+                held.push(req);
+                self.lease_in(i, set, req)
+            }
+            holder => Err(Error::AddressTaken {
+                address: req,
+                set: i,
+                ranges: set.to_string(),
+                holder: match holder {
+                    Some(Ok(h)) => h.to_string(),
+                    Some(Err(reason)) => format!("an unreadable lease file ({reason})"),
+                    None => "nobody (released meanwhile)".into(),
+                },
+            }),
+        }
+    }
+
+    /// Reserves the next free address of set `i` round-robin from `last_reserved_ip.<i>`:
+    /// the first [`PROBE_LIMIT`] candidates are probed one by one, then one listing says
+    /// which are taken.
+    fn reserve_next_free(
+        &self,
+        owner: &Owner,
+        i: usize,
+        set: &RangeSet,
+        held: &mut Vec<IpAddr>,
+        tmp: &mut Option<(String, u64)>,
+        created: &mut Vec<IpAddr>,
+    ) -> Result<Lease, Error> {
         let mut taken: Option<HashSet<IpAddr>> = None;
         let mut probes = 0usize;
         for (cand, _) in set.candidates(self.store.last_reserved(i)) {
@@ -1359,7 +1395,7 @@ impl Session<'_> {
                 }
             };
             if !busy && self.reserve(owner, i, cand, held, tmp, created)? {
-                return lease(cand);
+                return self.lease_in(i, set, cand);
             }
         }
         Err(Error::Exhausted {
