@@ -41,9 +41,9 @@ mod fsx;
 pub mod index;
 mod lock;
 mod names;
-mod reconcile;
 pub mod owner;
 pub mod range;
+mod reconcile;
 pub mod store;
 
 pub use boltdb;

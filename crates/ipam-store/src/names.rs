@@ -479,7 +479,10 @@ pub(crate) fn base_line_of(text: &str, at: usize, name: &[u8]) -> Option<(Known,
         .strip_prefix(b" ")?;
     let mut ino: u64 = 0;
     let mut i = 0;
-    while let Some(c) = after.get(i).filter(|c| c.is_ascii_digit() && i < 19) {
+    for c in after.iter().take(19) {
+        if !c.is_ascii_digit() {
+            break;
+        }
         ino = ino * 10 + u64::from(c - b'0');
         i += 1;
     }
@@ -812,7 +815,10 @@ mod tests {
                 for name in ["10.0.0.2", "fd00::2", "10.0.0.3", "10.0.0."] {
                     if let Some(fast) = base_line_of(&text, 0, name.as_bytes()) {
                         let slow = base_line(&text, 0).unwrap();
-                        assert_eq!((slow.0.as_bytes(), slow.1, slow.2), (name.as_bytes(), fast.0, fast.1));
+                        assert_eq!(
+                            (slow.0.as_bytes(), slow.1, slow.2),
+                            (name.as_bytes(), fast.0, fast.1)
+                        );
                     }
                 }
             }
@@ -848,7 +854,11 @@ mod tests {
         sorted.sort_by_key(|(n, _)| *n);
         assert_eq!(sorted, replayed);
         // A header that does not end on a line, or is not one: all delta.
-        for bad in ["# base 3 5\n+ a 1 01\n", "# base x 0\n", "# base 3\n+ a 1 01\n"] {
+        for bad in [
+            "# base 3 5\n+ a 1 01\n",
+            "# base x 0\n",
+            "# base 3\n+ a 1 01\n",
+        ] {
             assert_eq!(split_base(bad), ("", 0, bad));
         }
     }

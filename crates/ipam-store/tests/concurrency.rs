@@ -250,7 +250,13 @@ fn processes(existing: u32) {
     let began = Instant::now();
     result_line(spawn("alloc", data, "net", "probe", 0), "LEASE ");
     let one = began.elapsed();
-    assert_eq!(store.release_by_owner(&owner("probe", "eth0")).unwrap().len(), 2);
+    assert_eq!(
+        store
+            .release_by_owner(&owner("probe", "eth0"))
+            .unwrap()
+            .len(),
+        2
+    );
     let bound = CHILD_LOCK_BOUND.max(one * 100 * 10);
     let began = Instant::now();
     let children: Vec<_> = (0..100)
