@@ -456,6 +456,7 @@ impl Dir {
 /// The entry of a [`Dir::read_dirents`] buffer at or after byte `at`, `.` and `..` left out:
 /// `(name, inode, where the next record starts)`, the name borrowed from the buffer. `None` at
 /// the end, or at a truncated or malformed record.
+#[inline]
 pub(crate) fn dirent_at(buf: &[u8], mut at: usize) -> Option<(&[u8], u64, usize)> {
     // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
     const NAME: usize = 19;

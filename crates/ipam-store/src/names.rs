@@ -470,6 +470,7 @@ pub(crate) fn base_line(text: &str, at: usize) -> Result<(&str, Known, usize), u
 /// [`base_line`] when the line at byte `at` is the `+` line of `name` (a name without a
 /// space) in its usual form: `(what it says, where the next line starts)`. `None` does not
 /// mean malformed: ask [`base_line`] then.
+#[inline]
 pub(crate) fn base_line_of(text: &str, at: usize, name: &[u8]) -> Option<(Known, usize)> {
     let b = text.as_bytes();
     let after = b

@@ -84,6 +84,7 @@ impl Filter {
     }
 
     /// A cheap hash of a name: its last 8 bytes (zero-padded) and its length, multiplied.
+    #[inline]
     fn slot(&self, name: &[u8]) -> usize {
         let last8 = match name.len().checked_sub(8).and_then(|s| name.get(s..)) {
             Some(t) => t.try_into().map_or(0, u64::from_le_bytes),
@@ -94,6 +95,7 @@ impl Filter {
     }
 
     /// False only when `name` is surely not in the set.
+    #[inline]
     fn may_hold(&self, name: &[u8]) -> bool {
         if self.bits.is_empty() {
             return false;
@@ -110,6 +112,7 @@ type Based<'a> = (&'a [u8], Known, usize);
 
 /// Whether a listed name can be a lease name (an IPv4 or IPv6 address's text starts with a
 /// hex digit or `:`): `lock`, `last_reserved_ip.N`, `.owners` and temp files never are.
+#[inline]
 fn maybe_lease(name: &[u8]) -> bool {
     matches!(name.first(), Some(b'0'..=b'9' | b'a'..=b'f' | b':'))
 }
@@ -149,6 +152,7 @@ pub(crate) fn diff<'a>(
 impl<'a> Walk<'a, '_> {
     /// The listing entry at or after byte `at` that the walk pairs with the base: a
     /// possible lease name the delta does not mention (a delta name is noted as seen).
+    #[inline]
     fn listed_at(&mut self, mut at: usize) -> Option<Listed<'a>> {
         loop {
             let (name, ino, next) = dirent_at(self.listing, at)?;
@@ -248,6 +252,7 @@ impl<'a> Walk<'a, '_> {
     }
 
     /// A known name listed with inode `ino`: unchanged, or to be read again.
+    #[inline]
     fn pair(&mut self, name: &'a [u8], ino: u64, k: Known) {
         let recent = |r: &String| r.as_bytes().last() == name.last() && r.as_bytes() == name;
         if k.ino == ino && !self.recent.iter().any(recent) {
