@@ -332,7 +332,10 @@ mod tests {
     }
 
     /// The diff as sorted `(gone, read, kept)` name lists.
-    fn summary(d: &Diff<'_>) -> (Vec<String>, Vec<(String, u64, Option<u64>)>, usize) {
+    /// Gone names, reads `(name, inode, known inode)`, and the count of kept names.
+    type Summary = (Vec<String>, Vec<(String, u64, Option<u64>)>, usize);
+
+    fn summary(d: &Diff<'_>) -> Summary {
         let s = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
         let mut gone: Vec<String> = d.gone.iter().map(|(n, _)| s(n)).collect();
         gone.sort();
@@ -350,7 +353,7 @@ mod tests {
         entries: &[(&str, u64)],
         log: &str,
         recent: &[String],
-    ) -> (Vec<String>, Vec<(String, u64, Option<u64>)>, usize) {
+    ) -> Summary {
         let r = replay(log);
         let mut known: HashMap<String, Known> = r
             .live
