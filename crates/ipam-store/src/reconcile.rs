@@ -349,11 +349,7 @@ mod tests {
     }
 
     /// The same comparison done naively: replay the log, look every listed name up.
-    fn naive(
-        entries: &[(&str, u64)],
-        log: &str,
-        recent: &[String],
-    ) -> Summary {
+    fn naive(entries: &[(&str, u64)], log: &str, recent: &[String]) -> Summary {
         let r = replay(log);
         let mut known: HashMap<String, Known> = r
             .live
