@@ -20,6 +20,11 @@
 #      measures everybody else's load, CPU time measures our work;
 #   5. system calls per operation (strace -c -f, when strace is installed): steady ADD/DEL and the
 #      first ADD after a Go write, total and getdents64.
+# The first operation after a foreign write must list the directory once (the only way to learn
+# what someone else created or removed); its floor is our steady ADD plus what listing the
+# directory costs the kernel, measured in the same rounds (`ls -f` minus `/bin/true`).
+# Besides the tables it prints FIGURE and POINT lines (the protocol of benches/lib.sh) for
+# benches/run.sh.
 # Each plugin gets its own copy of the store. Timed with bash's $EPOCHREALTIME; prints medians in ms,
 # host-local/ours ratios and ratios against our own empty-store figure. Everything runs in
 # namespaces and directories this script creates.
@@ -79,6 +84,20 @@ if last:
 PY
 }
 
+# FIGURE/POINT lines (benches/lib.sh defines them too, when it has them)
+if ! declare -F figure > /dev/null; then
+  figure() { local IFS='|'; printf 'FIGURE|%s\n' "$*"; }
+fi
+if ! declare -F point > /dev/null; then
+  point() { local IFS='|'; printf 'POINT|%s\n' "$*"; }
+fi
+# plain A/B (two decimals), `-` when either is missing or B is 0
+num_ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
+# met RATIO LIMIT: MET when RATIO <= LIMIT, MISSED otherwise, - when unknown
+met() { awk -v r="${1:--}" -v l="$2" 'BEGIN { if (r == "-") print "-"; else print ((r + 0 <= l + 0) ? "MET" : "MISSED") }'; }
+# sum A B (ms, three decimals)
+sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
+
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 median() { sort -n "$1" | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m/1000}'; }
 
@@ -131,13 +150,25 @@ after_foreign_cpu() {
   done
 }
 
-# after_foreign DATADIR LABEL ROUNDS: steady ADD/DEL and the first ADD/DEL after a Go write
+# tick CMD... : runs CMD with stdout to /dev/null; its duration (us) on stdout
+tick() {
+  local s e
+  s=$EPOCHREALTIME
+  "$@" > /dev/null
+  e=$EPOCHREALTIME
+  us "$s" "$e"
+}
+
+# after_foreign DATADIR LABEL ROUNDS: steady ADD/DEL and the first ADD/DEL after a Go write, and
+# the kernel's cost of listing the directory (ls -f minus /bin/true)
 after_foreign() {
   local dir=$1 label=$2 rounds=$3 c i
   c=$(conf "$dir")
   warm "$OURS" "$c"
-  for k in add del nadd ndel fadd fdel; do : > "$WORK/$label.$k"; done
+  for k in add del nadd ndel fadd fdel ls true; do : > "$WORK/$label.$k"; done
   for ((i = 0; i < rounds; i++)); do
+    tick ls -f "$dir/bench" >> "$WORK/$label.ls"
+    tick /bin/true >> "$WORK/$label.true"
     op "$OURS" ADD "s-$i" "$c" "$WORK/$label.add"
     op "$OURS" DEL "s-$i" "$c" "$WORK/$label.del"
     op "$GO" DEL "nobody-$i" "$c"
@@ -210,7 +241,7 @@ for state in $STATES; do
   rounds=$F; [ "$state" -lt 65000 ] || rounds=$FBIG
   dir="$WORK/ours-$state"
   after_foreign "$dir" "foreign-$state" "$rounds"
-  for k in add del nadd ndel fadd fdel; do
+  for k in add del nadd ndel fadd fdel ls true; do
     RES[foreign-$state-$k]=$(median "$WORK/foreign-$state.$k")
   done
 done
@@ -263,6 +294,11 @@ for state in $STATES; do
       "$(ratio "$f" "$s")" "$n" "$(ratio "$f" "$n")"
   done
 done
+for state in $STATES; do
+  [ -n "${RES[foreign-$state-ls]:-}" ] || continue
+  printf 'listing the directory (ls -f minus /bin/true), %s leases: %s ms\n' "$state" \
+    "$(awk -v a="${RES[foreign-$state-ls]}" -v b="${RES[foreign-$state-true]}" 'BEGIN { printf "%.3f", a - b }')"
+done
 printf '(steady ADD: ours, same rounds, after our own call; after call: our same op right after a Go\n'
 printf ' call that changed nothing: what Go costs the next process without any change to take in)\n'
 if [ -n "${RES[cpu-5000-add]:-}${RES[cpu-65000-add]:-}" ]; then
@@ -287,3 +323,46 @@ if command -v strace > /dev/null; then
     done
   done
 fi
+
+# --- FIGURE and POINT lines for benches/run.sh --------------------------------------------------
+load=$(cut -d' ' -f1 /proc/loadavg)
+for state in $STATES; do
+  ours=$(sum "${RES[ours-$state-add]}" "${RES[ours-$state-del]}")
+  go=$(sum "${RES[go-$state-add]}" "${RES[go-$state-del]}")
+  RES[ours-$state-adddel]=$ours
+  figure "ipam-adddel-$state" "ipam ADD+DEL, $state leases (peer: host-local; ratio peer/ours)" ms \
+    "$ours" "$go" - "$(num_ratio "$go" "$ours")" - -
+  point "ipam ADD+DEL against leases" leases "$state" ours "$ours" ms
+  point "ipam ADD+DEL against leases" leases "$state" go "$go" ms
+done
+for state in $STATES; do
+  [ "$state" -gt 0 ] && [ -n "${RES[ours-0-adddel]:-}" ] || continue
+  r=$(num_ratio "${RES[ours-$state-adddel]}" "${RES[ours-0-adddel]}")
+  figure "ipam-flat-$state" "ipam ADD+DEL at $state leases / at 0 (load $load)" x \
+    "$r" - - "$r" "<= 1.15x" "$(met "$r" 1.15)"
+done
+for state in $STATES; do
+  [ -n "${RES[foreign-$state-fadd]:-}" ] || continue
+  f=${RES[foreign-$state-fadd]} s=${RES[foreign-$state-add]} n=${RES[foreign-$state-nadd]}
+  list=$(awk -v a="${RES[foreign-$state-ls]}" -v b="${RES[foreign-$state-true]}" \
+    'BEGIN { d = a - b; if (d < 0) d = 0; printf "%.3f", d }')
+  floor=$(sum "$s" "$list")
+  r=$(num_ratio "$f" "$s")
+  figure "ipam-first-after-write-$state" \
+    "ipam first ADD after a Go write, $state leases / our steady ADD $s ms (floor: steady ADD + listing $list ms; peer: host-local ADD)" \
+    ms "$f" "${RES[go-$state-add]}" "$floor" "$r" "<= 2x steady ADD" "$(met "$r" 2)"
+  figure "ipam-first-after-call-$state" \
+    "ipam first ADD after a Go write / our ADD after a Go call that changed nothing, $state leases" \
+    x "$(num_ratio "$f" "$n")" - - "$(num_ratio "$f" "$n")" - -
+  point "ipam first ADD after a Go write against leases" leases "$state" ours "$f" ms
+  point "ipam first ADD after a Go write against leases" leases "$state" steady "$s" ms
+  point "ipam first ADD after a Go write against leases" leases "$state" floor "$floor" ms
+  if [ -n "${RES[cpu-$state-fadd]:-}" ]; then
+    r=$(num_ratio "${RES[cpu-$state-fadd]}" "${RES[cpu-$state-add]}")
+    figure "ipam-first-after-write-cpu-$state" \
+      "ipam first ADD after a Go write, CPU time / steady ADD CPU time, $state leases" ms \
+      "${RES[cpu-$state-fadd]}" - - "$r" "<= 2x steady ADD" "$(met "$r" 2)"
+  fi
+done
+figure ipam-par-5000 "100 concurrent ipam ADDs at 5000 leases, wall (ratio peer/ours)" ms \
+  "${RES[ours-par]}" "${RES[go-par]}" - "$(num_ratio "${RES[go-par]}" "${RES[ours-par]}")" - -

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -176,6 +176,15 @@ impl Dir {
         match fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(_) => Ok(true),
             Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The inode of entry `name` (symlinks not followed); `Ok(None)` when it does not exist.
+    pub(crate) fn ino_of(&self, name: &str) -> io::Result<Option<u64>> {
+        match fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st.st_ino)),
+            Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -378,23 +387,45 @@ impl Dir {
         Ok(Some(buf))
     }
 
-    /// Calls `f(name, inode)` for every entry except `.` and `..` (one readdir pass, no
-    /// allocation per entry).
-    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(&[u8], u64)) -> io::Result<()> {
-        let mut d = nix::dir::Dir::openat(
+    /// The raw `getdents64` records of the whole directory in one buffer (see [`dirent_at`]):
+    /// no allocation per entry, and usually one system call (the buffer is sized from the
+    /// directory's size).
+    pub(crate) fn read_dirents(&self) -> io::Result<Vec<u8>> {
+        let fd = openat(
             self.fd.as_fd(),
             ".",
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        for e in d.iter() {
-            let e = e?;
-            let bytes = e.file_name().to_bytes();
-            if bytes != b"." && bytes != b".." {
-                f(bytes, e.ino());
+        let size = usize::try_from(fstat(fd.as_fd())?.st_size).unwrap_or(0);
+        // Zeroed: the kernel writes each name's terminating NUL but not the padding after
+        // it, which [`dirent_at`] reads.
+        let mut buf = vec![0u8; size.saturating_add(size / 2).max(32 * 1024)];
+        let mut filled = 0;
+        loop {
+            if buf.len() - filled < 4096 {
+                buf.resize(buf.len() * 2, 0);
             }
+            let spare = &mut buf[filled..];
+            // SAFETY: getdents64 writes at most `spare.len()` bytes into `spare`, which stays
+            // borrowed for the call; `fd` is an open directory.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_getdents64,
+                    fd.as_raw_fd(),
+                    spare.as_mut_ptr(),
+                    spare.len(),
+                )
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if n == 0 {
+                buf.truncate(filled);
+                return Ok(buf);
+            }
+            filled += usize::try_from(n).unwrap_or(0).min(spare.len());
         }
-        Ok(())
     }
 
     /// All entries except `.` and `..` (one readdir pass).
@@ -419,6 +450,33 @@ impl Dir {
             out.push(Entry { name, ino: e.ino() });
         }
         Ok(out)
+    }
+}
+
+/// The entry of a [`Dir::read_dirents`] buffer at or after byte `at`, `.` and `..` left out:
+/// `(name, inode, where the next record starts)`, the name borrowed from the buffer. `None` at
+/// the end, or at a truncated or malformed record.
+#[inline]
+pub(crate) fn dirent_at(buf: &[u8], mut at: usize) -> Option<(&[u8], u64, usize)> {
+    // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+    const NAME: usize = 19;
+    loop {
+        let rec = buf.get(at..at.checked_add(NAME)?)?;
+        let ino = u64::from_ne_bytes(rec[..8].try_into().ok()?);
+        let reclen = usize::from(u16::from_ne_bytes(rec[16..18].try_into().ok()?));
+        if reclen <= NAME {
+            return None;
+        }
+        let mut name = buf.get(at + NAME..at + reclen)?;
+        at += reclen;
+        // The name is NUL-terminated and padded with NULs to the record's end: strip them
+        // from the back (at most 8 bytes; a name never holds a NUL).
+        while let [rest @ .., 0] = name {
+            name = rest;
+        }
+        if name != b"." && name != b".." {
+            return Some((name, ino, at));
+        }
     }
 }
 

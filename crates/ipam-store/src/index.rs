@@ -50,7 +50,7 @@ pub(crate) const FORMAT: &[u8] = b"ipam-store owner index v3, 256 buckets\n";
 const BUCKETS: u64 = 256;
 /// Largest bucket file we read (far above any real bucket).
 const MAX_BUCKET: usize = 16 * 1024 * 1024;
-/// Largest names log we read: ~30 bytes a line, compacted at 1.5x the live names; far above
+/// Largest names log we read: ~30 bytes a line, compacted at 1.125x the live names; far above
 /// a full /16 (65,534 leases).
 const MAX_NAMES: usize = 256 * 1024 * 1024;
 /// Bytes read from the end of the names log to find its stamp line (one line is < 80).

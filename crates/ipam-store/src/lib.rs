@@ -43,6 +43,7 @@ mod lock;
 mod names;
 pub mod owner;
 pub mod range;
+mod reconcile;
 pub mod store;
 
 pub use boltdb;

@@ -15,6 +15,16 @@
 //! merges with the next (malformed lines are skipped). The stamp is valid only as the file's
 //! last line, written in the same `write(2)` as the lines before it.
 //!
+//! **The base.** A rewritten log starts with `# base <n>`: its next `n` lines are `+` lines,
+//! one per name, in the order the directory listed them when the log was rewritten (the
+//! appended lines after them are the *delta*). Directory listings return surviving names in
+//! the same relative order (ext4 and xfs list in hash order, tmpfs and btrfs in creation
+//! order), so comparing a fresh listing with the base is a sequential walk with no hashing
+//! of the unchanged names (see [`crate::reconcile`]); only delta names and the rare names out
+//! of order are looked up. The header is a comment to a reader that does not know it
+//! (malformed lines are skipped), and a log without it is all delta: the order is a speed
+//! hint, never a condition for correctness.
+//!
 //! **Why a stamp in the past.** The kernel stamps a directory's mtime from a coarse clock, so a
 //! foreign create in the same tick as our last change could leave the mtime unchanged. At the
 //! end of an operation that changed the directory we therefore set its mtime ourselves, under
@@ -24,8 +34,9 @@
 //! coarse as 2 s). At the start of an operation one `fstat` of the directory tells whether the
 //! index is still exact.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::Hasher;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::fsx::Mtime;
@@ -34,8 +45,10 @@ use crate::fsx::Mtime;
 pub(crate) const NAMES: &str = "names";
 /// How far in the past the stamp is set, in seconds.
 const STAMP_OFFSET_S: i64 = 2;
-/// The names log is compacted when its `+`/`-` lines exceed the live names by half plus this.
-const COMPACT_SLACK: usize = 512;
+/// The names log is compacted when its `+`/`-` lines exceed the live names by an eighth plus
+/// this: the lines beyond the base are what the first operation after a foreign write looks
+/// up one by one, so they are kept few.
+const COMPACT_SLACK: usize = 256;
 
 /// The stamp line: the directory mtime it vouches for and the log's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +108,7 @@ impl Hasher for FxHasher {
 
 /// Whether a log of `lines` lines holding `live` names should be rewritten.
 pub(crate) fn needs_compaction(live: usize, lines: usize) -> bool {
-    lines > live.saturating_add(live / 2).saturating_add(COMPACT_SLACK)
+    lines > live.saturating_add(live / 8).saturating_add(COMPACT_SLACK)
 }
 
 /// The fingerprint of a name: the sort key on both sides of a comparison.
@@ -380,6 +393,188 @@ pub(crate) fn stamp_line(out: &mut String, t: &Tail) {
     );
 }
 
+/// First line of a rewritten log: `# base <n> <bytes>`, the number of base lines after it
+/// and their size.
+const BASE_HEADER: &str = "# base ";
+
+/// A log split into its base (the lines the header counts) and its delta (the rest), with
+/// the number of base lines. A log without a valid header is all delta.
+pub(crate) fn split_base(log: &str) -> (&str, usize, &str) {
+    let split = || {
+        let (head, body) = log.strip_prefix(BASE_HEADER)?.split_once('\n')?;
+        let (n, size) = head.split_once(' ')?;
+        let (n, size) = (n.parse::<usize>().ok()?, size.parse::<usize>().ok()?);
+        let ends_a_line = size == 0 || body.as_bytes().get(size - 1) == Some(&b'\n');
+        (ends_a_line && body.is_char_boundary(size)).then(|| (&body[..size], n, &body[size..]))
+    };
+    split().unwrap_or(("", 0, log))
+}
+
+/// A rewritten log: the header, then `body`, `n` `+` lines (each ending in a newline).
+pub(crate) fn with_base(body: &str, n: usize) -> String {
+    let mut out = String::with_capacity(body.len() + 32);
+    let _ = writeln!(out, "{BASE_HEADER}{n} {}", body.len());
+    out.push_str(body);
+    out
+}
+
+/// The `+` line at byte `at` of `text` (a base): its name, what it says, and where the next
+/// line starts; `Err(next)` for a malformed line. Accepts exactly what [`parse_add`] accepts.
+pub(crate) fn base_line(text: &str, at: usize) -> Result<(&str, Known, usize), usize> {
+    let b = text.as_bytes();
+    let rest = b.get(at..).unwrap_or_default();
+    let (line, next) = match rest.iter().position(|c| *c == b'\n') {
+        Some(p) => (&rest[..p], at + p + 1),
+        None => (rest, b.len()),
+    };
+    let Some(body) = line.strip_prefix(b"+ ") else {
+        return Err(next);
+    };
+    let Some(sp) = body.iter().position(|c| *c == b' ') else {
+        return Err(next);
+    };
+    let (name, tail) = (&body[..sp], &body[sp + 1..]);
+    let Some(sp) = tail.iter().position(|c| *c == b' ') else {
+        return Err(next);
+    };
+    let (digits, bucket) = (&tail[..sp], &tail[sp + 1..]);
+    if name.is_empty() || digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(next);
+    }
+    let ino = if digits.len() < 20 {
+        digits
+            .iter()
+            .fold(0u64, |v, c| v * 10 + u64::from(c - b'0'))
+    } else {
+        match digits.iter().try_fold(0u64, |v, c| {
+            v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        }) {
+            Some(v) => v,
+            None => return Err(next),
+        }
+    };
+    let bucket = match bucket {
+        b"-" => None,
+        [h, l] => match (hex(*h), hex(*l)) {
+            (Some(h), Some(l)) => Some((h << 4) | l),
+            _ => return Err(next),
+        },
+        _ => return Err(next),
+    };
+    match text.get(at + 2..at + 2 + name.len()) {
+        Some(name) => Ok((name, Known { ino, bucket }, next)),
+        None => Err(next),
+    }
+}
+
+/// [`base_line`] when the line at byte `at` is the `+` line of `name` (a name without a
+/// space) in its usual form: `(what it says, where the next line starts)`. `None` does not
+/// mean malformed: ask [`base_line`] then.
+#[inline]
+pub(crate) fn base_line_of(text: &str, at: usize, name: &[u8]) -> Option<(Known, usize)> {
+    let b = text.as_bytes();
+    let after = b
+        .get(at..)?
+        .strip_prefix(b"+ ")?
+        .strip_prefix(name)?
+        .strip_prefix(b" ")?;
+    let mut ino: u64 = 0;
+    let mut i = 0;
+    for c in after.iter().take(19) {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        ino = ino * 10 + u64::from(c - b'0');
+        i += 1;
+    }
+    let (bucket, used) = match after.get(i..)? {
+        [b' ', b'-', b'\n', ..] | [b' ', b'-'] => (None, i + 2),
+        [b' ', h, l, b'\n', ..] | [b' ', h, l] => (Some((hex(*h)? << 4) | hex(*l)?), i + 3),
+        _ => return None,
+    };
+    if i == 0 {
+        return None;
+    }
+    let end = at + 2 + name.len() + 1 + used;
+    Some((Known { ino, bucket }, (end + 1).min(b.len())))
+}
+
+/// What the delta (the lines after the base) says of each name it mentions: the last line
+/// decides, `None` for a `-`.
+pub(crate) type DeltaMap<'a> = HashMap<&'a [u8], Option<Known>, BuildHasherDefault<FxHasher>>;
+
+/// Replays a delta into a map, and counts its `+`/`-` lines.
+pub(crate) fn replay_delta(delta: &str) -> (DeltaMap<'_>, usize) {
+    let mut map = DeltaMap::default();
+    let mut lines = 0;
+    for line in delta.split('\n') {
+        let parsed = if let Some(rest) = line.strip_prefix("+ ") {
+            parse_add(rest).map(|(n, k)| (n, Some(k)))
+        } else if let Some(name) = line.strip_prefix("- ")
+            && !name.is_empty()
+            && !name.contains(' ')
+        {
+            Some((name, None))
+        } else {
+            None
+        };
+        if let Some((name, k)) = parsed {
+            map.insert(name.as_bytes(), k);
+            lines += 1;
+        }
+    }
+    (map, lines)
+}
+
+/// The live names of a log in base order (names the delta mentions left out), then the
+/// delta's live names: what a rewrite keeps when no listing is at hand. Same set as
+/// [`replay`].
+pub(crate) fn live_in_order(log: &str) -> Vec<(&str, Known)> {
+    let (base, _, delta) = split_base(log);
+    let (map, _) = replay_delta(delta);
+    let mut out: Vec<(&str, Known)> = Vec::new();
+    // Where each name is in `out` (a base line repeating a name, never written so, replaces
+    // the earlier one, as in a replay).
+    let mut at_of: HashMap<&str, usize, BuildHasherDefault<FxHasher>> = HashMap::default();
+    let mut at = 0;
+    while at < base.len() {
+        at = match base_line(base, at) {
+            Ok((name, k, next)) => {
+                if !map.contains_key(name.as_bytes()) {
+                    match at_of.get(name) {
+                        Some(i) => out[*i].1 = k,
+                        None => {
+                            at_of.insert(name, out.len());
+                            out.push((name, k));
+                        }
+                    }
+                }
+                next
+            }
+            Err(next) => next,
+        };
+    }
+    // The delta's live names, each at its last line.
+    let mut last: Vec<(&str, Known)> = Vec::new();
+    for line in delta.split('\n') {
+        let Some((name, k)) = line.strip_prefix("+ ").and_then(parse_add) else {
+            continue;
+        };
+        if map.get(name.as_bytes()) != Some(&Some(k)) {
+            continue;
+        }
+        match at_of.get(name) {
+            Some(i) => last[*i].1 = k,
+            None => {
+                at_of.insert(name, last.len());
+                last.push((name, k));
+            }
+        }
+    }
+    out.extend(last);
+    out
+}
+
 /// A stamp for the directory: [`STAMP_OFFSET_S`] seconds ago, with a random nanosecond part.
 pub(crate) fn pick_stamp() -> Mtime {
     let now = SystemTime::now()
@@ -568,11 +763,113 @@ mod tests {
     }
 
     #[test]
+    fn base_lines_parse_as_replayed_lines() {
+        let lines = [
+            "+ 10.0.0.2 12 a7",
+            "+ fd00::2 0 -",
+            "+ 10.0.0.3 18446744073709551615 00",
+            "+ 10.0.0.3 18446744073709551616 00",
+            "+ 10.0.0.3 99999999999999999999 00",
+            "+ 10.0.0.3 1 0",
+            "+ 10.0.0.3 1 zz",
+            "+ 10.0.0.3 1 aaa",
+            "+ 10.0.0.3 x 00",
+            "+ 10.0.0.3  00",
+            "+  1 00",
+            "+ a b 1 00",
+            "+ 10.0.0.3 1",
+            "- 10.0.0.3",
+            "# base 1 2",
+            "",
+            "+",
+        ];
+        for l in lines {
+            let want = l.strip_prefix("+ ").and_then(parse_add);
+            for text in [l.to_string(), format!("{l}\n"), format!("{l}\n+ x 1 -")] {
+                let got = base_line(&text, 0);
+                assert_eq!(got.ok().map(|(n, k, _)| (n, k)), want, "{text:?}");
+                let next = match got {
+                    Ok((_, _, n)) | Err(n) => n,
+                };
+                assert_eq!(next, (l.len() + 1).min(text.len()), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_base_line_agrees() {
+        for l in [
+            "+ 10.0.0.2 12 a7",
+            "+ fd00::2 0 -",
+            "+ 10.0.0.3 1844674407370955161 00",
+            "+ 10.0.0.3 18446744073709551615 00",
+            "+ 10.0.0.3 1 0",
+            "+ 10.0.0.3 1 zz",
+            "+ 10.0.0.3 1 aaa",
+            "+ 10.0.0.3 x 00",
+            "+ 10.0.0.3  00",
+            "+ 10.0.0.3 1",
+            "+ 10.0.0.3 1 -x",
+            "- 10.0.0.3",
+        ] {
+            for text in [l.to_string(), format!("{l}\n"), format!("{l}\n+ x 1 -")] {
+                for name in ["10.0.0.2", "fd00::2", "10.0.0.3", "10.0.0."] {
+                    if let Some(fast) = base_line_of(&text, 0, name.as_bytes()) {
+                        let slow = base_line(&text, 0).unwrap();
+                        assert_eq!(
+                            (slow.0.as_bytes(), slow.1, slow.2),
+                            (name.as_bytes(), fast.0, fast.1)
+                        );
+                    }
+                }
+            }
+        }
+        assert!(base_line_of("+ 10.0.0.2 12 a7\n", 0, b"10.0.0.2").is_some());
+        assert!(base_line_of("+ 10.0.0.2 12 -", 0, b"10.0.0.2").is_some());
+    }
+
+    #[test]
+    fn a_base_splits_off_and_keeps_the_replayed_names() {
+        let k = |ino| Known {
+            ino,
+            bucket: Some(1),
+        };
+        let mut body = String::new();
+        add_line(&mut body, "a", k(1));
+        add_line(&mut body, "b", k(2));
+        add_line(&mut body, "c", k(3));
+        let mut log = with_base(&body, 3);
+        remove_line(&mut log, "b");
+        add_line(&mut log, "d", k(4));
+        add_line(&mut log, "a", k(5));
+        let (base, n, delta) = split_base(&log);
+        assert_eq!((base, n), (body.as_str(), 3));
+        assert_eq!(delta, "- b\n+ d 4 01\n+ a 5 01\n");
+        let live = live_in_order(&log);
+        assert_eq!(live, [("c", k(3)), ("d", k(4)), ("a", k(5))]);
+        let r = replay(&log);
+        let mut replayed: Vec<(&str, Known)> =
+            r.live.iter().map(|e| (r.name(*e), r.known(*e))).collect();
+        replayed.sort_by_key(|(n, _)| *n);
+        let mut sorted = live.clone();
+        sorted.sort_by_key(|(n, _)| *n);
+        assert_eq!(sorted, replayed);
+        // A header that does not end on a line, or is not one: all delta.
+        for bad in [
+            "# base 3 5\n+ a 1 01\n",
+            "# base x 0\n",
+            "# base 3\n+ a 1 01\n",
+        ] {
+            assert_eq!(split_base(bad), ("", 0, bad));
+        }
+    }
+
+    #[test]
     fn compaction_threshold() {
         assert!(!needs_compaction(0, COMPACT_SLACK));
         assert!(needs_compaction(0, COMPACT_SLACK + 1));
-        assert!(!needs_compaction(1000, 1500 + COMPACT_SLACK));
-        assert!(needs_compaction(1000, 1501 + COMPACT_SLACK));
+        assert!(!needs_compaction(1000, 1125 + COMPACT_SLACK));
+        assert!(needs_compaction(1000, 1126 + COMPACT_SLACK));
         assert!(!needs_compaction(usize::MAX, usize::MAX));
     }
 }

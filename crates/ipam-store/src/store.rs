@@ -34,11 +34,14 @@
 //! directory. Stamp and mtime equal: nobody else created or removed a name since, the index is
 //! exact (a kernel-stamped change can never produce a time in the past, however coarse its
 //! clock; see [`crate::names`]). Otherwise the operation **reconciles**: it lists the
-//! directory once (names and inodes, no file read), compares the listing with the names log,
-//! reads only the files that are new or whose inode changed, lists their holders in the index,
-//! marks the index lines of vanished names dead, and restamps. The cost is one directory
-//! listing (≈1.3 ms at 5,000 leases on ext4, where the kernel hashes every name it lists), not
-//! a read of every lease. An older release of ours rebuilds its own index when it finds ours
+//! directory once (raw `getdents64` into one buffer: names and inodes, no file read, no
+//! `stat`), walks the listing in step with the names log, which keeps the names in the order
+//! of the last listing (see [`crate::reconcile`]), reads only the files that are new or whose
+//! inode changed, lists their holders in the index, marks the index lines of vanished names
+//! dead (after one `fstatat` confirms each is gone), appends those changes to the names log,
+//! and restamps. The cost is one directory listing (≈1 ms of kernel time at 5,000 leases on
+//! ext4, where the kernel hashes every name it lists) plus a sequential walk, not a read of
+//! every lease. An older release of ours rebuilds its own index when it finds ours
 //! (other marker) and removes the names log; we rebuild once when we find its v2 marker.
 //!
 //! Known limitations, all repaired by [`Store::gc`] (a full scan): a lease file released and
@@ -68,7 +71,7 @@
 //! ours (up to 3 s in the past) after each of our changes.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,12 +80,13 @@ use std::time::Duration;
 use ipnetwork::IpNetwork;
 
 use crate::error::Error;
-use crate::fsx::{Dir, Mtime, TMP_PREFIX, tmp_name};
+use crate::fsx::{Dir, Mtime, TMP_PREFIX, dirent_at, tmp_name};
 use crate::index::{Index, OWNERS, bucket_of, holder_id};
 use crate::lock::{self, LOCK, Lock};
 use crate::names::{self, Known, Tail};
 use crate::owner::{Holder, Owner};
 use crate::range::{Range, RangeSet, check_sets};
+use crate::reconcile;
 
 /// host-local's default `dataDir`.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
@@ -92,6 +96,9 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 const LAST_RESERVED: &str = "last_reserved_ip.";
 /// Largest lease file we read; anything bigger is corrupt.
 const MAX_FILE: usize = 64 * 1024;
+/// A reconciliation that paired more known names than this (plus 1/16 of the live names) out
+/// of the names log's order rewrites the log in listing order.
+const REWRITE_OUT_OF_ORDER: usize = 64;
 /// Candidates probed one by one (`fstatat`) before switching to one directory listing.
 const PROBE_LIMIT: usize = 32;
 
@@ -788,6 +795,25 @@ fn leftover_error(
     })
 }
 
+/// Refuses a requested address that is a gateway, network or broadcast address of its range.
+fn check_requested(set: &RangeSet, req: IpAddr) -> Result<(), Error> {
+    match set
+        .range_for(req)
+        .and_then(|r| r.reserved_kind(req).map(|k| (r, k)))
+    {
+        Some((r, "gateway")) => Err(Error::RequestedGateway {
+            address: req,
+            range: r.to_string(),
+        }),
+        Some((r, kind)) => Err(Error::RequestedReserved {
+            address: req,
+            kind,
+            subnet: r.subnet().to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn describe(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::ELOOP) => "is a symbolic link (not followed)".into(),
@@ -828,7 +854,8 @@ impl Session<'_> {
                 entries.push((*ip, h.clone()));
             }
         }
-        self.index.rebuild(&entries, &text)?;
+        self.index
+            .rebuild(&entries, &names::with_base(&text, leases.len()))?;
         *self.names.get_mut() = NamesDelta {
             text: String::new(),
             live: leases.len(),
@@ -852,133 +879,107 @@ impl Session<'_> {
         };
         let log = String::from_utf8(bytes)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        let delta = self.compare(&log)?;
+        let d = self.dir();
+        let listing = d
+            .read_dirents()
+            .map_err(|e| Error::io("list", d.path().to_path_buf(), e))?;
+        let delta = self.compare(&log, &listing)?;
         *self.names.get_mut() = delta;
         self.valid = None;
         Ok(())
     }
 
-    /// The body of [`Session::reconcile`]: compares a listing with `log`.
-    fn compare(&self, log: &str) -> Result<NamesDelta, Error> {
-        let known = names::replay(log);
-        let d = self.dir();
-        // The addresses reserved last in each range set (host-local numbers them from 0).
-        let recent: Vec<String> = (0..64)
+    /// The body of [`Session::reconcile`]: compares the raw listing `listing` with `log` (see
+    /// [`crate::reconcile`]), reads what changed, updates the index, and returns the names
+    /// log lines to append.
+    fn compare(&self, log: &str, listing: &[u8]) -> Result<NamesDelta, Error> {
+        let recent = self.recent_reserved();
+        let diff = reconcile::diff(listing, log, &recent, false);
+        let mut delta = NamesDelta {
+            text: String::new(),
+            live: diff.kept,
+            lines: diff.lines,
+        };
+        let mut read = self.resolved(&diff.read);
+        let mut dead = self.note_gone(&diff.gone, &mut read, &mut delta)?;
+        let (rechecked, added) = self.read_changed(read, &mut dead)?;
+        self.mark_dead(&dead)?;
+        self.take_in(&added, &mut delta)?;
+        delta.live += rechecked.len();
+        if names::needs_compaction(delta.live, delta.lines)
+            || diff.out_of_order > REWRITE_OUT_OF_ORDER + delta.live / 16
+        {
+            self.rewrite_in_listing_order(log, listing, &recent, &rechecked, &added)?;
+            delta.text.clear();
+            delta.lines = delta.live;
+        }
+        Ok(delta)
+    }
+
+    /// The addresses `last_reserved_ip.N` name (host-local numbers the files from 0).
+    fn recent_reserved(&self) -> Vec<String> {
+        (0..64)
             .map_while(|n| {
-                d.read_small(&format!("{LAST_RESERVED}{n}"), 128)
+                self.dir()
+                    .read_small(&format!("{LAST_RESERVED}{n}"), 128)
                     .ok()
                     .flatten()
             })
             .filter_map(|b| String::from_utf8(b).ok().map(|s| s.trim().to_string()))
-            .collect();
-        // The listing, sorted by fingerprint like the known names: (fingerprint, inode, name
-        // span in `arena`).
-        let mut arena: Vec<u8> = Vec::with_capacity(known.live.len() * 12 + 64);
-        let mut listed: Vec<(u64, u64, u32, u32)> = Vec::with_capacity(known.live.len() + 8);
-        d.for_each_entry(|name, ino| {
-            if let (Ok(start), Ok(end)) = (
-                u32::try_from(arena.len()),
-                u32::try_from(arena.len() + name.len()),
-            ) {
-                arena.extend_from_slice(name);
-                listed.push((names::fingerprint(name), ino, start, end));
-            }
-        })
-        .map_err(|e| Error::io("list", d.path().to_path_buf(), e))?;
-        names::sort_by_hash(&mut listed, |l| l.0, |_| 0);
-        let bytes_of = |l: &(u64, u64, u32, u32)| &arena[l.2 as usize..l.3 as usize];
-        let name_of = |l: &(u64, u64, u32, u32)| std::str::from_utf8(bytes_of(l)).ok();
-        let same_name =
-            |k: &names::Entry, l: &(u64, u64, u32, u32)| known.name(*k).as_bytes() == bytes_of(l);
+            .collect()
+    }
 
-        // One pass over both: known and listed with the same name and inode are unchanged
-        // (`kept`, a bit per known name); the rest is gone, new or changed.
-        let mut kept = vec![0u64; known.live.len() / 64 + 1];
-        let mut gone: Vec<usize> = Vec::new();
-        // Names to read: (address, inode, what the log knew of it).
-        let mut read: Vec<(IpAddr, u64, Option<Known>)> = Vec::new();
-        let mut pair = |k: Option<usize>, l: Option<&(u64, u64, u32, u32)>| match (k, l) {
-            (Some(k), Some(l)) if same_name(&known.live[k], l) => {
-                let e = known.live[k];
-                let was = known.known(e);
-                if was.ino == l.1 && !recent.iter().any(|r| r.as_bytes() == bytes_of(l)) {
-                    kept[k / 64] |= 1 << (k % 64);
-                } else if let Some(ip) = lease_name(known.name(e)) {
-                    read.push((ip, l.1, Some(was)));
-                } else {
-                    kept[k / 64] |= 1 << (k % 64);
-                }
+    /// The names of a diff's reads that are lease names, as addresses.
+    fn resolved(&self, read: &[(&[u8], u64, Option<Known>)]) -> Vec<(IpAddr, u64, Option<Known>)> {
+        read.iter()
+            .filter_map(|(name, ino, k)| {
+                let ip = std::str::from_utf8(name).ok().and_then(lease_name)?;
+                Some((ip, *ino, *k))
+            })
+            .collect()
+    }
+
+    /// Known names the listing no longer has: `-` lines, and their index buckets to mark
+    /// dead. A name that still exists after all (only a malformed log can say so) is read
+    /// again instead (added to `read`).
+    fn note_gone(
+        &self,
+        gone: &[(&[u8], Known)],
+        read: &mut Vec<(IpAddr, u64, Option<Known>)>,
+        delta: &mut NamesDelta,
+    ) -> Result<Vec<(IpAddr, u8)>, Error> {
+        let d = self.dir();
+        let mut dead = Vec::new();
+        for (name, k) in gone {
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            let ip = lease_name(name);
+            if let Some(ip) = ip
+                && let Some(ino) = d.ino_of(name).map_err(self.store.io("stat", name))?
+            {
+                read.push((ip, ino, Some(*k)));
+                continue;
             }
-            (k, l) => {
-                if let Some(k) = k {
-                    gone.push(k);
-                }
-                if let (Some(l), Some(ip)) = (l, l.and_then(name_of).and_then(lease_name)) {
-                    read.push((ip, l.1, None));
-                }
-            }
-        };
-        let (mut i, mut j) = (0, 0);
-        while i < known.live.len() || j < listed.len() {
-            let kf = known.live.get(i).map(|e| e.fp);
-            let lf = listed.get(j).map(|l| l.0);
-            match (kf, lf) {
-                (Some(a), Some(b)) if a == b => {
-                    // Equal fingerprints: pair by name (a run of one on each side but for a
-                    // fingerprint collision).
-                    let i2 = known.live[i..]
-                        .iter()
-                        .position(|e| e.fp != a)
-                        .map_or(known.live.len(), |n| i + n);
-                    let j2 = listed[j..]
-                        .iter()
-                        .position(|l| l.0 != b)
-                        .map_or(listed.len(), |n| j + n);
-                    if i2 == i + 1 && j2 == j + 1 {
-                        pair(Some(i), Some(&listed[j]));
-                        (i, j) = (i2, j2);
-                        continue;
-                    }
-                    let mut left: Vec<usize> = (i..i2).collect();
-                    for l in &listed[j..j2] {
-                        match left.iter().position(|k| same_name(&known.live[*k], l)) {
-                            Some(p) => pair(Some(left.swap_remove(p)), Some(l)),
-                            None => pair(None, Some(l)),
-                        }
-                    }
-                    for k in left {
-                        pair(Some(k), None);
-                    }
-                    (i, j) = (i2, j2);
-                }
-                (Some(a), b) if b.is_none_or(|b| a < b) => {
-                    pair(Some(i), None);
-                    i += 1;
-                }
-                _ => {
-                    pair(None, listed.get(j));
-                    j += 1;
-                }
-            }
-        }
-        let is_kept = |k: usize| kept[k / 64] & (1 << (k % 64)) != 0;
-        let mut delta = NamesDelta {
-            text: String::new(),
-            live: (0..known.live.len()).filter(|k| is_kept(*k)).count(),
-            lines: known.lines,
-        };
-        // Gone since the stamp: marked dead in the bucket the log names.
-        let mut dead: Vec<(IpAddr, u8)> = Vec::new();
-        for k in gone.iter().map(|k| known.live[*k]) {
-            let name = known.name(k);
             names::remove_line(&mut delta.text, name);
             delta.lines = delta.lines.saturating_add(1);
-            if let (Some(ip), Some(b)) = (lease_name(name), known.known(k).bucket) {
+            if let (Some(ip), Some(b)) = (ip, k.bucket) {
                 dead.push((ip, b));
             }
         }
-        // New names, and known ones with another inode (or named by last_reserved_ip.N)
-        // whose holder is not the one indexed.
+        Ok(dead)
+    }
+
+    /// Reads the lease files of new names and of known names with another inode (or named
+    /// by `last_reserved_ip.N`). Returns the known ones whose holder is the one indexed
+    /// (`rechecked`) and the names to take in (`added`, with their holder when the file is a
+    /// lease); the old index lines of the others go to `dead`.
+    #[allow(clippy::type_complexity)]
+    fn read_changed(
+        &self,
+        read: Vec<(IpAddr, u64, Option<Known>)>,
+        dead: &mut Vec<(IpAddr, u8)>,
+    ) -> Result<(Vec<(IpAddr, Known)>, Vec<OnDisk>), Error> {
         let mut added: Vec<OnDisk> = Vec::new();
         let mut rechecked: Vec<(IpAddr, Known)> = Vec::new();
         for (ip, ino, before) in read {
@@ -1004,13 +1005,17 @@ impl Session<'_> {
             }
             added.push((ip, ino, holder));
         }
-        self.mark_dead(&dead)?;
+        Ok((rechecked, added))
+    }
+
+    /// Lists the holders of `added` in the index and notes their names.
+    fn take_in(&self, added: &[OnDisk], delta: &mut NamesDelta) -> Result<(), Error> {
         let indexed: Vec<(IpAddr, &Holder)> = added
             .iter()
             .filter_map(|(ip, _, h)| h.as_ref().map(|h| (*ip, h)))
             .collect();
         self.index.append(true, &indexed)?;
-        for (ip, ino, h) in &added {
+        for (ip, ino, h) in added {
             let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
             names::add_line(
                 &mut delta.text,
@@ -1019,25 +1024,48 @@ impl Session<'_> {
             );
             delta.lines = delta.lines.saturating_add(1);
         }
-        delta.live += rechecked.len() + added.len();
-        if names::needs_compaction(delta.live, delta.lines) {
-            let mut text = String::new();
-            for k in (0..known.live.len()).filter(|k| is_kept(*k)) {
-                let e = known.live[k];
-                names::add_line(&mut text, known.name(e), known.known(e));
-            }
-            for (ip, k) in &rechecked {
-                names::add_line(&mut text, &ip.to_string(), *k);
-            }
-            for (ip, ino, h) in &added {
-                let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
-                names::add_line(&mut text, &ip.to_string(), Known { ino: *ino, bucket });
-            }
-            self.index.names_replace(&text)?;
-            delta.text.clear();
-            delta.lines = delta.live;
+        delta.live += added.len();
+        Ok(())
+    }
+
+    /// Replaces the names log with every live name in the order of `listing`, so that the
+    /// next comparison walks it in step: the unchanged names of `log`, then `rechecked` and
+    /// `added`.
+    fn rewrite_in_listing_order(
+        &self,
+        log: &str,
+        listing: &[u8],
+        recent: &[String],
+        rechecked: &[(IpAddr, Known)],
+        added: &[OnDisk],
+    ) -> Result<(), Error> {
+        let diff = reconcile::diff(listing, log, recent, true);
+        let mut live: HashMap<Vec<u8>, Known> = diff
+            .kept_list
+            .iter()
+            .map(|(n, k)| (n.to_vec(), *k))
+            .collect();
+        for (ip, k) in rechecked {
+            live.insert(ip.to_string().into_bytes(), *k);
         }
-        Ok(delta)
+        for (ip, ino, h) in added {
+            let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
+            live.insert(ip.to_string().into_bytes(), Known { ino: *ino, bucket });
+        }
+        let n = live.len();
+        let mut text = String::new();
+        let mut at = 0;
+        while let Some((name, _, next)) = dirent_at(listing, at) {
+            at = next;
+            if let (Some(k), Ok(n)) = (live.remove(name), std::str::from_utf8(name)) {
+                names::add_line(&mut text, n, k);
+            }
+        }
+        // Unreachable in practice (every live name was listed); kept for exactness.
+        for (n, k) in &live {
+            names::add_line(&mut text, &String::from_utf8_lossy(n), *k);
+        }
+        self.index.names_replace(&names::with_base(&text, n))
     }
 
     /// Appends `-` lines for the live entries of each `(address, bucket)`.
@@ -1118,17 +1146,18 @@ impl Session<'_> {
         }
     }
 
-    /// The names log with `delta` applied, as a fresh log without dead lines, and its size.
+    /// The names log with `delta` applied, as a fresh log without dead lines (its base in
+    /// the old base's order, the delta's names after it), and its size.
     fn compacted(&self, delta: &str) -> Option<(String, usize)> {
         let mut log = String::from_utf8(self.index.names_read().ok()??).ok()?;
         log.push('\n');
         log.push_str(delta);
-        let known = names::replay(&log);
+        let live = names::live_in_order(&log);
         let mut text = String::new();
-        for e in &known.live {
-            names::add_line(&mut text, known.name(*e), known.known(*e));
+        for (name, k) in &live {
+            names::add_line(&mut text, name, *k);
         }
-        Some((text, known.live.len()))
+        Some((names::with_base(&text, live.len()), live.len()))
     }
 
     /// [`Store::allocate`] under the lock, `want` mapped per set.
@@ -1238,7 +1267,8 @@ impl Session<'_> {
         Ok(released)
     }
 
-    /// One set of [`Store::allocate`].
+    /// One set of [`Store::allocate`]: the requested address, else the owner's lease in the
+    /// set, else the next free address round-robin.
     #[allow(clippy::too_many_arguments)]
     fn allocate_in(
         &self,
@@ -1250,42 +1280,14 @@ impl Session<'_> {
         tmp: &mut Option<(String, u64)>,
         created: &mut Vec<IpAddr>,
     ) -> Result<Lease, Error> {
-        let lease = |ip: IpAddr| -> Result<Lease, Error> {
-            let range = set.range_for(ip).cloned().ok_or_else(|| Error::Corrupt {
-                path: self.dir().join(&ip.to_string()),
-                reason: format!("is not in range set {i} ({set})"),
-            })?;
-            Ok(Lease {
-                set: i,
-                address: ip,
-                range,
-            })
-        };
+        let lease = |ip: IpAddr| self.lease_in(i, set, ip);
         let mine: Vec<IpAddr> = held
             .iter()
             .copied()
             .filter(|ip| allocatable(set, *ip))
             .collect();
         if let Some(req) = want {
-            match set
-                .range_for(req)
-                .and_then(|r| r.reserved_kind(req).map(|k| (r, k)))
-            {
-                Some((r, "gateway")) => {
-                    return Err(Error::RequestedGateway {
-                        address: req,
-                        range: r.to_string(),
-                    });
-                }
-                Some((r, kind)) => {
-                    return Err(Error::RequestedReserved {
-                        address: req,
-                        kind,
-                        subnet: r.subnet().to_string(),
-                    });
-                }
-                None => {}
-            }
+            check_requested(set, req)?;
             if mine.contains(&req) {
                 return lease(req);
             }
@@ -1298,37 +1300,81 @@ impl Session<'_> {
                     ranges: set.to_string(),
                 });
             }
-            let name = req.to_string();
-            if !self
-                .dir()
-                .exists(&name)
-                .map_err(self.store.io("stat", &name))?
-                && self.reserve(owner, i, req, held, tmp, created)?
-            {
-                return lease(req);
-            }
-            // Taken: ours only if a foreign writer added it after the index was built.
-            return match self.store.holder_of(req)? {
-                Some(Ok(h)) if h.is(owner) => {
-                    self.index.append(true, &[(req, &h)])?;
-                    held.push(req);
-                    lease(req)
-                }
-                holder => Err(Error::AddressTaken {
-                    address: req,
-                    set: i,
-                    ranges: set.to_string(),
-                    holder: match holder {
-                        Some(Ok(h)) => h.to_string(),
-                        Some(Err(reason)) => format!("an unreadable lease file ({reason})"),
-                        None => "nobody (released meanwhile)".into(),
-                    },
-                }),
-            };
+            return self.reserve_requested(owner, i, set, req, held, tmp, created);
         }
         if let Some(h) = mine.first() {
             return lease(*h);
         }
+        self.reserve_next_free(owner, i, set, held, tmp, created)
+    }
+
+    /// The lease of `ip` from range set `i`.
+    fn lease_in(&self, i: usize, set: &RangeSet, ip: IpAddr) -> Result<Lease, Error> {
+        let range = set.range_for(ip).cloned().ok_or_else(|| Error::Corrupt {
+            path: self.dir().join(&ip.to_string()),
+            reason: format!("is not in range set {i} ({set})"),
+        })?;
+        Ok(Lease {
+            set: i,
+            address: ip,
+            range,
+        })
+    }
+
+    /// Reserves the requested address `req` of set `i` for `owner`, who holds none in the
+    /// set; when it is taken, it is the owner's only if a foreign writer leased it to them.
+    #[allow(clippy::too_many_arguments)]
+    fn reserve_requested(
+        &self,
+        owner: &Owner,
+        i: usize,
+        set: &RangeSet,
+        req: IpAddr,
+        held: &mut Vec<IpAddr>,
+        tmp: &mut Option<(String, u64)>,
+        created: &mut Vec<IpAddr>,
+    ) -> Result<Lease, Error> {
+        let name = req.to_string();
+        if !self
+            .dir()
+            .exists(&name)
+            .map_err(self.store.io("stat", &name))?
+            && self.reserve(owner, i, req, held, tmp, created)?
+        {
+            return self.lease_in(i, set, req);
+        }
+        // Taken: ours only if a foreign writer added it after the index was built.
+        match self.store.holder_of(req)? {
+            Some(Ok(h)) if h.is(owner) => {
+                self.index.append(true, &[(req, &h)])?;
+                held.push(req);
+                self.lease_in(i, set, req)
+            }
+            holder => Err(Error::AddressTaken {
+                address: req,
+                set: i,
+                ranges: set.to_string(),
+                holder: match holder {
+                    Some(Ok(h)) => h.to_string(),
+                    Some(Err(reason)) => format!("an unreadable lease file ({reason})"),
+                    None => "nobody (released meanwhile)".into(),
+                },
+            }),
+        }
+    }
+
+    /// Reserves the next free address of set `i` round-robin from `last_reserved_ip.<i>`:
+    /// the first [`PROBE_LIMIT`] candidates are probed one by one, then one listing says
+    /// which are taken.
+    fn reserve_next_free(
+        &self,
+        owner: &Owner,
+        i: usize,
+        set: &RangeSet,
+        held: &mut Vec<IpAddr>,
+        tmp: &mut Option<(String, u64)>,
+        created: &mut Vec<IpAddr>,
+    ) -> Result<Lease, Error> {
         let mut taken: Option<HashSet<IpAddr>> = None;
         let mut probes = 0usize;
         for (cand, _) in set.candidates(self.store.last_reserved(i)) {
@@ -1353,7 +1399,7 @@ impl Session<'_> {
                 }
             };
             if !busy && self.reserve(owner, i, cand, held, tmp, created)? {
-                return lease(cand);
+                return self.lease_in(i, set, cand);
             }
         }
         Err(Error::Exhausted {

@@ -28,7 +28,8 @@ fn test_sets() -> Vec<RangeSet> {
     sets(&["10.10.0.0/23", "fd00:10::/64"])
 }
 
-/// Runs inside a child process; `IPAM_STORE_CHILD` = `<mode>|<dataDir>|<network>|<id>|<delay µs>`.
+/// Runs inside a child process; `IPAM_STORE_CHILD` =
+/// `<mode>|<dataDir>|<network>|<id>|<delay µs>|<lock bound ms>`.
 #[test]
 #[ignore = "helper: runs only as a child process of the tests below"]
 fn child() {
@@ -36,11 +37,12 @@ fn child() {
     #[allow(clippy::disallowed_methods)]
     let spec = std::env::var(CHILD_ENV).expect("run by the concurrency tests only");
     let parts: Vec<&str> = spec.split('|').collect();
-    let [mode, data, network, id, delay] = parts[..] else {
+    let [mode, data, network, id, delay, bound] = parts[..] else {
         panic!("bad {CHILD_ENV}: {spec}");
     };
     ipam_store::__set_step_delay(Duration::from_micros(delay.parse().unwrap()));
-    let store = Store::open(Path::new(data), network, Duration::from_secs(30)).unwrap();
+    let bound = Duration::from_millis(bound.parse().unwrap());
+    let store = Store::open(Path::new(data), network, bound).unwrap();
     let sets = test_sets();
     match mode {
         "alloc" => {
@@ -69,7 +71,22 @@ fn child() {
     }
 }
 
+/// The lock bound of children spawned with [`spawn`].
+const CHILD_LOCK_BOUND: Duration = Duration::from_secs(30);
+
 fn spawn(mode: &str, data: &Path, network: &str, id: &str, delay_us: u64) -> Child {
+    spawn_bounded(mode, data, network, id, delay_us, CHILD_LOCK_BOUND)
+}
+
+/// [`spawn`] with the child's lock bound.
+fn spawn_bounded(
+    mode: &str,
+    data: &Path,
+    network: &str,
+    id: &str,
+    delay_us: u64,
+    bound: Duration,
+) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -81,7 +98,11 @@ fn spawn(mode: &str, data: &Path, network: &str, id: &str, delay_us: u64) -> Chi
         ])
         .env(
             CHILD_ENV,
-            format!("{mode}|{}|{network}|{id}|{delay_us}", data.display()),
+            format!(
+                "{mode}|{}|{network}|{id}|{delay_us}|{}",
+                data.display(),
+                bound.as_millis()
+            ),
         )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -223,9 +244,23 @@ fn processes(existing: u32) {
         usize::from(existing > 0)
     );
 
+    // The lock bound of the children below, relative to one child alone measured now: the
+    // last of 100 waits for the 99 others, so a fixed bound flakes on a loaded machine. Every
+    // child must still get the lock within it (a timeout fails the child, and the test).
+    let began = Instant::now();
+    result_line(spawn("alloc", data, "net", "probe", 0), "LEASE ");
+    let one = began.elapsed();
+    assert_eq!(
+        store
+            .release_by_owner(&owner("probe", "eth0"))
+            .unwrap()
+            .len(),
+        2
+    );
+    let bound = CHILD_LOCK_BOUND.max(one * 100 * 10);
     let began = Instant::now();
     let children: Vec<_> = (0..100)
-        .map(|i| spawn("alloc", data, "net", &format!("p{i}"), 0))
+        .map(|i| spawn_bounded("alloc", data, "net", &format!("p{i}"), 0, bound))
         .collect();
     let lines: Vec<String> = children
         .into_iter()
@@ -253,9 +288,12 @@ fn processes(existing: u32) {
     for i in 0..50 {
         children.push((
             "RELEASED ",
-            spawn("release", data, "net", &format!("p{i}"), 0),
+            spawn_bounded("release", data, "net", &format!("p{i}"), 0, bound),
         ));
-        children.push(("LEASE ", spawn("alloc", data, "net", &format!("q{i}"), 0)));
+        children.push((
+            "LEASE ",
+            spawn_bounded("alloc", data, "net", &format!("q{i}"), 0, bound),
+        ));
     }
     for (tag, c) in children {
         let line = result_line(c, tag);
@@ -275,9 +313,11 @@ fn processes(existing: u32) {
     assert!(lock_is_free(&store));
     assert_eq!(lease_names(store.dir()).len(), 200 + existing as usize);
     eprintln!(
-        "{existing} existing leases: 100 concurrent allocating processes: {} ms wall; 50 release + 50 allocate: {} ms wall",
+        "{existing} existing leases: one process alone {} ms; 100 concurrent allocating processes: {} ms wall; 50 release + 50 allocate: {} ms wall (lock bound {} ms)",
+        one.as_millis(),
         alloc_wall.as_millis(),
-        mixed_wall.as_millis()
+        mixed_wall.as_millis(),
+        bound.as_millis()
     );
 }
 

@@ -418,6 +418,85 @@ fn a_damaged_names_log_costs_a_reconciliation_or_a_rebuild_never_a_lease() {
     assert_eq!(read(tmp.path(), "outside"), "untouched");
 }
 
+/// The names log keeps its names in listing order (a `# base <n> <bytes>` header, then one `+`
+/// line per name) only to make the next comparison a sequential walk: a base out of order,
+/// repeating a name, or with a header that lies costs time, never a lease.
+#[test]
+fn a_base_out_of_order_or_lying_never_hides_a_lease() {
+    let tmp = TempDir::new("base");
+    let store = open(&tmp, "net");
+    let sets = sets(&["10.3.0.0/16"]);
+    let dir = store.dir().to_path_buf();
+    let owners = dir.join(".owners");
+    for i in 0..200u32 {
+        store
+            .allocate(&owner(&format!("o{i}"), "eth0"), &sets, &[])
+            .unwrap();
+    }
+    let base_lines = || -> Vec<String> {
+        let log = read(&owners, "names");
+        let mut lines = log.lines();
+        let head = lines.next().unwrap().to_string();
+        assert!(head.starts_with("# base "), "{head}");
+        lines
+            .filter(|l| l.starts_with("+ "))
+            .map(str::to_string)
+            .collect()
+    };
+    let plus = base_lines();
+    for (round, what) in ["reversed", "repeated", "bad size", "no header"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut lines = plus.clone();
+        let log = match what {
+            "reversed" => {
+                lines.reverse();
+                let body = lines.join("\n") + "\n";
+                format!("# base {} {}\n{body}", lines.len(), body.len())
+            }
+            "repeated" => {
+                // o0's line twice, the second time at the end of the base
+                let first = lines[0].clone();
+                lines.push(first);
+                let body = lines.join("\n") + "\n";
+                format!("# base {} {}\n{body}", lines.len(), body.len())
+            }
+            "bad size" => {
+                let body = lines.join("\n") + "\n";
+                format!("# base {} {}\n{body}", lines.len(), body.len() + 7)
+            }
+            _ => lines.join("\n") + "\n",
+        };
+        // No stamp: the next operation reconciles against this log.
+        std::fs::write(owners.join("names"), log).unwrap();
+        let name = format!("10.3.200.{}", round + 1);
+        go_reserve(&dir, &name, &format!("g{round}"), 0);
+        assert_eq!(
+            store.find(&owner(&format!("g{round}"), "eth0")).unwrap(),
+            [ip(&name)],
+            "{what}"
+        );
+        for i in 0..200u32 {
+            assert_eq!(
+                store.find(&owner(&format!("o{i}"), "eth0")).unwrap().len(),
+                1,
+                "{what}: o{i}"
+            );
+        }
+        assert_eq!(
+            known_names(&dir),
+            lease_names(&dir).into_iter().collect::<BTreeSet<_>>(),
+            "{what}"
+        );
+    }
+    // A Go release the log does not know of yet is still seen.
+    let gone = store.find(&owner("o7", "eth0")).unwrap()[0].to_string();
+    go_release(&dir, &gone);
+    assert!(store.find(&owner("o7", "eth0")).unwrap().is_empty());
+    assert!(!known_names(&dir).contains(&gone));
+}
+
 #[test]
 fn the_names_log_is_compacted_in_the_steady_state() {
     let tmp = TempDir::new("compact");

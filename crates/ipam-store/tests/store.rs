@@ -833,7 +833,10 @@ fn a_held_lock_turns_into_a_timeout_error() {
         }
         other => panic!("expected LockTimeout, got {other}"),
     }
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    // No upper bound on `took`: a loaded machine can stretch any wait. The call returned
+    // while the lock is still held (it is released only below), which a wait without bound
+    // never does, and the error says the configured bound (300 ms) is the one that expired.
+    assert!(took >= Duration::from_millis(300), "{took:?}");
     assert!(e.to_string().starts_with("timed out after 3"), "{e}");
     assert!(e.to_string().ends_with(&format!(
         "ms waiting for the lock {}/lock",
