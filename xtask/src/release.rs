@@ -113,7 +113,9 @@ const ORDERED: [&str; 4] = ["loopback", "ipam", "bridge", "eni"];
 /// `scripts/symbol-order.sh` into `packaging/symbol-order/`, then built again for release.
 pub fn symbol_order(args: &[String]) -> Res<()> {
     if !args.is_empty() {
-        return Err(util::Failure::Usage("symbol-order takes no arguments".into()));
+        return Err(util::Failure::Usage(
+            "symbol-order takes no arguments".into(),
+        ));
     }
     let names: Vec<String> = ORDERED.iter().map(|s| s.to_string()).collect();
     let sel = selection(&names)?;
@@ -125,7 +127,11 @@ pub fn symbol_order(args: &[String]) -> Res<()> {
         .arg(&dir);
     util::status(&mut cmd, "scripts/symbol-order.sh")?;
     let out = build_static(&sel, &[])?;
-    eprintln!("symbol-order: wrote {}; release build in {}", dir.display(), out.display());
+    eprintln!(
+        "symbol-order: wrote {}; release build in {}",
+        dir.display(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -140,7 +146,11 @@ pub fn order_file(plugin: &str) -> PathBuf {
 
 /// The package holding the `plugin` binary.
 fn package_of(plugin: &str) -> &str {
-    if plugin == "ipam" { "ipam-plugin" } else { plugin }
+    if plugin == "ipam" {
+        "ipam-plugin"
+    } else {
+        plugin
+    }
 }
 
 /// Builds `plugin` (`cargo rustc`, one binary at a time), linked with `--symbol-ordering-file`: the functions a run touches first in the
