@@ -236,7 +236,7 @@ pub fn run(args: &[String]) -> Res<()> {
     if !is_debian_version(&version) {
         return fail(format!("dist: {version:?} is not a Debian version"));
     }
-    let bins = release::build_static(&release::selection(&[])?)?;
+    let bins = release::build_static(&release::selection(&[])?, &[])?;
     for p in PLUGINS {
         let how = release::check_static(&bins.join(p))?;
         eprintln!("dist: {p}: static ({how})");

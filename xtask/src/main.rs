@@ -23,6 +23,11 @@ Build:
       static release build (glibc, +crt-static) of the five plugins (loopback ipam bridge eni
       branch-eni; arguments replace that selection, e.g. `-p eni`); checks that every plugin
       binary is static; prints the directory holding them on the last line of stdout
+  symbol-order
+      regenerate packaging/symbol-order/<plugin>.txt (the link order `release` uses: the
+      functions an invocation runs, together): builds the plugins unstripped, runs their verbs
+      under valgrind's callgrind in a simulated host (scripts/symbol-order.sh), then rebuilds
+      them for release
   dist [--check]
       the release artifacts in dist/ from that build: task-cni-<version>-linux-amd64.tgz (the
       plugins, LICENSE, README), task-cni_<version>_amd64.deb (/opt/cni/bin, the opt-in ECS
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         "release" => release::run(rest),
+        "symbol-order" => release::symbol_order(rest),
         "dist" => dist::run(rest),
         "dist-check" => dist::check_only(rest),
         "cnitool" => util::run_script("build-cnitool.sh", rest),

@@ -28,6 +28,7 @@ mod error;
 pub mod gocompat;
 pub mod gojson;
 pub mod log;
+mod oom;
 mod result;
 mod rollback;
 mod skel;
@@ -41,6 +42,7 @@ pub use env::{
 };
 pub use error::{Error, PluginError, code};
 pub use gojson::parse_value;
+pub use oom::{ExitOnOom, set_reported_version};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use rollback::Rollback;
 pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_c_main, run_with};

@@ -93,10 +93,17 @@ pub fn run<P: Plugin>(plugin: P) -> ExitCode {
 /// plugin is done here: standard streams that are closed are reopened on `/dev/null` (so a
 /// socket never becomes "stdout"), and SIGPIPE is ignored (a runtime that stopped reading gets
 /// a failed write, not a killed plugin). `std::env::args` works as before (glibc hands argv to
-/// the standard library's `.init_array` hook). Stdout is flushed before `main` returns.
+/// the standard library's `.init_array` hook). Stdout is flushed before `main` returns. The
+/// global allocator is [`ExitOnOom`](crate::ExitOnOom): a failed allocation is a CNI error
+/// (code 11) on stdout, not an abort.
 #[macro_export]
 macro_rules! main {
     ($plugin:expr) => {
+        /// The system allocator; a failed allocation is a CNI error, not an abort
+        /// ([`cni_spec::ExitOnOom`]).
+        #[global_allocator]
+        static CNI_SPEC_ALLOCATOR: $crate::ExitOnOom = $crate::ExitOnOom;
+
         /// The process entry point, called by the C library ([`cni_spec::main!`]).
         #[unsafe(no_mangle)]
         pub extern "C" fn main(
@@ -278,7 +285,8 @@ fn dispatch<P: Plugin>(
     let decoded: Result<Value, Error> =
         serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()));
     if let Some(v) = decoded.as_ref().ok().and_then(crate::version_hint) {
-        if SpecVersion::parse(v).is_some() {
+        if let Some(parsed) = SpecVersion::parse(v) {
+            crate::set_reported_version(parsed);
             v.clone_into(reported_version);
         }
     }

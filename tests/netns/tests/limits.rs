@@ -480,3 +480,58 @@ fn address_space_limit_gives_clear_errors_and_no_partial_change() {
         }
     }
 }
+
+/// RLIMIT_AS swept in 64 KiB steps from the start-up floor to 3 MiB above it, for every
+/// plugin: each ADD either works, or fails with one CNI error object (code 11: a thread that
+/// could not be spawned, or "out of memory" from the allocator of `cni_spec::main!`), or did
+/// not start at all (nothing on stdout, nothing changed). Never an abort (SIGABRT: Rust's
+/// default reaction to a failed allocation), never a signal after the plugin wrote anything,
+/// and after a failure the runtime's DEL leaves nothing behind.
+#[test]
+fn address_space_sweep_never_aborts() {
+    for plugin in ["loopback", "ipam", "eni", "bridge"] {
+        let case = Case::new(plugin);
+        let floor = address_space_floor(&case);
+        let (mut worked, mut errors, mut unstarted) = (0, 0, 0);
+        let mut limit = floor.saturating_sub(256 << 10);
+        while limit <= floor + (3 << 20) {
+            let what = format!("{plugin} ADD with RLIMIT_AS={limit} (floor {floor})");
+            let out = case.run(
+                "ADD",
+                Limits {
+                    address_space: Some(limit),
+                    ..Limits::default()
+                },
+            );
+            assert_ne!(out.status, 128 + libc::SIGABRT, "{what}: aborted: {out:?}");
+            assert!(
+                !out.stderr.contains("memory allocation of"),
+                "{what}: {out:?}"
+            );
+            if out.status == 0 {
+                worked += 1;
+                let v = out.json();
+                assert!(
+                    v["interfaces"].is_array() || (plugin == "ipam" && v["ips"].is_array()),
+                    "{what}: {v}"
+                );
+            } else if out.stdout.is_empty() {
+                // never started: the kernel refused the mapping, or a signal before main
+                unstarted += 1;
+                assert!(out.status == 127 || out.status > 128, "{what}: {out:?}");
+                case.assert_untouched(&what);
+            } else {
+                errors += 1;
+                assert_clean_error(&out, &[11], "", &what);
+            }
+            // the runtime's DEL after any ADD, then nothing is left
+            case.del();
+            case.assert_untouched(&format!("{what}, then DEL"));
+            limit += 64 << 10;
+        }
+        assert!(worked >= 1, "{plugin}: no ADD worked up to floor + 3 MiB");
+        eprintln!(
+            "{plugin}: floor {floor}: {worked} worked, {errors} errors, {unstarted} never started"
+        );
+    }
+}
