@@ -2,7 +2,7 @@
 # scripts/build-cri-client.sh [DEST_DIR]   (also: cargo xtask cri-client [DEST_DIR])
 #
 # Generate the Python protobuf module of the Kubernetes CRI API (runtime.v1) that
-# tests/containerd/cri.py drives containerd with, into DEST_DIR/api_pb2.py (default
+# tests/system/tests/containerd/cri.py drives containerd with, into DEST_DIR/api_pb2.py (default
 # .cache/cri-client, which .gitignore ignores). Prints DEST_DIR on the last line of stdout; apt and
 # protoc output go to stderr. Cached: regenerated only when the containerd source version changes
 # (FORCE=1 regenerates).

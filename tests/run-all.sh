@@ -17,9 +17,11 @@
 #                                                   tarball, .deb, SHA256SUMS, then verified: members,
 #                                                   static, --version, dpkg-deb -c, binaries run after
 #                                                   dpkg-deb -x, install/remove into a scratch root)
-#  8. cargo test --locked --workspace              (as root: namespace tests and the user-mode-linux
-#                                                   tests included; nothing is skipped; the verbs x
-#                                                   versions x plugins matrix is in the plugins' tests)
+#  8. cargo xtask test all --locked               (the three tiers of README.md "Tests", in order:
+#                                                   unit (no root), netns (namespaces, root), system
+#                                                   (podman, cnitool, containerd, user-mode-linux);
+#                                                   nothing is skipped; the verbs x versions x plugins
+#                                                   matrix is in the plugins' namespace tests)
 #  9. a short summary.
 # Fails fast: the first failing step stops the run with a message naming it and its exit code.
 # Non-interactive: stdin is /dev/null, so it behaves the same under CI=true without a terminal.
@@ -36,14 +38,15 @@ cd "$ROOT"
 
 # Debian packages, by name. kmod: the user-mode-linux runner loads the guest's modules with modprobe.
 # golang-go, golang-github-appc-cni-dev, dpkg-dev: scripts/build-cnitool.sh builds cnitool for
-# tests/cnitool.rs. podman, runc, catatonit, busybox-static: the runtime and rootfs of tests/podman.rs.
-# golang-github-coreos-bbolt-dev: Go's bbolt, for scripts/build-ecs-ipam-go.sh (tests/ecs_ipam.rs,
-# Amazon's ecs-ipam store on the other side). util-linux: unshare/nsenter for its private /data.
-# python3: the demo's endpoints (tests/awsvpc_demo.rs). xz-utils: tests/hardening_fuzz_replay.rs unpacks
+# tests/system/tests/cnitool.rs. podman, runc, catatonit, busybox-static: the runtime and rootfs of
+# tests/system/tests/podman.rs. golang-github-coreos-bbolt-dev: Go's bbolt, for
+# scripts/build-ecs-ipam-go.sh (tests/netns/tests/ipam/ecs_store.rs, Amazon's ecs-ipam store on the
+# other side). util-linux: unshare/nsenter for its private /data. python3: the demo's endpoints
+# (tests/system/tests/awsvpc_demo.rs). xz-utils: fuzz-replay/tests/replay.rs unpacks
 # fuzz/corpus.tar.xz. shellcheck: the shellcheck step. containerd, protobuf-compiler, python3-grpcio,
-# python3-protobuf: tests/containerd.rs (containerd's CRI plugin, driven by tests/containerd/cri.py with
-# the module scripts/build-cri-client.sh generates; Debian's python, no pip), with runc and portmap above.
-# strace, time: benches/startup.sh (system calls and peak RSS per verb).
+# python3-protobuf: tests/system/tests/containerd (containerd's CRI plugin, driven by its cri.py
+# with the module scripts/build-cri-client.sh generates; Debian's python, no pip), with runc and
+# portmap above. strace, time: benches/startup.sh (system calls and peak RSS per verb).
 PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
   util-linux python3 xz-utils shellcheck strace time
   golang-go golang-github-appc-cni-dev dpkg-dev golang-github-coreos-bbolt-dev
@@ -154,7 +157,7 @@ if [ "$MODE" = dry ]; then
   echo "         cargo xtask unused-deps"
   echo "         cargo build --locked --workspace --bins"
   echo "         cargo xtask dist --check"
-  echo "         cargo test --locked --workspace"
+  echo "         cargo xtask test all --locked   (unit, netns, system)"
   echo "  target dir: ${CARGO_TARGET_DIR:-$ROOT/target}; cores: $(nproc)"
   exit 0
 fi
@@ -184,7 +187,7 @@ TEST_LOG=$(mktemp "${TMPDIR:-/tmp}/run-all-test.XXXXXX")
 trap 'rm -f "$TEST_LOG"' EXIT
 run_tests() {
   set -o pipefail
-  cargo test --locked --workspace 2>&1 | tee "$TEST_LOG"
+  cargo xtask test all --locked 2>&1 | tee "$TEST_LOG"
 }
 step test run_tests
 

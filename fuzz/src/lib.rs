@@ -1,7 +1,7 @@
 //! The bodies of the fuzz targets, one `pub fn(&[u8])` each.
 //!
 //! `fuzz_targets/<name>.rs` hands libFuzzer's input to the function of the same name, and the
-//! workspace test `tests/hardening_fuzz_replay.rs` (which includes this file with `#[path]`)
+//! workspace crate `fuzz-replay` (which compiles this file as its `targets` module)
 //! replays every committed input of `fuzz/corpus/<name>/` and `fuzz/regressions/<name>/`
 //! through the very same function under plain `cargo test`. A function panics (the finding)
 //! when the code under test panics or when one of the properties it checks does not hold;

@@ -1,7 +1,7 @@
 // ecs-ipam-go: a test double of Amazon's ecs-ipam lease store, on Go's own bbolt (Debian's
 // golang-github-coreos-bbolt-dev), written from the behaviour described in
 // shared/reference/aws-plugins.md section 3 (not from Amazon's code). It is the independent
-// side of tests/ecs_ipam.rs: it writes stores the way Amazon's plugin lays them out, reads
+// side of tests/netns/tests/ipam/ecs_store.rs: it writes stores the way Amazon's plugin lays them out, reads
 // back what our ipam plugin wrote, and runs bolt's own consistency check.
 //
 // Store: bucket "IPAM" in the bolt file (default $IPAM_DB_PATH, else /data/eni-ipam.db),

@@ -4,7 +4,7 @@
 //! Layout: `fuzz/corpus/<target>/seed-*` are the hand-made seeds (tracked);
 //! `fuzz/regressions/<target>/` the former findings (tracked); everything else a campaign
 //! writes under `fuzz/corpus/` is ignored by git and lives in the archive, which
-//! `tests/hardening_fuzz_replay.rs` unpacks and replays.
+//! `fuzz-replay/tests/replay.rs` unpacks and replays.
 //!
 //! The toolchain is stable; cargo-fuzz needs nightly-only rustc flags (`-Z...`), which
 //! `RUSTC_BOOTSTRAP=1` unlocks. cargo-fuzz is installed with `cargo install cargo-fuzz

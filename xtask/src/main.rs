@@ -8,6 +8,7 @@ mod dist;
 mod fuzz;
 mod release;
 mod shell;
+mod test;
 mod util;
 
 use std::process::ExitCode;
@@ -39,7 +40,7 @@ Build:
   cnitool [DEST_DIR]
       build cnitool from Debian's source package (scripts/build-cnitool.sh); prints its path
   cri-client [DEST_DIR]
-      generate the Python CRI API module for tests/containerd.rs from Debian's containerd
+      generate the Python CRI API module for tests/system/tests/containerd from Debian's containerd
       source package (scripts/build-cri-client.sh); prints its directory
   ecs-ipam-go [DEST_DIR]
       build the Go double of Amazon's ecs-ipam store (scripts/build-ecs-ipam-go.sh); prints
@@ -61,6 +62,13 @@ Fuzzing (fuzz/README.md):
       unpack fuzz/corpus.tar.xz into fuzz/corpus/<target>/ (beside the seeds; git ignores it)
   fuzz pack
       pack every non-seed input of fuzz/corpus/<target>/ into fuzz/corpus.tar.xz (reproducibly)
+
+Tests (README.md, section Tests; tests/run-all.sh runs `test all`):
+  test unit | netns | system | all [CARGO-ARGS...] [-- TEST-ARGS...]
+      unit: every test that needs no root (libraries, binaries, golden bytes, stores, fuzz
+      replay), as any user; netns (root): the plugins in network namespaces (tests/netns)
+      and the libraries' root-only unit tests; system (root): podman, cnitool, containerd,
+      the demo, install, user-mode-linux (tests/system); all: the three in order
 
 Checks (tests/run-all.sh runs them):
   unused-deps
@@ -92,6 +100,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(rest),
         "unused-deps" => deps::run(rest),
         "shellcheck" => shell::run(rest),
+        "test" => test::run(rest),
         other => Err(Failure::Usage(format!("unknown command {other:?}"))),
     };
     match result {

@@ -445,7 +445,7 @@ mod tests {
         assert!(Env::load_for(Command::Del, &env_of(&unset), NetnsUse::Ignore).is_ok());
     }
 
-    /// Regression (tests/hardening.rs): a FIFO as CNI_NETNS blocked ADD forever in open(2).
+    /// Regression (tests/netns/tests/invocation): a FIFO as CNI_NETNS blocked ADD forever in open(2).
     #[test]
     fn a_fifo_as_netns_is_refused_without_blocking() {
         let dir = std::env::temp_dir().join(format!("cni-spec-fifo-{}", std::process::id()));

@@ -217,7 +217,7 @@ impl Dir {
             .and_then(|()| if sync { f.sync_data() } else { Ok(()) });
         if let Err(e) = written {
             // A full file system fails the write after the create succeeded: never leave the
-            // empty or partial file behind (found by tests/hardening.rs, full store).
+            // empty or partial file behind (found by tests/netns/tests/ipam/store_faults.rs, full store).
             let _ = self.unlink(name);
             return Err(e);
         }

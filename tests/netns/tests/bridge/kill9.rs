@@ -1,0 +1,113 @@
+//! `kill -9` during bridge ADD and DEL: DEL afterwards succeeds, and no veth, address lease or
+//! temp file is left behind.
+//!
+//! 100 runs kill at a random delay within the time an uninterrupted run takes (whatever point
+//! that is on this machine at that moment); 50 more kill at a point reached for certain: the
+//! test holds the IPAM store's lock, and kills the plugin once it has the lock file open,
+//! i.e. in the middle of its work (ADD: after the veth pair, before the lease; DEL: after the
+//! veth, before the release). So the kills that land mid-operation do not depend on timing.
+
+use std::time::{Duration, Instant};
+
+use test_support::ipam::HeldLock;
+use test_support::*;
+
+use crate::harness::*;
+
+#[test]
+fn kill_9_during_bridge_add_or_del_strands_nothing() {
+    let sim = SimHost::new("hbk");
+    let ctr = TestNs::new("hbkc");
+    let data = TempDir::new("kill");
+    let bridge = format!("br{}", netns_fixtures::unique_suffix());
+    let c = conf(&bridge, "hbk", &data.display(), "ipam");
+    let path = bin_dir().display().to_string();
+    let run = |verb: &str, cid: &str| {
+        call(
+            &bin("bridge"),
+            Some(&sim.host),
+            &env(verb, cid, ctr.path(), &path),
+            &c,
+        )
+    };
+    // how long an uninterrupted ADD and DEL take here (fastest of 3)
+    let mut add_span = Duration::MAX;
+    let mut del_span = Duration::MAX;
+    for _ in 0..3 {
+        for (verb, span) in [("ADD", &mut add_span), ("DEL", &mut del_span)] {
+            let t = Instant::now();
+            let st = start(&sim.host, &env(verb, "t", ctr.path(), &path), &c)
+                .wait()
+                .unwrap();
+            *span = (*span).min(t.elapsed());
+            assert!(st.success(), "{verb}");
+        }
+    }
+    let mut rng = Rng::seeded("bridge kill -9");
+    let mut rand = |max: Duration| rng.duration_below(max);
+    let net = data.path().join("hbk");
+    let lock_file = net.join("lock");
+    // the pinned runs: the plugin waits for the lock (held by us) far longer than we need
+    let mut c_wait = c.clone();
+    c_wait["ipam"]["lockTimeoutMs"] = serde_json::json!(600_000);
+    // Kills the plugin started for `verb`: after `delay` (random runs; reports whether it was
+    // still running) or, `pinned`, once it waits for the store lock (always mid-operation).
+    let kill = |verb: &str, cid: &str, delay: Duration, pinned: bool| -> bool {
+        let held = pinned.then(|| HeldLock::take(&net));
+        let conf = if pinned { &c_wait } else { &c };
+        let mut child = start(&sim.host, &env(verb, cid, ctr.path(), &path), conf);
+        if pinned {
+            wait_until_open(&mut child, &lock_file, &format!("{verb} {cid}"));
+        } else {
+            std::thread::sleep(delay);
+        }
+        let running = child.try_wait().unwrap().is_none();
+        assert!(
+            running || !pinned,
+            "{verb} {cid}: exited while waiting for our lock"
+        );
+        let _ = child.kill();
+        child.wait().unwrap();
+        drop(held);
+        running
+    };
+    let (mut killed_add, mut killed_del) = (0, 0);
+    let (mut pinned_add, mut pinned_del) = (0, 0);
+    for i in 0..150 {
+        let cid = format!("k{i}");
+        let pinned = i >= 100;
+        killed_add += usize::from(kill("ADD", &cid, rand(add_span), pinned));
+        pinned_add += usize::from(pinned);
+        if i % 2 == 0 {
+            killed_del += usize::from(kill("DEL", &cid, rand(del_span), pinned));
+            pinned_del += usize::from(pinned);
+        }
+        let del = run("DEL", &cid);
+        assert_eq!(
+            (del.status, del.stdout.as_str()),
+            (0, ""),
+            "run {i}: {del:?}"
+        );
+        assert!(ctr.link("eth0").is_none(), "run {i}: container veth left");
+        assert!(
+            veths(&sim.host).is_empty(),
+            "run {i}: {:?}",
+            veths(&sim.host)
+        );
+        let (l, _) = leases(&data.display(), "hbk");
+        assert!(l.is_empty(), "run {i}: stranded lease {l:?}");
+        let add = run("ADD", &cid);
+        assert_eq!(add.status, 0, "run {i}: ADD after the crash: {add:?}");
+        assert_eq!(run("DEL", &cid).status, 0);
+    }
+    let (l, t) = leases(&data.display(), "hbk");
+    assert!(l.is_empty(), "{l:?}");
+    eprintln!(
+        "bridge kill -9 (ADD {add_span:?}, DEL {del_span:?}): 150 ADD runs ({killed_add} killed \
+         while running, {pinned_add} of them waiting for the store lock), 75 DEL runs \
+         ({killed_del} killed while running, {pinned_del} waiting for the lock), {} temp files \
+         before GC, 0 stranded veths or leases",
+        t.len()
+    );
+    assert!(killed_add >= 25, "only {killed_add} ADDs killed mid-run");
+}
