@@ -112,6 +112,7 @@ pub(crate) fn needs_compaction(live: usize, lines: usize) -> bool {
 }
 
 /// The fingerprint of a name: the sort key on both sides of a comparison.
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) fn fingerprint(name: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     h.write(name);
@@ -121,6 +122,7 @@ pub(crate) fn fingerprint(name: &[u8]) -> u64 {
 
 /// A line of the log: the fingerprint of its name, where the line starts, and what it says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) struct Entry {
     pub(crate) fp: u64,
     ino: u64,
@@ -131,10 +133,13 @@ pub(crate) struct Entry {
 }
 
 /// [`Entry::flags`]: a `+` line (else `-`).
+#[cfg(any(test, feature = "test-hooks"))]
 const ADD: u8 = 1;
 /// [`Entry::flags`]: the bucket is set.
+#[cfg(any(test, feature = "test-hooks"))]
 const HAS_BUCKET: u8 = 2;
 
+#[cfg(any(test, feature = "test-hooks"))]
 impl Entry {
     fn is_add(&self) -> bool {
         self.flags & ADD != 0
@@ -144,6 +149,7 @@ impl Entry {
 /// The known names of a log, replayed and sorted by fingerprint (sequential memory access:
 /// at 65,000 names a hash table of them cost as much as listing the directory).
 #[derive(Debug)]
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) struct Replayed<'a> {
     log: &'a str,
     /// The `+` line of each live name, sorted by fingerprint.
@@ -152,6 +158,7 @@ pub(crate) struct Replayed<'a> {
     pub(crate) lines: usize,
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 impl<'a> Replayed<'a> {
     /// The name of a live entry.
     pub(crate) fn name(&self, e: Entry) -> &'a str {
@@ -172,6 +179,7 @@ impl<'a> Replayed<'a> {
 /// bucket, then an insertion sort of each bucket (a comparison sort for a bucket that is not
 /// tiny after all). O(n), and no second copy of `v`: on the path of the first operation after
 /// a foreign write a fresh process pays for every page it touches.
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) fn sort_by_hash<T: Copy>(v: &mut [T], key: impl Fn(&T) -> u64, tie: impl Fn(&T) -> u64) {
     if v.len() < 64 || v.len() > u32::MAX as usize {
         v.sort_unstable_by_key(|e| (key(e), tie(e)));
@@ -217,6 +225,7 @@ pub(crate) fn sort_by_hash<T: Copy>(v: &mut [T], key: impl Fn(&T) -> u64, tie: i
 }
 
 /// The name of the `+`/`-` line starting at `at`.
+#[cfg(any(test, feature = "test-hooks"))]
 fn line_name(log: &str, at: usize) -> Option<&str> {
     let rest = log.get(at + 2..)?;
     let end = rest
@@ -231,6 +240,7 @@ fn line_name(log: &str, at: usize) -> Option<&str> {
 /// A byte-level scan parses every valid line once into an [`Entry`]; sorting them by
 /// (fingerprint, position) groups each name's lines in log order, and the last one decides.
 /// Logs larger than 4 GiB are not read (`MAX_NAMES` is far below).
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) fn replay(log: &str) -> Replayed<'_> {
     let bytes = log.as_bytes();
     let mut recs: Vec<Entry> = Vec::with_capacity(bytes.len() / 26 + 1);
