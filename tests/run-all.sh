@@ -11,7 +11,8 @@
 #     (shellcheck -S warning on every tracked shell script);
 #  3. cargo fmt --all -- --check
 #  4. cargo clippy --locked --workspace --all-targets -- -D warnings, and again without
-#     --all-targets: what ships is built without the test-only features (dead code shows there)
+#     --all-targets (and without fuzz-replay, which turns the test hooks on): what ships is built
+#     without the test-only features (dead code shows there)
 #  5. cargo xtask unused-deps                      (every declared dependency is named in its crate)
 #  6. cargo build --locked --workspace --bins      (the black-box tests run these binaries)
 #  7. cargo xtask dist --check                     (the release artifacts in dist/: static build,
@@ -155,7 +156,7 @@ if [ "$MODE" = dry ]; then
   echo "         cargo xtask shellcheck"
   echo "         cargo fmt --all -- --check"
   echo "         cargo clippy --locked --workspace --all-targets -- -D warnings"
-  echo "         cargo clippy --locked --workspace -- -D warnings"
+  echo "         cargo clippy --locked --workspace --exclude fuzz-replay -- -D warnings"
   echo "         cargo xtask unused-deps"
   echo "         cargo build --locked --workspace --bins"
   echo "         cargo xtask dist --check"
@@ -181,7 +182,7 @@ step shell-syntax shell_syntax
 step shellcheck cargo xtask shellcheck
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
-step clippy-shipped cargo clippy --locked --workspace -- -D warnings
+step clippy-shipped cargo clippy --locked --workspace --exclude fuzz-replay -- -D warnings
 step unused-deps cargo xtask unused-deps
 step build cargo build --locked --workspace --bins
 step dist cargo xtask dist --check
