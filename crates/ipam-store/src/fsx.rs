@@ -224,10 +224,10 @@ impl Dir {
         Ok(f)
     }
 
-    /// The last `limit` bytes (or fewer) of the regular file `name`; `Ok(None)` when it does
-    /// not exist.
-    pub(crate) fn read_tail(&self, name: &str, limit: usize) -> io::Result<Option<Vec<u8>>> {
-        use std::os::unix::fs::FileExt;
+    /// Opens the regular file `name` read-only, with its `fstat`; `Ok(None)` when it does not
+    /// exist. O_NONBLOCK: a FIFO planted in the store must not block us; anything but a
+    /// regular file is refused.
+    fn open_regular(&self, name: &str) -> io::Result<Option<(OwnedFd, libc::stat)>> {
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
         let fd = match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
             Ok(fd) => fd,
@@ -241,6 +241,16 @@ impl Dir {
                 "is not a regular file",
             ));
         }
+        Ok(Some((fd, st)))
+    }
+
+    /// The last `limit` bytes (or fewer) of the regular file `name`; `Ok(None)` when it does
+    /// not exist.
+    pub(crate) fn read_tail(&self, name: &str, limit: usize) -> io::Result<Option<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        let Some((fd, st)) = self.open_regular(name)? else {
+            return Ok(None);
+        };
         let size = u64::try_from(st.st_size).unwrap_or(0);
         let start = size.saturating_sub(limit as u64);
         let mut buf = vec![0u8; usize::try_from(size - start).unwrap_or(0)];
@@ -354,19 +364,9 @@ impl Dir {
     /// Reads the whole regular file `name` into a buffer sized by `fstat` (at most `limit`
     /// bytes); `Ok(None)` when it does not exist.
     pub(crate) fn read_all(&self, name: &str, limit: usize) -> io::Result<Option<Vec<u8>>> {
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-        let fd = match openat(self.fd.as_fd(), name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some((fd, st)) = self.open_regular(name)? else {
+            return Ok(None);
         };
-        let st = fstat(fd.as_fd())?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "is not a regular file",
-            ));
-        }
         let size = usize::try_from(st.st_size).unwrap_or(usize::MAX);
         if size > limit {
             return Err(io::Error::new(

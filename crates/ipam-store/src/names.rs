@@ -251,16 +251,7 @@ pub(crate) fn replay(log: &str) -> Replayed<'_> {
             .position(|b| *b == b'\n')
             .map_or(bytes.len(), |i| at + i);
         let line = &log[at..end];
-        let parsed = if let Some(rest) = line.strip_prefix("+ ") {
-            parse_add(rest).map(|(name, k)| (name, Some(k)))
-        } else if let Some(name) = line.strip_prefix("- ")
-            && !name.is_empty()
-            && !name.contains(' ')
-        {
-            Some((name, None))
-        } else {
-            None
-        };
+        let parsed = parse_line(line);
         if let (Some((name, known)), Ok(pos)) = (parsed, u32::try_from(at)) {
             let k = known.unwrap_or_default();
             recs.push(Entry {
@@ -316,6 +307,21 @@ pub(crate) fn replay(log: &str) -> Replayed<'_> {
         log,
         live: recs,
         lines,
+    }
+}
+
+/// A `+ <name> <inode> <bucket>` line as `(name, Some(known))`, a `- <name>` line as
+/// `(name, None)`; anything else (the stamp, a header, a damaged line) as `None`.
+fn parse_line(line: &str) -> Option<(&str, Option<Known>)> {
+    if let Some(rest) = line.strip_prefix("+ ") {
+        parse_add(rest).map(|(name, k)| (name, Some(k)))
+    } else if let Some(name) = line.strip_prefix("- ")
+        && !name.is_empty()
+        && !name.contains(' ')
+    {
+        Some((name, None))
+    } else {
+        None
     }
 }
 
@@ -518,16 +524,7 @@ pub(crate) fn replay_delta(delta: &str) -> (DeltaMap<'_>, usize) {
     let mut map = DeltaMap::default();
     let mut lines = 0;
     for line in delta.split('\n') {
-        let parsed = if let Some(rest) = line.strip_prefix("+ ") {
-            parse_add(rest).map(|(n, k)| (n, Some(k)))
-        } else if let Some(name) = line.strip_prefix("- ")
-            && !name.is_empty()
-            && !name.contains(' ')
-        {
-            Some((name, None))
-        } else {
-            None
-        };
+        let parsed = parse_line(line);
         if let Some((name, k)) = parsed {
             map.insert(name.as_bytes(), k);
             lines += 1;
