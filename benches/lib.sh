@@ -51,3 +51,45 @@ fixture_up() {
   vars=$("$FIXTURE" up "$@") || return 1
   eval "$vars"
 }
+
+# --- the figures protocol ------------------------------------------------------------------------
+# Every benchmark script prints, besides its own human-readable table, machine-readable lines that
+# benches/run.sh collects into one table and one plot. Fields are separated by `|` (so no field may
+# contain one); an unknown value is `-`. Numbers are plain decimals (no unit, no `x`).
+#
+#   FIGURE|id|label|unit|ours|peer|floor|ratio|goal|met
+#       id     a short stable key, unique per script (e.g. bridge-add-growth)
+#       label  what is measured, for humans (e.g. "bridge ADD above floor, 1000 ports")
+#       unit   of ours/peer/floor: ms, MB, x, ops/s, count...
+#       ours   our figure (usually a median); peer: Debian's Go plugin doing the same, same run;
+#       floor  what the kernel/exec alone costs, same run
+#       ratio  the ratio the goal is about, as a plain number (peer/ours, ours/floor... the label
+#              or goal says which)
+#       goal   the goal, for humans ("<= 0.5 ms", ">= 3x Go")
+#       met    MET, MISSED, or - (no goal)
+#   POINT|plot|xname|x|series|y|unit
+#       one point of a plot of cost against node size: plot title, x axis name (leases, links,
+#       concurrent tasks...), x, the series (ours, go, floor...), y, y's unit
+#
+# Emit them with `figure` and `point` below; scripts print them on stdout, in any order, anywhere.
+
+# figure ID LABEL UNIT OURS PEER FLOOR RATIO GOAL MET: one FIGURE line
+figure() {
+  (($# == 9)) || { echo "benches: figure needs 9 arguments, got $#: $*" >&2; return 1; }
+  local IFS='|'
+  printf 'FIGURE|%s\n' "$*"
+}
+
+# point PLOT XNAME X SERIES Y UNIT: one POINT line
+point() {
+  (($# == 6)) || { echo "benches: point needs 6 arguments, got $#: $*" >&2; return 1; }
+  local IFS='|'
+  printf 'POINT|%s\n' "$*"
+}
+
+# ratio A B: A/B with two decimals, `-` when either is missing or B is 0
+ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
+
+# goal_le VALUE LIMIT / goal_ge VALUE LIMIT: MET when VALUE <= (>=) LIMIT, else MISSED
+goal_le() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 <= l + 0) ? "MET" : "MISSED" }'; }
+goal_ge() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 >= l + 0) ? "MET" : "MISSED" }'; }
