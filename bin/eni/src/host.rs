@@ -242,7 +242,7 @@ pub fn refuse_host_critical(
         return Err(refuse("it is the loopback device".into()));
     }
     for fam in [Family::V4, Family::V6] {
-        let routes = match host.routes(fam) {
+        let routes = match host.routes_via(fam, link.index) {
             Ok(r) => r,
             // no IPv6 in the host: nothing to refuse
             Err(e)
