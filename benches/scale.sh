@@ -4,8 +4,8 @@
 # How our cost grows as a node fills up with tasks: the bridge plugin's ADD/DEL and the eni plugin's
 # ADD/DEL, each against the kernel floor measured in the same loop and Debian's Go plugin (bridge +
 # host-local; host-device + static), at node sizes SIZES (default "0 250 500 1000"): that many task
-# veths already enslaved to the bridge in the host namespace (up, their peers in a "containers"
-# namespace), so the same number of other links sit beside the fake ENI. The node is filled step by
+# veths already enslaved to the bridge in the host namespace (up, their peers up in a "containers"
+# namespace: carrier, IPv6 link-local addresses and routes, as on a node), so the same number of other links sit beside the fake ENI. The node is filled step by
 # step (ip -batch) between the sizes; nothing is removed until the end.
 #
 #   bridge  IPv4, isDefaultGateway, in-process host-local IPAM (ours), on the full bridge
@@ -15,7 +15,8 @@
 #   eni     the fake ENI found by MAC (ours: eniMACAddress; Go: hwaddr), moved into the task, renamed
 #           eth0, 10.0.1.17/24 and a default route; DEL moves it back
 #           floor ADD = `ip link set <eni> netns <task>`, floor DEL = moving it back configured (as a
-#           DEL finds it; see benches/eni.sh)
+#           DEL finds it; see benches/eni.sh). Ours twice: by MAC alone (the agent's config: one dump
+#           of every link, the kernel cannot filter by MAC) and with eniName too (one GET)
 #
 # N iterations (default 30; QUICK=1: 8) per size, all variants interleaved in one loop (the order
 # rotates every iteration), timed with bash's $EPOCHREALTIME; medians in ms.
@@ -77,6 +78,10 @@ trap 'exit 143' TERM
 fixture_up "$TAG" --ns fill --ns ob --ns gb --ns fb --ns task \
   --eni "name=$ENI,peer=enispc0,mac=$MAC,gw4=10.0.1.1/24" > /dev/null
 HOSTNS=$HOST_NS
+# the task ends: no router solicitations or DAD probes (flooded to every port of the bridge, they
+# would keep the machine busy for seconds after each filling step)
+ip netns exec "$TAG-fill" sysctl -qw net.ipv6.conf.default.router_solicitations=0 \
+  net.ipv6.conf.default.dad_transmits=0 > /dev/null
 ip -n "$HOSTNS" link add "$BR" type bridge
 ip -n "$HOSTNS" link set "$BR" up
 
@@ -86,6 +91,11 @@ for who in o g; do
 done
 cat > "$WORK/eni-o.json" << EOF
 {"cniVersion":"1.0.0","name":"scale","type":"eni","eniMACAddress":"$MAC",
+ "eniIPAddresses":["10.0.1.17/24"],"gatewayIPAddresses":["10.0.1.1"],"blockInstanceMetadata":false}
+EOF
+# ours again, the ENI named too (`eniName`, its MAC checked): found with one GET instead of a dump
+cat > "$WORK/eni-n.json" << EOF
+{"cniVersion":"1.0.0","name":"scale","type":"eni","eniName":"$ENI","eniMACAddress":"$MAC",
  "eniIPAddresses":["10.0.1.17/24"],"gatewayIPAddresses":["10.0.1.1"],"blockInstanceMetadata":false}
 EOF
 cat > "$WORK/eni-g.json" << EOF
@@ -108,7 +118,7 @@ cycle() {
   s=$EPOCHREALTIME
   CNI_COMMAND=ADD CNI_NETNS=/run/netns/$4 CNI_IFNAME=$5 "$2" < "$3" > "$W/out" || fail "$1 ADD failed: $(cat "$W/out")"
   e=$EPOCHREALTIME; rec "$1-add" "$s" "$e"
-  [ "$5" = eth0 ] && [ "${1#*-}" = eni ] && sleep "$SETTLE"
+  [ "${1#*-eni}" != "$1" ] && sleep "$SETTLE"
   s=$EPOCHREALTIME
   CNI_COMMAND=DEL CNI_NETNS=/run/netns/$4 CNI_IFNAME=$5 "$2" < "$3" > "$W/out" || fail "$1 DEL failed: $(cat "$W/out")"
   e=$EPOCHREALTIME; rec "$1-del" "$s" "$e"
@@ -144,16 +154,17 @@ for v in o g; do
   ip link set "$ENI" up
 done
 for ((i = 0; i < N; i++)); do
-  for ((k = 0; k < 6; k++)); do
-    case $(((i + k) % 6)) in
+  for ((k = 0; k < 7; k++)); do
+    case $(((i + k) % 7)) in
       0) cycle ours-br "$OURS/bridge" "$C/br-o.json" "$TAG-ob" eth0 ;;
       1) cycle go-br "$GO/bridge" "$C/br-g.json" "$TAG-gb" eth0 ;;
       2) floor_br ;;
       3) cycle ours-eni "$OURS/eni" "$C/eni-o.json" "$TAG-task" eth0 ;;
       4) cycle go-eni "$GO/host-device" "$C/eni-g.json" "$TAG-task" eth0 ;;
       5) floor_eni ;;
+      6) cycle ours-eniname "$OURS/eni" "$C/eni-n.json" "$TAG-task" eth0 ;;
     esac
-    case $(((i + k) % 6)) in 3 | 4 | 5) ip link set "$ENI" up && sleep "$SETTLE" ;; esac
+    case $(((i + k) % 7)) in 3 | 4 | 5 | 6) ip link set "$ENI" up && sleep "$SETTLE" ;; esac
   done
 done
 LOOP
@@ -166,12 +177,16 @@ fill_to() {
   for ((i = have; i < want; i++)); do
     echo "link add bp$i master $BR up type veth peer name bc$i netns $TAG-fill"
   done | ip -n "$HOSTNS" -batch - || die "filling the bridge to $want ports failed"
+  # the task ends up too, so the host ends have a carrier (and IPv6 link-local routes) as on a node
+  for ((i = have; i < want; i++)); do
+    echo "link set bc$i up"
+  done | ip -n "$TAG-fill" -batch - || die "bringing the task ends up failed"
   have=$want
 }
 
 echo "bench-scale: N=$N per size, sizes: $SIZES, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "  ours: $OURS_DIR/{bridge,eni}; go: $GO_DIR/{bridge,host-local,host-device,static}"
-VARIANTS="ours-br go-br floor-br ours-eni go-eni floor-eni"
+VARIANTS="ours-br go-br floor-br ours-eni ours-eniname go-eni floor-eni"
 declare -A MED
 for size in $SIZES; do
   fill_to "$size"
@@ -180,8 +195,9 @@ for size in $SIZES; do
   mkdir -p "$WORK/s$size"
   ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS_DIR" "$GO_DIR" "$WORK/s$size" "$TAG" "$ENI" "$BR" "$SETTLE" "$WORK" ||
     die "the loop at size $size failed"
-  printf '\n  size %d: %d ports on %s, %d links in the host netns; load average %s\n' \
-    "$size" "$ports" "$BR" "$links" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  routes6=$(ip -n "$HOSTNS" -6 route show table all | wc -l)
+  printf '\n  size %d: %d ports on %s, %d links and %d IPv6 routes in the host netns; load average %s\n' \
+    "$size" "$ports" "$BR" "$links" "$routes6" "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '  %-16s %9s %9s %9s %9s %5s\n' "" "median" "p95" "mean" "min" "n"
   for v in $VARIANTS; do
     for op in add del; do
@@ -193,7 +209,11 @@ for size in $SIZES; do
 done
 
 # above SIZE VARIANT OP: ours (or go) minus the floor at that size
-above() { awk -v a="${MED[$1-$2-$3]}" -v f="${MED[$1-floor-${2#*-}-$3]}" 'BEGIN { printf "%.3f", a - f }'; }
+above() {
+  local kind=${2#*-}
+  kind=${kind/eniname/eni}
+  awk -v a="${MED[$1-$2-$3]}" -v f="${MED[$1-floor-$kind-$3]}" 'BEGIN { printf "%.3f", a - f }'
+}
 first=${SIZES%% *}
 last=${SIZES##* }
 echo
@@ -203,6 +223,7 @@ for size in $SIZES; do
       plot="${k/br/bridge} ${op^^} above the kernel floor"
       point "$plot" "links in the host netns" "$size" ours "$(above "$size" "ours-$k" "$op")" ms
       point "$plot" "links in the host netns" "$size" go "$(above "$size" "go-$k" "$op")" ms
+      [ "$k" = br ] || point "$plot" "links in the host netns" "$size" "ours, eniName" "$(above "$size" ours-eniname "$op")" ms
     done
   done
 done
@@ -212,6 +233,10 @@ for size in "$first" "$last"; do
     g=$(above "$size" go-eni "$op")
     figure "eni-$op-$size" "eni ${op^^} above floor, $size links" ms \
       "$o" "$g" "${MED[$size-floor-eni-$op]}" "$(ratio "${MED[$size-go-eni-$op]}" "${MED[$size-ours-eni-$op]}")" \
+      "<= 1 ms" "$(goal_le "$o" 1)"
+    o=$(above "$size" ours-eniname "$op")
+    figure "eni-name-$op-$size" "eni ${op^^} above floor, $size links, by eniName" ms \
+      "$o" "$g" "${MED[$size-floor-eni-$op]}" "$(ratio "${MED[$size-go-eni-$op]}" "${MED[$size-ours-eniname-$op]}")" \
       "<= 1 ms" "$(goal_le "$o" 1)"
   done
   o=$(above "$size" ours-br add)
