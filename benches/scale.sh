@@ -182,6 +182,14 @@ fill_to() {
     echo "link set bc$i up"
   done | ip -n "$TAG-fill" -batch - || die "bringing the task ends up failed"
   have=$want
+  # a node filled long ago: wait until the kernel has finished configuring the new links (IPv6
+  # DAD and its rtnl-holding work on every host end), or the first samples measure that instead
+  local t
+  for ((t = 0; t < 240; t++)); do
+    [ -z "$(ip -n "$HOSTNS" -6 addr show tentative)" ] && break
+    sleep 0.5
+  done
+  sleep 2
 }
 
 echo "bench-scale: N=$N per size, sizes: $SIZES, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"

@@ -16,7 +16,7 @@
 #         sum), and back; and TASKS `/bin/true` at once (the exec floor of a 2-core machine)
 #
 # Every task runs in its own background subshell of a bash inside the host namespace; all are
-# released at once (a FIFO barrier). Per-task latency = the task's whole ADD sequence. After each
+# released at once (a FIFO barrier: one line each). Per-task latency = the task's whole ADD sequence. After each
 # round, untimed: every task's eth0 and ecs-eth0 addresses are read from the kernel; a task whose
 # sequence failed or lacks an address is a failure; an ecs-eth0 address held by two tasks is a
 # duplicate. ROUNDS rounds (default 3; QUICK=1: 1), ours and Go alternating first.
@@ -180,14 +180,17 @@ if [ "${PHASE%-serial}" != "$PHASE" ]; then
   for ((i = 0; i < TASKS; i++)); do timed "$i"; done
   e=$EPOCHREALTIME
 else
+  # the barrier: a FIFO held open read-write here (so no open blocks); each task reads one line
+  # of it (bash reads a pipe byte by byte), and all lines are written at once
   rm -f "$OUT/go"; mkfifo "$OUT/go"
+  exec 3<> "$OUT/go"
   for ((i = 0; i < TASKS; i++)); do
-    (read -r _ < "$OUT/go"; timed "$i") &
+    (read -r _ <&3; exec 3<&-; timed "$i") &
     pids+=($!)
   done
   s=$EPOCHREALTIME
-  exec 3> "$OUT/go" # every reader's open returns: all tasks start
-  exec 3>&-
+  printf '%*s' "$TASKS" '' | tr ' ' '\n' >&3 # all tasks start
+  exec 3<&-
   for p in "${pids[@]}"; do wait "$p"; done
   e=$EPOCHREALTIME
 fi
