@@ -203,7 +203,7 @@ for size in $SIZES; do
   mkdir -p "$WORK/s$size"
   ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS_DIR" "$GO_DIR" "$WORK/s$size" "$TAG" "$ENI" "$BR" "$SETTLE" "$WORK" ||
     die "the loop at size $size failed"
-  routes6=$(ip -n "$HOSTNS" -6 route show table all | wc -l)
+  routes6=$(ip -n "$HOSTNS" -6 route show table all 2> /dev/null | wc -l)
   printf '\n  size %d: %d ports on %s, %d links and %d IPv6 routes in the host netns; load average %s\n' \
     "$size" "$ports" "$BR" "$links" "$routes6" "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '  %-16s %9s %9s %9s %9s %5s\n' "" "median" "p95" "mean" "min" "n"
