@@ -19,7 +19,8 @@
 # released at once (a FIFO barrier: one line each). Per-task latency = the task's whole ADD sequence. After each
 # round, untimed: every task's eth0 and ecs-eth0 addresses are read from the kernel; a task whose
 # sequence failed or lacks an address is a failure; an ecs-eth0 address held by two tasks is a
-# duplicate. ROUNDS rounds (default 3; QUICK=1: 1), ours and Go alternating first.
+# duplicate. ROUNDS rounds (default 3; QUICK=1: 1), ours and Go alternating first. Then, for the
+# plot of wall time against the number of tasks, one round at each count in CURVE (default "10 25").
 #
 # Prints a table, FIGURE and POINT lines (protocol: benches/lib.sh). Goals: ours >= 3x Go's
 # throughput (TASKS / wall time of the ADDs), zero failures, zero duplicate addresses.
@@ -28,7 +29,7 @@
 # for (and killed by PID on interrupt); `netns-fixture down` removes every namespace on exit.
 #
 # Environment: OURS_DIR (our eni, bridge, ipam, loopback; default `cargo xtask release`), GO_DIR
-# (default /usr/lib/cni), TASKS, ROUNDS, QUICK.
+# (default /usr/lib/cni), TASKS, ROUNDS, QUICK, CURVE.
 set -euo pipefail
 export LC_ALL=C # $EPOCHREALTIME uses the locale's decimal separator
 
@@ -38,6 +39,8 @@ source "$ROOT/benches/lib.sh"
 TASKS=${1:-${TASKS:-50}}
 if [ "${QUICK:-0}" = 1 ]; then ROUNDS=${ROUNDS:-1}; else ROUNDS=${ROUNDS:-3}; fi
 GO_DIR=${GO_DIR:-/usr/lib/cni}
+CURVE=${CURVE-10 25}
+NT=
 
 die() { echo "bench-tasks: $*" >&2; exit 1; }
 [[ $TASKS =~ ^[1-9][0-9]*$ ]] && ((TASKS <= 250)) || die "TASKS must be 1-250, got '$TASKS'"
@@ -197,8 +200,8 @@ fi
 us "$s" "$e" > "$OUT/wall"
 DRIVER
 
-phase() { # PHASE OUT: one driver run inside the host netns
-  ip netns exec "$HOSTNS" bash "$WORK/driver.sh" "$1" "$2" "$TASKS" "$WORK" "$GO_DIR" "$TAG" &
+phase() { # PHASE OUT: one driver run inside the host netns, for the first ${NT:-$TASKS} tasks
+  ip netns exec "$HOSTNS" bash "$WORK/driver.sh" "$1" "$2" "${NT:-$TASKS}" "$WORK" "$GO_DIR" "$TAG" &
   DRIVER=$!
   wait "$DRIVER" || die "driver phase $1 failed"
   DRIVER=
@@ -216,7 +219,7 @@ reset_enis() {
 verify() {
   local out=$1 i fails=0 a4 br
   : > "$out/bridge-addrs"
-  for ((i = 0; i < TASKS; i++)); do
+  for ((i = 0; i < ${NT:-$TASKS}; i++)); do
     read -r _ rc < "$out/t$i"
     a4=$(ip -n "$TAG-t$i" -o -4 addr show dev eth0 2> /dev/null | awk '{print $4}')
     br=$(ip -n "$TAG-t$i" -o -4 addr show dev ecs-eth0 2> /dev/null | awk '{print $4}')
@@ -232,7 +235,7 @@ verify() {
 # del_failures OUT: tasks whose teardown failed or left an ENI out of the host
 del_failures() {
   local out=$1 i fails=0
-  for ((i = 0; i < TASKS; i++)); do
+  for ((i = 0; i < ${NT:-$TASKS}; i++)); do
     read -r _ rc < "$out/t$i"
     [ "$rc" = 0 ] || { fails=$((fails + 1)); echo "bench-tasks: task $i DEL: rc $rc: $(tail -c 300 "$out/err$i")" >&2; }
   done
@@ -264,7 +267,33 @@ for ((r = 0; r < ROUNDS; r++)); do
   phase true-conc "$WORK/r$r/true-conc"
 done
 
-# collect: per phase, every task time of every round, and the walls
+# the curve: one round at each smaller count, for the plot (their failures and duplicates count too)
+declare -A CF=([ours]=0 [go]=0)
+for n in $CURVE; do
+  ((n < TASKS)) || continue
+  NT=$n
+  for who in ours go; do
+    phase "$who-add" "$WORK/curve$n/$who-add"
+    verify "$WORK/curve$n/$who-add"
+    CF[$who]=$((CF[$who] + $(< "$WORK/curve$n/$who-add/failures") + $(< "$WORK/curve$n/$who-add/duplicates")))
+    sleep 0.2
+    phase "$who-del" "$WORK/curve$n/$who-del"
+    reset_enis > /dev/null
+    sleep 0.2
+  done
+  phase move-conc "$WORK/curve$n/move-conc"
+  phase move-back-conc "$WORK/curve$n/move-back-conc"
+  reset_enis > /dev/null
+  for ph in ours-add go-add move-conc; do
+    series=${ph%-*}
+    [ "$series" = move ] && series=floor
+    point "wall time of N tasks at once" "concurrent tasks" "$n" "$series" \
+      "$(awk '{ printf "%.1f", $1 / 1000 }' "$WORK/curve$n/$ph/wall")" ms
+  done
+  NT=
+done
+
+# collect: per phase, every task time of every round (r*: the main rounds only), and the walls
 for ph in ours-add ours-del go-add go-del move-conc move-back-conc move-serial move-back-serial true-conc; do
   cat "$WORK"/r*/"$ph"/t* | awk '{print $1}' > "$WORK/$ph.lat"
   cat "$WORK"/r*/"$ph"/wall > "$WORK/$ph.wall"
@@ -319,9 +348,9 @@ figure tasks-p50 "$TASKS concurrent tasks, per-task ADD latency p50" ms \
   "${R[ours-add-p50]}" "${R[go-add-p50]}" "-" "$(ratio "${R[go-add-p50]}" "${R[ours-add-p50]}")" "-" "-"
 figure tasks-p99 "$TASKS concurrent tasks, per-task ADD latency p99" ms \
   "${R[ours-add-p99]}" "${R[go-add-p99]}" "-" "$(ratio "${R[go-add-p99]}" "${R[ours-add-p99]}")" "-" "-"
-fails=$((${R[ours-add-fail]} + ${R[ours-del-fail]} + ${R[ours-lost]}))
-figure tasks-failures "$TASKS concurrent tasks, failures (ADD+DEL, all rounds)" count \
-  "$fails" "$((${R[go-add-fail]} + ${R[go-del-fail]} + ${R[go-lost]}))" "-" "-" "0" "$(goal_le "$fails" 0)"
+fails=$((${R[ours-add-fail]} + ${R[ours-del-fail]} + ${R[ours-lost]} + ${CF[ours]}))
+figure tasks-failures "$TASKS concurrent tasks, failures (ADD+DEL, all rounds, curve rounds too)" count \
+  "$fails" "$((${R[go-add-fail]} + ${R[go-del-fail]} + ${R[go-lost]} + ${CF[go]}))" "-" "-" "0" "$(goal_le "$fails" 0)"
 figure tasks-duplicates "$TASKS concurrent tasks, duplicate addresses (all rounds)" count \
   "${R[ours-dup]}" "${R[go-dup]}" "-" "-" "0" "$(goal_le "${R[ours-dup]}" 0)"
 figure tasks-del-wall "$TASKS concurrent tasks, DEL wall time" ms \
