@@ -122,3 +122,5 @@ read -r mg _ < <(stats "$WORK/go.both" 1)
 read -r mt _ < <(stats "$WORK/true" 1)
 awk -v o="$mo" -v g="$mg" -v t="$mt" 'BEGIN {
   printf "  ratios of ADD+DEL medians: go/ours %.2f  ours/true %.1f  go/true %.1f\n", g / o, o / t, g / t }'
+figure branch-eni-cycle "branch-eni ADD+DEL in user-mode-linux, median" ms "$mo" "$mg" "$mt" \
+  "$(ratio "$mg" "$mo")" "-" "-"

@@ -151,3 +151,10 @@ awk -v o4="${MED[ours-v4-add]}" -v g4="${MED[go-v4-add]}" -v ods="${MED[ours-ds-
   printf "  goal dual-stack ADD >= 4x faster than Go: %s (%.1fx)\n", ok1 ? "MET" : "MISSED", gds / ods
   printf "  goal IPv4-only ADD within 1.5 ms of the floor: %s (%+.3f ms)\n", ok2 ? "MET" : "MISSED", o4 - fa
 }'
+d=$(awk -v o="${MED[ours-v4-add]}" -v f="${MED[floor-add]}" 'BEGIN { printf "%.3f", o - f }')
+figure bridge-add-v4-floor "bridge ADD IPv4 above the veth floor, median" ms "$d" \
+  "$(awk -v g="${MED[go-v4-add]}" -v f="${MED[floor-add]}" 'BEGIN { printf "%.3f", g - f }')" "${MED[floor-add]}" \
+  "$(ratio "${MED[go-v4-add]}" "${MED[ours-v4-add]}")" "<= 1.5 ms" "$(goal_le "$d" 1.5)"
+r=$(ratio "${MED[go-ds-add]}" "${MED[ours-ds-add]}")
+figure bridge-add-ds-go "bridge ADD dual-stack, median, Go/ours" ms "${MED[ours-ds-add]}" "${MED[go-ds-add]}" \
+  "${MED[floor-add]}" "$r" ">= 4x Go" "$(goal_ge "$r" 4)"

@@ -201,3 +201,9 @@ for op in add del; do
     printf "  %s: ours/floor %.2f  go/floor %.2f  go/ours %.2f  ours-floor %+.3f ms  go-floor %+.3f ms\n",
       op, o / f, g / f, g / o, o - f, g - f }'
 done
+for op in add del; do
+  d=$(awk -v o="${med[ours.$op]}" -v f="${med[floor.$op]}" 'BEGIN { printf "%.3f", o - f }')
+  figure "eni-$op-floor" "eni ${op^^} above the move floor, median" ms "$d" \
+    "$(awk -v g="${med[go.$op]}" -v f="${med[floor.$op]}" 'BEGIN { printf "%.3f", g - f }')" "${med[floor.$op]}" \
+    "$(ratio "${med[go.$op]}" "${med[ours.$op]}")" "<= 1 ms" "$(goal_le "$d" 1)"
+done

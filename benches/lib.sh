@@ -1,6 +1,31 @@
 # shellcheck shell=bash
 # benches/lib.sh — helpers sourced by the benchmark scripts (not run on its own). Expects $ROOT (the
 # repository root) to be set by the sourcing script.
+#
+# --- the figures protocol ------------------------------------------------------------------------
+# Every benchmark script prints, besides its own human-readable table, machine-readable lines that
+# benches/run.sh collects into one table and one plot. Fields are separated by `|` (so no field may
+# contain one); an unknown value is `-`. Numbers are plain decimals (no unit, no `x`).
+#
+#   FIGURE|id|label|unit|ours|peer|floor|ratio|goal|met
+#       id     a short stable key, unique per script (e.g. bridge-add-growth)
+#       label  what is measured, for humans (e.g. "bridge ADD above floor, 1000 ports")
+#       unit   of ours/peer/floor: ms, MB, x, ops/s, count...
+#       ours   our figure (usually a median); peer: Debian's Go plugin doing the same, same run;
+#       floor  what the kernel/exec alone costs, same run
+#       ratio  the ratio the goal is about, as a plain number (peer/ours, ours/floor... the label
+#              or goal says which)
+#       goal   the goal, for humans ("<= 0.5 ms", ">= 3x Go")
+#       met    MET, MISSED, or - (no goal)
+#   POINT|plot|xname|x|series|y|unit
+#       one point of a plot of cost against node size: plot title, x axis name (leases, links,
+#       concurrent tasks...), x, the series (ours, go, floor...), y, y's unit
+#
+# Emit them with `figure` and `point` below; scripts print them on stdout, in any order, anywhere.
+# benches/run.sh runs every benches/*.sh but lib.sh and run.sh, with OURS_DIR (the release build's
+# directory) and FIXTURE (the netns-fixture CLI) exported, OURS/N set per script (script_env in
+# run.sh: a new script gets a line there), and QUICK=1 when asked: a script honours it with fewer
+# iterations.
 
 # stats FILE [DECIMALS] [count]: samples in microseconds, one per line ->
 # "median p95 mean min" in ms (nearest-rank p95), with the sample count appended when the third
@@ -51,3 +76,24 @@ fixture_up() {
   vars=$("$FIXTURE" up "$@") || return 1
   eval "$vars"
 }
+
+# figure ID LABEL UNIT OURS PEER FLOOR RATIO GOAL MET: one FIGURE line
+figure() {
+  (($# == 9)) || { echo "benches: figure needs 9 arguments, got $#: $*" >&2; return 1; }
+  local IFS='|'
+  printf 'FIGURE|%s\n' "$*"
+}
+
+# point PLOT XNAME X SERIES Y UNIT: one POINT line
+point() {
+  (($# == 6)) || { echo "benches: point needs 6 arguments, got $#: $*" >&2; return 1; }
+  local IFS='|'
+  printf 'POINT|%s\n' "$*"
+}
+
+# ratio A B: A/B with two decimals, `-` when either is missing or B is 0
+ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
+
+# goal_le VALUE LIMIT / goal_ge VALUE LIMIT: MET when VALUE <= (>=) LIMIT, else MISSED
+goal_le() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 <= l + 0) ? "MET" : "MISSED" }'; }
+goal_ge() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 >= l + 0) ? "MET" : "MISSED" }'; }

@@ -103,3 +103,6 @@ printf '  %-14s %9s %9s %9s %9s  ms\n' "go ADD" "$m_go" "$p_go" "$a_go" "$n_go"
 printf '  %-14s %9s %9s %9s %9s  ms\n' "/bin/true" "$m_true" "$p_true" "$a_true" "$n_true"
 awk -v o="$m_ours" -v g="$m_go" -v t="$m_true" 'BEGIN {
   printf "  ratios of medians: ours/true %.2f  go/true %.2f  go/ours %.2f\n", o / t, g / t, g / o }'
+r=$(ratio "$m_ours" "$m_true")
+figure loopback-add "loopback ADD, median, against /bin/true" ms "$m_ours" "$m_go" "$m_true" "$r" \
+  "<= 1.0x /bin/true" "$(goal_le "$r" 1.0)"

@@ -221,7 +221,7 @@ fn return_from_container(
         .filter(|l| mac.is_none_or(|m| l.mac == Some(m)));
     let link = match (by_name, mac) {
         (Some(l), _) => Some(l),
-        (None, Some(mac)) => ctr.links()?.into_iter().find(|l| l.mac == Some(mac)),
+        (None, Some(mac)) => ctr.links_with_mac(mac)?.into_iter().next(),
         (None, None) => None,
     };
     let Some(link) = link else {

@@ -1,11 +1,10 @@
 //! Finding the ENI, remembering what it looked like in the host, and moving it back.
 
 use std::os::fd::BorrowedFd;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use netns::{IfName, Mac};
-use nl::{Family, Handle, Link};
+use nl::{Family, Handle, Link, LinkEvent, LinkWatch};
 
 use crate::config::EniConf;
 use crate::error::EniError;
@@ -117,9 +116,9 @@ pub fn lookup(h: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> 
     let Some(mac) = conf.mac else {
         return Ok(None);
     };
-    Ok(h.links()?
+    Ok(h.links_with_mac(mac)?
         .into_iter()
-        .filter(|l| l.mac == Some(mac) && !l.loopback)
+        .filter(|l| !l.loopback)
         .min_by_key(|l| (is_upper_kind(l), l.name.len(), l.index)))
 }
 
@@ -127,10 +126,7 @@ pub fn lookup(h: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> 
 /// record. A link of that name without our record is someone else's.
 fn in_container(ctr: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> {
     if let Some(mac) = conf.mac {
-        return Ok(ctr
-            .links()?
-            .into_iter()
-            .find(|l| l.mac == Some(mac) && !l.loopback));
+        return Ok(ctr.links_with_mac(mac)?.into_iter().find(|l| !l.loopback));
     }
     match &conf.name {
         Some(name) => Ok(ctr
@@ -159,9 +155,9 @@ pub fn find_in_container(
     }
     if let Some(m) = mac {
         if let Some(l) = ctr
-            .links()?
+            .links_with_mac(m)?
             .into_iter()
-            .filter(|l| l.mac == Some(m) && !l.loopback)
+            .filter(|l| !l.loopback)
             .min_by_key(|l| (!ours(l), l.name.len()))
         {
             return Ok(Some(l));
@@ -177,38 +173,54 @@ pub fn find_in_container(
     Ok(None)
 }
 
-/// [`lookup`], polled until the ENI appears or `conf.wait` is over (then code 11). Before
-/// the first wait, the container namespace is looked at too: an ENI already there is a repeated
-/// ADD, reported at once.
+/// [`lookup`], then, while the ENI is not there, a wait for the kernel's link notifications
+/// until it appears or `conf.wait` is over (then code 11). Before the wait, the container
+/// namespace is looked at too: an ENI already there is a repeated ADD, reported at once. The
+/// wait subscribes first and looks once more, then looks again only when a notification names a
+/// link that could be the ENI (its MAC or name), or when notifications were lost: no dump per
+/// poll on a host with thousands of links.
 pub fn wait_for(host: &mut Handle, ctr: &mut Handle, conf: &EniConf) -> Result<Link, EniError> {
     let start = Instant::now();
-    let mut delay = Duration::from_millis(5);
-    let mut looked_in_ctr = false;
+    if let Some(link) = lookup(host, conf)? {
+        return Ok(link);
+    }
+    if let Some(l) = in_container(ctr, conf)? {
+        return Err(EniError::AlreadyInContainer {
+            what: conf.describe(),
+            netns: ctr.netns_label().to_string(),
+            ifname: l.name,
+        });
+    }
+    let not_found = |host: &Handle| EniError::NotFound {
+        what: conf.describe(),
+        netns: host.netns_label().to_string(),
+        waited_ms: start.elapsed().as_millis(),
+    };
+    if conf.wait.is_zero() {
+        return Err(not_found(host));
+    }
+    let deadline = start + conf.wait;
+    // subscribed before the next look: an ENI that appears after it is announced
+    let mut watch = LinkWatch::current()?;
     loop {
         if let Some(link) = lookup(host, conf)? {
             return Ok(link);
         }
-        if !looked_in_ctr {
-            looked_in_ctr = true;
-            if let Some(l) = in_container(ctr, conf)? {
-                return Err(EniError::AlreadyInContainer {
-                    what: conf.describe(),
-                    netns: ctr.netns_label().to_string(),
-                    ifname: l.name,
-                });
+        loop {
+            match watch.next(deadline)? {
+                None => return Err(not_found(host)),
+                Some(LinkEvent::Changed(l)) if could_be(&l, conf) => break,
+                Some(LinkEvent::Overrun) => break,
+                Some(_) => {}
             }
         }
-        let waited = start.elapsed();
-        if waited >= conf.wait {
-            return Err(EniError::NotFound {
-                what: conf.describe(),
-                netns: host.netns_label().to_string(),
-                waited_ms: waited.as_millis(),
-            });
-        }
-        sleep(delay.min(conf.wait - waited));
-        delay = (delay * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Whether a link that just appeared or changed may be the configured ENI (then [`lookup`]
+/// decides).
+fn could_be(link: &Link, conf: &EniConf) -> bool {
+    (conf.mac.is_some() && link.mac == conf.mac) || conf.name.as_deref() == Some(&*link.name)
 }
 
 /// Refuses the loopback device and the interface carrying the host's default route (IPv4 or
@@ -230,7 +242,7 @@ pub fn refuse_host_critical(
         return Err(refuse("it is the loopback device".into()));
     }
     for fam in [Family::V4, Family::V6] {
-        let routes = match host.routes(fam) {
+        let routes = match host.routes_via(fam, link.index) {
             Ok(r) => r,
             // no IPv6 in the host: nothing to refuse
             Err(e)
@@ -317,9 +329,9 @@ pub fn restore_in_host(host: &mut Handle, mac: Option<Mac>) -> Result<(), EniErr
         return Ok(());
     };
     let Some(link) = host
-        .links()?
+        .links_with_mac(mac)?
         .into_iter()
-        .find(|l| l.mac == Some(mac) && l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)))
+        .find(|l| l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)))
     else {
         return Ok(());
     };

@@ -92,7 +92,7 @@ impl Handle {
 
     /// Creates and binds the socket in the calling thread's namespace. It allocates nothing, so
     /// that a short-lived thread running it in another namespace stays cheap (no malloc arena).
-    fn socket() -> std::io::Result<Socket> {
+    pub(crate) fn socket() -> std::io::Result<Socket> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
@@ -107,7 +107,7 @@ impl Handle {
     }
 
     /// Wraps a socket made by [`Handle::socket`].
-    fn from_socket(sock: Socket, label: String) -> Handle {
+    pub(crate) fn from_socket(sock: Socket, label: String) -> Handle {
         Handle {
             sock,
             seq: 0,
@@ -168,6 +168,50 @@ impl Handle {
                 Err(e) => return Err(Raw::Io(e)),
             }
         }
+    }
+
+    /// Waits until `deadline` for a datagram (multicast notifications of a subscribed socket)
+    /// and receives it into `self.buf`: `Ok(Some(bytes))`, `Ok(None)` when the time is up,
+    /// `Err(ENOBUFS)` when the kernel dropped notifications because the socket was full.
+    pub(crate) fn recv_until_deadline(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Option<&[u8]>, Raw> {
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            // round up: poll's milliseconds must not wake us before the deadline
+            let ms = left.as_micros().div_ceil(1000);
+            let ms = libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX);
+            let mut pfd = libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&self.sock),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, alive for the duration of the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Raw::Io(e));
+            }
+            if n == 0 {
+                return Ok(None);
+            }
+            return match self.recv_datagram()? {
+                Some(len) => Ok(Some(&self.buf[..len])),
+                None => Err(Raw::Kernel {
+                    errno: libc::ENOBUFS,
+                    ext: None,
+                }),
+            };
+        }
+    }
+
+    /// Joins a multicast group (RTNLGRP_*) on this socket.
+    pub(crate) fn join_group(&mut self, group: u32) -> Result<(), Raw> {
+        self.sock.add_membership(group).map_err(Raw::Io)
     }
 
     /// Receives one datagram into `self.buf`, growing it when a datagram is larger. Returns its
@@ -277,6 +321,17 @@ impl Handle {
         &mut self,
         msg: RouteNetlinkMessage,
     ) -> Result<Vec<RouteNetlinkMessage>, Raw> {
+        self.dump_raw_where(msg, |_| true)
+    }
+
+    /// [`Handle::dump_raw`], decoding only the messages whose bytes (netlink header included)
+    /// `keep` accepts: looking for one link among thousands costs the kernel's dump, not the
+    /// decoding of every message.
+    pub(crate) fn dump_raw_where(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<RouteNetlinkMessage>, Raw> {
         for _ in 0..DUMP_ATTEMPTS {
             let seq = self.send(msg.clone(), NLM_F_DUMP)?;
             let mut out = Vec::new();
@@ -304,7 +359,9 @@ impl Handle {
                             }),
                         },
                         _ => {
-                            out.push(reply.decode()?);
+                            if keep(reply.bytes) {
+                                out.push(reply.decode()?);
+                            }
                             Ok(None)
                         }
                     }

@@ -5,6 +5,7 @@
 //!   afterwards: links (lookup, up/down, MTU, MAC, rename, alias, master, move to another
 //!   namespace, delete; create veth, bridge, vlan, macvlan, macvtap), addresses, routes and
 //!   neighbours; bridge VLAN filtering (the bridge's switch, its ports' VLANs).
+//! * [`LinkWatch`] waits for a link to appear, on the kernel's link notifications.
 //! * [`create_tap`] makes a persistent TAP device through `/dev/net/tun`.
 //! * Namespaces themselves (open, validate, run inside, sysctls), interface names
 //!   ([`netns::IfName`]), MACs ([`netns::Mac`]) and MTU bounds belong to the `netns` crate;
@@ -48,6 +49,7 @@ mod link;
 mod neigh;
 mod route;
 mod tap;
+mod watch;
 
 pub use addr::{Addr, addr_flags};
 pub use bridge_vlan::{BridgeVlanState, MAX_VLAN_ID, PortVlan, VlanRange};
@@ -58,3 +60,4 @@ pub use link::{BridgeSpec, Link, MacvlanMode, MacvlanSpec, MacvtapSpec, VethSpec
 pub use neigh::Neigh;
 pub use route::{Family, Nexthop, Route, RouteKind, RouteSpec, Scope, TABLE_LOCAL, TABLE_MAIN};
 pub use tap::{create_tap, delete_tap};
+pub use watch::{LinkEvent, LinkWatch};

@@ -16,6 +16,29 @@ use crate::handle::Raw;
 use crate::{Error, Handle};
 
 const IFLA_IFALIAS: u16 = 20;
+const IFLA_ADDRESS: u16 = 1;
+const NLMSG_HDRLEN: usize = 16;
+const IFINFOMSG_LEN: usize = 16;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+/// The value of top-level attribute `kind` in the raw bytes of a link message (netlink header
+/// included), without decoding the rest; `None` when absent or malformed.
+pub(crate) fn raw_link_attr(msg: &[u8], kind: u16) -> Option<&[u8]> {
+    let mut off = NLMSG_HDRLEN + IFINFOMSG_LEN;
+    while let Some(head) = msg.get(off..off + 4) {
+        let len = usize::from(u16::from_ne_bytes([head[0], head[1]]));
+        let k = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
+        if len < 4 {
+            return None;
+        }
+        let value = msg.get(off + 4..off + len)?;
+        if k == kind {
+            return Some(value);
+        }
+        off += (len + 3) & !3;
+    }
+    None
+}
 /// The flags of a request that creates a link: fail if it exists.
 pub(crate) const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
 
@@ -352,10 +375,29 @@ impl Handle {
     /// macvtap in passthru mode and its parent), the shortest name wins, then the lowest index.
     pub fn link_by_mac(&mut self, mac: Mac) -> Result<Option<Link>, Error> {
         Ok(self
-            .links()?
+            .links_with_mac(mac)?
             .into_iter()
-            .filter(|l| l.mac == Some(mac))
             .min_by_key(|l| (l.name.len(), l.index)))
+    }
+
+    /// Every link carrying this MAC. The kernel cannot filter a dump by hardware address, so
+    /// this is one dump of every link, but only the matching messages are decoded: on a node
+    /// with thousands of veths the cost is the kernel's, not ours.
+    pub fn links_with_mac(&mut self, mac: Mac) -> Result<Vec<Link>, Error> {
+        let want = mac.octets();
+        let msgs = self
+            .dump_raw_where(RouteNetlinkMessage::GetLink(get_link_msg()), |raw| {
+                raw_link_attr(raw, IFLA_ADDRESS) == Some(&want[..])
+            })
+            .map_err(|raw| self.fail(format!("list links with mac {mac}"), raw))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(Link::from_msg(l)),
+                _ => None,
+            })
+            .filter(|l| l.mac == Some(mac))
+            .collect())
     }
 
     /// "eth0 (index 4)" when the link can be found, else "index 4". Used in error messages.
@@ -689,5 +731,28 @@ mod tests {
         check_mtu(Some(68)).unwrap();
         check_mtu(None).unwrap();
         assert!(check_mtu(Some(67)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod raw_tests {
+    use super::raw_link_attr;
+
+    #[test]
+    fn raw_link_attr_finds_top_level_attributes() {
+        // netlink header (16) + ifinfomsg (16), then IFLA_IFNAME "ab\0" (len 7, padded to 8)
+        // and IFLA_ADDRESS (len 10, padded to 12)
+        let mut m = vec![0u8; 32];
+        m.extend_from_slice(&[7, 0, 3, 0, b'a', b'b', 0, 0]);
+        m.extend_from_slice(&[10, 0, 1, 0, 1, 2, 3, 4, 5, 6, 0, 0]);
+        assert_eq!(raw_link_attr(&m, 1), Some(&[1u8, 2, 3, 4, 5, 6][..]));
+        assert_eq!(raw_link_attr(&m, 3), Some(&b"ab\0"[..]));
+        assert_eq!(raw_link_attr(&m, 20), None);
+        // truncated or malformed: None, no panic
+        assert_eq!(raw_link_attr(&m[..40], 1), None);
+        let mut bad = m.clone();
+        bad[32] = 2; // length below the header
+        assert_eq!(raw_link_attr(&bad, 1), None);
+        assert_eq!(raw_link_attr(&[], 1), None);
     }
 }

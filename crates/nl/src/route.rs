@@ -485,6 +485,32 @@ impl Handle {
             .collect())
     }
 
+    /// Routes of the main table that leave through link `oif`, for one family. The kernel
+    /// filters the dump (strict checking: table and output interface), so a host with
+    /// thousands of links and their link-local routes answers with a handful of messages;
+    /// a kernel that ignores the filter is filtered here.
+    pub fn routes_via(&mut self, family: Family, oif: u32) -> Result<Vec<Route>, Error> {
+        let mut req = RouteMessage::default();
+        req.header.address_family = family.af();
+        req.header.table = TABLE_MAIN as u8;
+        req.attributes.push(RouteAttribute::Oif(oif));
+        let msgs = self
+            .dump_raw(RouteNetlinkMessage::GetRoute(req))
+            .map_err(|raw| self.fail(format!("list {family:?} routes via index {oif}"), raw))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r)
+                    if !r.header.flags.contains(RouteFlags::Cloned) =>
+                {
+                    Route::from_msg(r)
+                }
+                _ => None,
+            })
+            .filter(|r| r.table == TABLE_MAIN && r.oif == Some(oif))
+            .collect())
+    }
+
     /// Adds a route (EEXIST if an identical one exists).
     pub fn add_route(&mut self, r: &RouteSpec) -> Result<(), Error> {
         self.route_op(r, false, ADD_ROUTE, "add route")
@@ -563,6 +589,49 @@ impl Handle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `routes_via` returns the main-table routes through one link only, whatever else the
+    /// namespace holds.
+    #[test]
+    fn routes_via_one_link() {
+        netns::Netns::in_fresh(|| {
+            let mut h = Handle::current().unwrap();
+            let mut idx = Vec::new();
+            for (a, b, net) in [("ra", "rb", "10.9.1.2/24"), ("rc", "rd", "10.9.2.2/24")] {
+                h.create_veth(&crate::VethSpec {
+                    name: a,
+                    peer_name: b,
+                    ..Default::default()
+                })
+                .unwrap();
+                let (ia, ib) = (h.link(a).unwrap().index, h.link(b).unwrap().index);
+                h.set_up(ib).unwrap();
+                h.set_up(ia).unwrap();
+                h.add_addr(ia, net.parse().unwrap(), true).unwrap();
+                idx.push(ia);
+            }
+            let gw: IpAddr = "10.9.1.1".parse().unwrap();
+            h.add_route(&RouteSpec::via("0.0.0.0/0".parse().unwrap(), gw, idx[0]))
+                .unwrap();
+            let via0 = h.routes_via(Family::V4, idx[0]).unwrap();
+            assert!(
+                via0.iter()
+                    .all(|r| r.oif == Some(idx[0]) && r.table == TABLE_MAIN)
+            );
+            assert!(
+                via0.iter().any(|r| r.dst.prefix() == 0 && r.gw == Some(gw)),
+                "{via0:?}"
+            );
+            let via1 = h.routes_via(Family::V4, idx[1]).unwrap();
+            assert!(!via1.is_empty(), "the connected route of rc");
+            assert!(
+                via1.iter()
+                    .all(|r| r.oif == Some(idx[1]) && r.dst.prefix() != 0),
+                "{via1:?}"
+            );
+        })
+        .unwrap();
+    }
 
     #[test]
     fn spec_checks() {

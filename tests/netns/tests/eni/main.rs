@@ -590,6 +590,41 @@ fn late_eni_is_waited_for() {
     assert!(ping(&ctr, "10.0.1.1", "56"));
 }
 
+/// The ENI appears after ADD started waiting, found by name alone: it is renamed to the
+/// configured `eniName` while ADD waits (the wait follows the kernel's link notifications, so
+/// a rename is seen as well as a new link), and no other link is taken meanwhile.
+#[test]
+fn late_eni_is_found_by_name_when_renamed_while_waiting() {
+    let sim = SimHost::new("enilr");
+    let ctr = TestNs::new("enilrc");
+    let netns = ctr.path().display().to_string();
+    let name = format!("late{}", std::process::id() % 100_000);
+    let conf = json!({"cniVersion": "1.0.0", "name": "n", "type": "eni", "eniName": name,
+        "eniIPAddresses": ["10.0.1.17/24"], "gatewayIPAddresses": ["10.0.1.1"], "eniWaitTimeout": "10s"});
+    let start = Instant::now();
+    let add = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            let e = sim.add_fake_eni(MAC, Some(GW4), None, 1500);
+            std::thread::sleep(Duration::from_millis(200));
+            sim.host.ip_ok(&["link", "set", &e.name, "down"]);
+            sim.host.ip_ok(&["link", "set", &e.name, "name", &name]);
+        });
+        call(
+            &bin("eni"),
+            Some(&sim.host),
+            &cni_env("ADD", "c", &netns, "eth0"),
+            &conf,
+        )
+    });
+    let took = start.elapsed();
+    assert_eq!(add.status, 0, "{add:?}");
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert_eq!(add.json()["interfaces"][0]["mac"], MAC, "{}", add.json());
+    assert_eq!(global_addrs(&ctr, "eth0"), vec!["10.0.1.17/24"]);
+    assert!(ping(&ctr, "10.0.1.1", "56"));
+}
+
 #[test]
 fn eni_that_never_appears_is_code_11_within_the_bound() {
     let sim = SimHost::new("enin");
