@@ -389,6 +389,18 @@ fn readme(version: &str) -> Res<String> {
 /// Writes the tarball, the package and SHA256SUMS into `dist` (replacing earlier artifacts
 /// there); returns their paths.
 fn write_artifacts(bins: &Path, dist: &Path, version: &str) -> Res<Vec<PathBuf>> {
+    remove_old_artifacts(dist)?;
+    let stage = TempDir::new("dist-stage")?;
+    let epoch = source_date_epoch(&git_state()).unwrap_or(0).to_string();
+    let readme = readme(version)?;
+    let tgz = write_tarball(bins, dist, &stage.0, version, &readme, &epoch)?;
+    let deb = write_package(bins, dist, &stage.0, version, &readme, &epoch)?;
+    let sums_path = write_sums(dist, &[&tgz, &deb])?;
+    Ok(vec![tgz, deb, sums_path])
+}
+
+/// Removes the artifacts an earlier run left in `dist` (and nothing else).
+fn remove_old_artifacts(dist: &Path) -> Res<()> {
     mkdirs(dist)?;
     for old in util::files_in(dist) {
         let name = old.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -401,21 +413,27 @@ fn write_artifacts(bins: &Path, dist: &Path, version: &str) -> Res<Vec<PathBuf>>
             io(fs::remove_file(&old), || format!("rm {}", old.display()))?;
         }
     }
-    let stage = TempDir::new("dist-stage")?;
-    let epoch = source_date_epoch(&git_state()).unwrap_or(0).to_string();
-    let license = root().join("LICENSE");
-    let readme = readme(version)?;
+    Ok(())
+}
 
-    // the tarball
-    let t = stage.0.join("tgz");
+/// The tarball: the plugins, LICENSE and README, owned by root, dated `epoch`.
+fn write_tarball(
+    bins: &Path,
+    dist: &Path,
+    stage: &Path,
+    version: &str,
+    readme: &str,
+    epoch: &str,
+) -> Res<PathBuf> {
+    let t = stage.join("tgz");
     mkdirs(&t)?;
     for p in PLUGINS {
         put(&bins.join(p), &t.join(p), 0o755)?;
     }
-    put(&license, &t.join("LICENSE"), 0o644)?;
-    write(&t.join("README"), &readme, 0o644)?;
+    put(&root().join("LICENSE"), &t.join("LICENSE"), 0o644)?;
+    write(&t.join("README"), readme, 0o644)?;
     let tgz = dist.join(tgz_name(version));
-    let tar = stage.0.join("out.tar");
+    let tar = stage.join("out.tar");
     let members: Vec<String> = tgz_entries().into_iter().map(|e| e.path).collect();
     util::status(
         Command::new("tar")
@@ -429,11 +447,21 @@ fn write_artifacts(bins: &Path, dist: &Path, version: &str) -> Res<Vec<PathBuf>>
         "tar -c",
     )?;
     util::status(Command::new("gzip").args(["-9nf"]).arg(&tar), "gzip")?;
-    let gz = stage.0.join("out.tar.gz");
+    let gz = stage.join("out.tar.gz");
     io(fs::rename(&gz, &tgz), || format!("mv to {}", tgz.display()))?;
+    Ok(tgz)
+}
 
-    // the package
-    let d = stage.0.join("deb");
+/// The .deb: the plugins in /opt/cni/bin, the ECS-name command, docs, control and prerm.
+fn write_package(
+    bins: &Path,
+    dist: &Path,
+    stage: &Path,
+    version: &str,
+    readme: &str,
+    epoch: &str,
+) -> Res<PathBuf> {
+    let d = stage.join("deb");
     for p in PLUGINS {
         put(&bins.join(p), &d.join(CNI_BIN).join(p), 0o755)?;
     }
@@ -443,8 +471,12 @@ fn write_artifacts(bins: &Path, dist: &Path, version: &str) -> Res<Vec<PathBuf>>
         &d.join(ECS_NAMES_CMD),
         0o755,
     )?;
-    write(&d.join(DOC_DIR).join("README"), &readme, 0o644)?;
-    put(&license, &d.join(DOC_DIR).join("copyright"), 0o644)?;
+    write(&d.join(DOC_DIR).join("README"), readme, 0o644)?;
+    put(
+        &root().join("LICENSE"),
+        &d.join(DOC_DIR).join("copyright"),
+        0o644,
+    )?;
     let kib: u64 = deb_entries()
         .iter()
         .filter(|e| e.kind == '-')
@@ -466,16 +498,19 @@ fn write_artifacts(bins: &Path, dist: &Path, version: &str) -> Res<Vec<PathBuf>>
     let deb = dist.join(deb_name(version));
     util::status(
         Command::new("dpkg-deb")
-            .env("SOURCE_DATE_EPOCH", &epoch)
+            .env("SOURCE_DATE_EPOCH", epoch)
             .args(["--root-owner-group", "-Zxz", "--build"])
             .arg(&d)
             .arg(&deb),
         "dpkg-deb --build",
     )?;
+    Ok(deb)
+}
 
-    // the checksums
+/// SHA256SUMS over `files`, written into `dist` and read back.
+fn write_sums(dist: &Path, files: &[&PathBuf]) -> Res<PathBuf> {
     let mut sums = Vec::new();
-    for f in [&tgz, &deb] {
+    for f in files {
         let out = util::output(Command::new("sha256sum").arg(f), "sha256sum")?;
         let hex = out
             .split_whitespace()
@@ -490,17 +525,27 @@ fn write_artifacts(bins: &Path, dist: &Path, version: &str) -> Res<Vec<PathBuf>>
     }
     let sums_path = dist.join("SHA256SUMS");
     write(&sums_path, &render_sums(&sums), 0o644)?;
-    if parse_sums(&fs::read_to_string(&sums_path).unwrap_or_default()).map(|m| m.len()) != Some(2) {
+    if parse_sums(&fs::read_to_string(&sums_path).unwrap_or_default()).map(|m| m.len())
+        != Some(files.len())
+    {
         return fail(format!("{} is malformed", sums_path.display()));
     }
-    Ok(vec![tgz, deb, sums_path])
+    Ok(sums_path)
 }
 
 /// Verifies the artifacts of `version` in `dist` (see the module documentation).
 pub fn check_artifacts(dist: &Path, version: &str) -> Res<()> {
     let tgz = dist.join(tgz_name(version));
     let deb = dist.join(deb_name(version));
-    // SHA256SUMS: exactly both files, and they match
+    check_sums(dist, version)?;
+    let work = TempDir::new("dist-check")?;
+    check_tarball(&tgz, &work.0, version)?;
+    check_package(&deb, &work.0, version)?;
+    Ok(())
+}
+
+/// SHA256SUMS lists exactly both artifacts, and they match.
+fn check_sums(dist: &Path, version: &str) -> Res<()> {
     let sums_path = dist.join("SHA256SUMS");
     let text = io(fs::read_to_string(&sums_path), || {
         format!("read {}", sums_path.display())
@@ -522,23 +567,20 @@ pub fn check_artifacts(dist: &Path, version: &str) -> Res<()> {
             .current_dir(dist)
             .args(["--check", "--strict", "SHA256SUMS"]),
         "sha256sum --check SHA256SUMS",
-    )?;
+    )
+}
 
-    let work = TempDir::new("dist-check")?;
-
-    // the tarball: members, owner, modes; unpacked, the plugins
+/// The tarball: members, owner, modes; unpacked, the plugins, LICENSE and README.
+fn check_tarball(tgz: &Path, work: &Path, version: &str) -> Res<()> {
     let listing = util::output(
-        Command::new("tar")
-            .env("LC_ALL", "C")
-            .arg("-tvzf")
-            .arg(&tgz),
+        Command::new("tar").env("LC_ALL", "C").arg("-tvzf").arg(tgz),
         "tar -tvzf",
     )?;
     expect_listing("tarball", &listing, &tgz_entries())?;
-    let t = work.0.join("tgz");
+    let t = work.join("tgz");
     mkdirs(&t)?;
     util::status(
-        Command::new("tar").arg("-xzf").arg(&tgz).arg("-C").arg(&t),
+        Command::new("tar").arg("-xzf").arg(tgz).arg("-C").arg(&t),
         "tar -xzf",
     )?;
     check_plugins(&t, version)?;
@@ -551,11 +593,41 @@ pub fn check_artifacts(dist: &Path, version: &str) -> Res<()> {
         "dist --check: {}: members, modes, plugins ok",
         tgz_name(version)
     );
+    Ok(())
+}
 
-    // the package: control fields, control file, scripts, file list; unpacked, the plugins and
-    // the ECS-name command
+/// The package: control fields, control file, scripts, file list; unpacked, the plugins and
+/// the ECS-name command; installed, upgraded and removed by dpkg in a scratch root.
+fn check_package(deb: &Path, work: &Path, version: &str) -> Res<()> {
+    check_control(deb, work, version)?;
+    let listing = util::output(
+        Command::new("dpkg-deb")
+            .env("LC_ALL", "C")
+            .arg("-c")
+            .arg(deb),
+        "dpkg-deb -c",
+    )?;
+    expect_listing("package", &listing, &deb_entries())?;
+    let x = work.join("deb");
+    util::status(
+        Command::new("dpkg-deb").arg("-x").arg(deb).arg(&x),
+        "dpkg-deb -x",
+    )?;
+    let bin = x.join(CNI_BIN);
+    check_plugins(&bin, version)?;
+    check_ecs_names(&x.join(ECS_NAMES_CMD), &bin)?;
+    check_dpkg_root(deb, &work.join("root"))?;
+    eprintln!(
+        "dist --check: {}: control, file list, plugins, ECS names, install/upgrade/remove ok",
+        deb_name(version)
+    );
+    Ok(())
+}
+
+/// The package's fields, its whole control file and its prerm.
+fn check_control(deb: &Path, work: &Path, version: &str) -> Res<()> {
     let fields = util::output(
-        Command::new("dpkg-deb").arg("--field").arg(&deb).args([
+        Command::new("dpkg-deb").arg("--field").arg(deb).args([
             "Package",
             "Version",
             "Architecture",
@@ -568,9 +640,9 @@ pub fn check_artifacts(dist: &Path, version: &str) -> Res<()> {
             "the package's fields:\n{fields}expected:\n{want_fields}"
         ));
     }
-    let ctrl = work.0.join("control");
+    let ctrl = work.join("control");
     util::status(
-        Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&ctrl),
+        Command::new("dpkg-deb").arg("-e").arg(deb).arg(&ctrl),
         "dpkg-deb -e",
     )?;
     let control_text = fs::read_to_string(ctrl.join("control")).unwrap_or_default();
@@ -584,29 +656,7 @@ pub fn check_artifacts(dist: &Path, version: &str) -> Res<()> {
             "the package's control file differs:\n{control_text}"
         ));
     }
-    same_file(&ctrl.join("prerm"), &root().join("packaging/deb/prerm"))?;
-    let listing = util::output(
-        Command::new("dpkg-deb")
-            .env("LC_ALL", "C")
-            .arg("-c")
-            .arg(&deb),
-        "dpkg-deb -c",
-    )?;
-    expect_listing("package", &listing, &deb_entries())?;
-    let x = work.0.join("deb");
-    util::status(
-        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x),
-        "dpkg-deb -x",
-    )?;
-    let bin = x.join(CNI_BIN);
-    check_plugins(&bin, version)?;
-    check_ecs_names(&x.join(ECS_NAMES_CMD), &bin)?;
-    check_dpkg_root(&deb, &work.0.join("root"))?;
-    eprintln!(
-        "dist --check: {}: control, file list, plugins, ECS names, install/upgrade/remove ok",
-        deb_name(version)
-    );
-    Ok(())
+    same_file(&ctrl.join("prerm"), &root().join("packaging/deb/prerm"))
 }
 
 /// The package installed by dpkg into an empty root (`--root`, maintainer scripts run
