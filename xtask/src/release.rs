@@ -95,7 +95,9 @@ pub fn build_static(selection: &[String], extra: &[&str]) -> Res<PathBuf> {
         flags.push_str(&v);
         flags.push(' ');
     }
-    flags.push_str("-C target-feature=+crt-static");
+    // non-PIE: a static-pie relocates itself at start-up, reading all of `.rela.dyn` and
+    // dirtying `.data.rel.ro` and the GOT; linked at a fixed address there is nothing to do
+    flags.push_str("-C target-feature=+crt-static -C relocation-model=static");
     for bin in selection.iter().filter(|a| PLUGINS.contains(&a.as_str())) {
         link_ordered(bin, &flags, extra)?;
     }

@@ -15,6 +15,8 @@ use crate::Error;
 
 /// How many times a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is restarted.
 const DUMP_ATTEMPTS: usize = 5;
+/// The receive buffer's initial capacity: the most the kernel puts in one dump datagram.
+const RECV_BUF: usize = 32 * 1024;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_CAPPED: u16 = 0x100;
@@ -112,7 +114,7 @@ impl Handle {
             sock,
             seq: 0,
             label,
-            buf: vec![0; 32 * 1024],
+            buf: Vec::with_capacity(RECV_BUF),
             restarts: 0,
         }
     }
@@ -216,19 +218,24 @@ impl Handle {
 
     /// Receives one datagram into `self.buf`, growing it when a datagram is larger. Returns its
     /// length. EINTR is retried; ENOBUFS (messages were dropped) is reported as `Ok(None)`.
+    /// The datagram lands in the buffer's spare capacity: the buffer is never zeroed, so a
+    /// reply touches only the pages it fills, not all of [`RECV_BUF`] (whose size still tells
+    /// the kernel how large a dump's datagrams may be).
     fn recv_datagram(&mut self) -> Result<Option<usize>, Raw> {
         loop {
+            self.buf.clear();
             let peeked = self
                 .sock
-                .recv(&mut &mut self.buf[..], libc::MSG_PEEK | libc::MSG_TRUNC);
+                .recv(&mut self.buf, libc::MSG_PEEK | libc::MSG_TRUNC);
             match peeked {
-                Ok(n) if n > self.buf.len() => self.buf.resize(n, 0),
+                Ok(n) if n > self.buf.capacity() => self.buf.reserve(n),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(None),
                 Err(e) => return Err(Raw::Io(e)),
             }
-            match self.sock.recv(&mut &mut self.buf[..], 0) {
+            self.buf.clear();
+            match self.sock.recv(&mut self.buf, 0) {
                 Ok(n) => return Ok(Some(n.min(self.buf.len()))),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(None),
