@@ -158,17 +158,7 @@ impl Dir {
             Err(Errno::ENOENT) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let mut buf = Vec::with_capacity(128);
-        let n = File::from(fd)
-            .take(limit as u64 + 1)
-            .read_to_end(&mut buf)?;
-        if n > limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("larger than {limit} bytes"),
-            ));
-        }
-        Ok(Some(buf))
+        read_bounded(fd, limit, 128).map(Some)
     }
 
     /// Whether an entry `name` exists (any type; symlinks are not followed).
@@ -374,17 +364,7 @@ impl Dir {
                 format!("larger than {limit} bytes"),
             ));
         }
-        let mut buf = Vec::with_capacity(size + 1);
-        let n = File::from(fd)
-            .take(limit as u64 + 1)
-            .read_to_end(&mut buf)?;
-        if n > limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("larger than {limit} bytes"),
-            ));
-        }
-        Ok(Some(buf))
+        read_bounded(fd, limit, size + 1).map(Some)
     }
 
     /// The raw `getdents64` records of the whole directory in one buffer (see [`dirent_at`]):
@@ -478,6 +458,22 @@ pub(crate) fn dirent_at(buf: &[u8], mut at: usize) -> Option<(&[u8], u64, usize)
             return Some((name, ino, at));
         }
     }
+}
+
+/// Reads `fd` to its end into a buffer of initial capacity `cap`; more than `limit` bytes is
+/// an error (the file grew, or is not what it claims to be).
+fn read_bounded(fd: OwnedFd, limit: usize, cap: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(cap);
+    let n = File::from(fd)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)?;
+    if n > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -454,6 +454,16 @@ impl Route {
     }
 }
 
+/// The routes of a dump's messages, cached clones left out.
+fn uncloned_routes(msgs: Vec<RouteNetlinkMessage>) -> impl Iterator<Item = Route> {
+    msgs.into_iter().filter_map(|m| match m {
+        RouteNetlinkMessage::NewRoute(r) if !r.header.flags.contains(RouteFlags::Cloned) => {
+            Route::from_msg(r)
+        }
+        _ => None,
+    })
+}
+
 impl Handle {
     /// Routes of the main table for one family (cached clones excluded).
     pub fn routes(&mut self, family: Family) -> Result<Vec<Route>, Error> {
@@ -471,16 +481,7 @@ impl Handle {
         let msgs = self
             .dump_raw(RouteNetlinkMessage::GetRoute(req))
             .map_err(|raw| self.fail(format!("list {family:?} routes"), raw))?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r)
-                    if !r.header.flags.contains(RouteFlags::Cloned) =>
-                {
-                    Route::from_msg(r)
-                }
-                _ => None,
-            })
+        Ok(uncloned_routes(msgs)
             .filter(|r| table.is_none_or(|t| r.table == t))
             .collect())
     }
@@ -497,16 +498,7 @@ impl Handle {
         let msgs = self
             .dump_raw(RouteNetlinkMessage::GetRoute(req))
             .map_err(|raw| self.fail(format!("list {family:?} routes via index {oif}"), raw))?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r)
-                    if !r.header.flags.contains(RouteFlags::Cloned) =>
-                {
-                    Route::from_msg(r)
-                }
-                _ => None,
-            })
+        Ok(uncloned_routes(msgs)
             .filter(|r| r.table == TABLE_MAIN && r.oif == Some(oif))
             .collect())
     }
