@@ -8,8 +8,9 @@
 #   2. the same with 500 leases already in the store;
 #   3. fdatasync calls per ADD and per DEL (strace -c -f), the Go figure for its store emulation.
 # Our plugin and the Go double run in the same loop, alternately, each as one exec per operation.
-# Timed with bash's $EPOCHREALTIME; prints medians in ms and Go/ours ratios. Everything runs in a
-# namespace and a directory this script creates.
+# Timed with bash's $EPOCHREALTIME; prints medians in ms and Go/ours ratios, and FIGURE lines (the
+# protocol of benches/lib.sh; no goal of issue 15 is about this dialect: information only). Everything
+# runs in a namespace and a directory this script creates.
 #
 # Environment: OURS (our ipam binary; default: built by `cargo xtask release ipam`), GO (the double;
 # default: built by scripts/build-ecs-ipam-go.sh).
@@ -75,6 +76,10 @@ round() { # round LABEL LEASES
   printf '%-22s ADD ours %7s ms  go %7s ms  go/ours %5s   DEL ours %7s ms  go %7s ms  go/ours %5s   (/bin/true %s ms)\n' \
     "$label ($n leases)" "$oa" "$ga" "$(awk -v a="$ga" -v b="$oa" 'BEGIN{printf "%.2f", a/b}')" \
     "$od" "$gd" "$(awk -v a="$gd" -v b="$od" 'BEGIN{printf "%.2f", a/b}')" "$t"
+  figure "ecs-ipam-add-$label" "ecs-ipam ADD, $n leases (peer: ecs-ipam-go; ratio peer/ours)" ms \
+    "$oa" "$ga" "$t" "$(ratio "$ga" "$oa")" - -
+  figure "ecs-ipam-del-$label" "ecs-ipam DEL, $n leases (peer: ecs-ipam-go; ratio peer/ours)" ms \
+    "$od" "$gd" "$t" "$(ratio "$gd" "$od")" - -
 }
 
 echo "bench-ecs-ipam: N=$N, ours=$OURS, go=$GO"
@@ -91,6 +96,8 @@ if command -v strace > /dev/null; then
   ga=$(syncs "$GO" add -db "$db" -id bench-task -subnet "$SUBNET")
   gd=$(syncs "$GO" del -db "$db" -id bench-task)
   echo "fdatasync per ADD: ours $oa, go $ga; per DEL: ours $od, go $gd"
+  figure ecs-ipam-syncs-add "ecs-ipam fdatasync calls per ADD" count "$oa" "$ga" - - - -
+  figure ecs-ipam-syncs-del "ecs-ipam fdatasync calls per DEL" count "$od" "$gd" - - - -
 else
   echo "fdatasync per operation: strace is not installed, skipped"
 fi

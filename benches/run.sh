@@ -62,7 +62,7 @@ script_env() {
     eni) echo "OURS=$REL/eni $([ "$q" = 1 ] && echo N=10)" ;;
     branch-eni) echo "OURS=$REL/branch-eni $([ "$q" = 1 ] && echo N=8)" ;;
     ipam | ecs-ipam) echo "OURS=$REL/ipam $([ "$q" = 1 ] && echo N=30)" ;;
-    startup) echo "OURS_DIR=$REL $([ "$q" = 1 ] && echo N=60)" ;;
+    startup) echo "BIN_DIR=$REL $([ "$q" = 1 ] && echo N=60)" ;;
     *) echo "OURS_DIR=$REL" ;;
   esac
 }

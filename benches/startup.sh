@@ -12,9 +12,9 @@
 #  - system calls per verb per plugin (`strace -f -c`, the plugin process and its threads and
 #    children): ADD, CHECK, GC, STATUS, DEL, VERSION, with /bin/true's count as the floor.
 #
-# Output: a header, then one line per figure:
-#   figure | ours | peer | floor | ratio | goal | met/missed/info
-# (`-` where there is nothing to show; ratio = ours / floor).
+# Output: FIGURE lines (the protocol of benches/lib.sh) on stdout, one per figure; the same as a
+# human-readable table (figure | ours | peer | floor | ratio | goal | met/missed/info, `-` where
+# there is nothing to show; ratio = ours / floor) on stderr.
 #
 # Everything runs inside namespaces of a simulated host made by the netns-fixture CLI
 # (`cargo xtask fixture`), with a fake ENI for `eni`; host-local state lives in a temporary
@@ -22,8 +22,8 @@
 # on exit (trap), also on failure or Ctrl-C.
 #
 # Environment:
-#   BIN_DIR  directory holding our loopback, ipam, bridge and eni binaries (default: build
-#            them with `cargo xtask release`)
+#   BIN_DIR  directory holding our loopback, ipam, bridge and eni binaries (default: $OURS_DIR
+#            as benches/run.sh exports it, else build them with `cargo xtask release`)
 #   BEFORE   optionally, a directory holding older binaries of the same plugins: their system
 #            call counts are printed too (the `peer` column of the syscall lines, status `info`)
 #   GO_DIR   Debian's Go plugins (default /usr/lib/cni)
@@ -47,7 +47,8 @@ for tool in ip strace python3; do
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time not found: apt-get install -y time"
 [ -x "$GO_DIR/loopback" ] || die "$GO_DIR/loopback not found: apt-get install -y containernetworking-plugins"
-if [ -z "${BIN_DIR:-}" ]; then
+BIN_DIR=${BIN_DIR:-${OURS_DIR:-}}
+if [ -z "$BIN_DIR" ]; then
   BIN_DIR=$(release_dir loopback ipam bridge eni)
 fi
 for p in loopback ipam bridge eni; do
@@ -190,28 +191,33 @@ printf '%s\n' "${t_go[@]}" > "$WORK/t.go"
 printf '%s\n' "${t_true[@]}" > "$WORK/t.true"
 INNER
 
-echo "bench-startup: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
-echo "  ours: $BIN_DIR"
-[ -z "${BEFORE:-}" ] || echo "  before: $BEFORE"
+echo "bench-startup: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)" >&2
+echo "  ours: $BIN_DIR" >&2
+[ -z "${BEFORE:-}" ] || echo "  before: $BEFORE" >&2
 ip netns exec "$HOSTNS" bash "$WORK/inner.sh" "$N" "$BIN_DIR" "$GO_DIR" "$WORK" "$TAG" "${BEFORE:-}"
-echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-row() { printf '%-34s %9s %9s %9s %7s %9s %s\n' "$@"; }
+# human table on stderr, FIGURE lines (benches/lib.sh) on stdout
+row() { printf '%-34s %9s %9s %9s %7s %9s %s\n' "$@" >&2; }
 row figure ours peer floor ratio goal status
 read -r m_ours _ < <(stats "$WORK/t.ours")
 read -r m_go _ < <(stats "$WORK/t.go")
 read -r m_true _ < <(stats "$WORK/t.true")
-ratio=$(awk -v o="$m_ours" -v t="$m_true" 'BEGIN { printf "%.2f", o / t }')
-met=$(awk -v r="$ratio" 'BEGIN { print (r <= 1.0) ? "met" : "missed" }')
+ratio=$(ratio "$m_ours" "$m_true")
+met=$(goal_le "$ratio" 1.00)
 row "loopback ADD median (ms)" "$m_ours" "$m_go" "$m_true" "$ratio" "<=1.00" "$met"
+figure startup-loopback-add "loopback ADD vs /bin/true, median of $N (ratio ours/true)" ms \
+  "$m_ours" "$m_go" "$m_true" "$ratio" "<= 1.00x /bin/true" "$met"
 
 floor_rss=$(awk '$1 == "true" { print $2 }' "$WORK/rss")
 for p in loopback ipam bridge eni; do
   ours=$(awk -v k="ours:$p" '$1 == k { print $2 }' "$WORK/rss")
   peer=$(awk -v k="go:$p" '$1 == k { print $2 }' "$WORK/rss")
-  r=$(awk -v o="$ours" -v t="$floor_rss" 'BEGIN { printf "%.2f", o / t }')
-  met=$( ((ours <= RSS_GOAL)) && echo met || echo missed)
+  r=$(ratio "$ours" "$floor_rss")
+  met=$(goal_le "$ours" "$RSS_GOAL")
   row "peak RSS $p ADD (KB)" "$ours" "${peer:--}" "$floor_rss" "$r" "<=$RSS_GOAL" "$met"
+  figure "rss-$p" "peak RSS of one $p ADD, max of 3 (ratio ours/true)" KB \
+    "$ours" "${peer:--}" "$floor_rss" "$r" "<= $RSS_GOAL KB" "$met"
 done
 
 floor_calls=$(awk '$1 == "true" { print $3 }' "$WORK/syscalls")
@@ -219,7 +225,9 @@ for p in loopback ipam bridge eni; do
   for verb in ADD CHECK GC STATUS DEL VERSION; do
     ours=$(awk -v k="ours:$p" -v v="$verb" '$1 == k && $2 == v { print $3 }' "$WORK/syscalls")
     before=$(awk -v k="before:$p" -v v="$verb" '$1 == k && $2 == v { print $3 }' "$WORK/syscalls")
-    r=$(awk -v o="$ours" -v t="$floor_calls" 'BEGIN { printf "%.2f", o / t }')
+    r=$(ratio "$ours" "$floor_calls")
     row "syscalls $p $verb" "$ours" "${before:--}" "$floor_calls" "$r" - info
+    figure "syscalls-$p-$verb" "system calls, $p $verb (peer: BEFORE build if given; floor /bin/true)" count \
+      "$ours" "${before:--}" "$floor_calls" "$r" - -
   done
 done

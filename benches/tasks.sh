@@ -355,8 +355,10 @@ figure tasks-duplicates "$TASKS concurrent tasks, duplicate addresses (all round
   "${R[ours-dup]}" "${R[go-dup]}" "-" "-" "0" "$(goal_le "${R[ours-dup]}" 0)"
 figure tasks-del-wall "$TASKS concurrent tasks, DEL wall time" ms \
   "${R[ours-del-wall]}" "${R[go-del-wall]}" "${R[move-back-conc-wall]}" "$(ratio "${R[go-del-wall]}" "${R[ours-del-wall]}")" "-" "-"
-figure rtnl-moves "$TASKS ENI moves: one by one (sum) / at once (wall)" x \
-  "-" "-" "${R[move-conc-wall]}" "$par" "-" "-"
+figure rtnl-moves "$TASKS ENI moves alone: at once (wall; floor) vs one by one (sum; ours), ratio sum/wall = parallel speed-up" ms \
+  "${R[move-serial-sum]}" "-" "${R[move-conc-wall]}" "$par" "-" "-"
+figure rtnl-share "$TASKS concurrent tasks: the $TASKS ENI moves alone, share of the ADD wall time (ours; peer Go)" "%" \
+  "$share" "$gshare" "-" "-" "-" "-"
 point "wall time of N tasks at once" "concurrent tasks" "$TASKS" ours "${R[ours-add-wall]}" ms
 point "wall time of N tasks at once" "concurrent tasks" "$TASKS" go "${R[go-add-wall]}" ms
 point "wall time of N tasks at once" "concurrent tasks" "$TASKS" floor "${R[move-conc-wall]}" ms
