@@ -1,6 +1,6 @@
 //! The plugin's error type and its one mapping to CNI codes.
 //!
-//! Every verb of [`crate::BranchEni`] returns a [`BranchEniError`]; `cni_spec::run` turns it
+//! Every verb of [`crate::BranchEni`] returns a [`BranchEniError`]; `cni_spec::main!` turns it
 //! into the CNI error object once, at the edge (its `Display` is the message, [`PluginError`]
 //! gives the code). Config and CNI_ARGS errors are the protocol layer's own
 //! ([`BranchEniError::Spec`], codes 4 and 7), wrapped unchanged.

@@ -1,6 +1,6 @@
 //! The crate's error type and its one mapping to CNI codes.
 //!
-//! Every verb returns a [`BridgeError`]; the dispatcher (`cni_spec::run`) turns it into the CNI
+//! Every verb returns a [`BridgeError`]; the dispatcher (`cni_spec::main!`) turns it into the CNI
 //! error object once, at the edge. A failed step wraps its cause in [`BridgeError::Step`]
 //! (`ADD: create veth eth0: ...`), which keeps the cause and its code; [`StepExt`] does the
 //! wrapping at the call site.

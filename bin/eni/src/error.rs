@@ -1,5 +1,5 @@
 //! The plugin's errors and their CNI codes, mapped once ([`PluginError`] for [`EniError`]). The
-//! verbs return [`EniError`] as it is; `cni_spec::run` turns it into the CNI error object.
+//! verbs return [`EniError`] as it is; `cni_spec::main!` turns it into the CNI error object.
 
 use cni_spec::{PluginError, code};
 

@@ -17,7 +17,7 @@
 //!
 //! Layout: each verb is the list of its steps in its own module (`add`, `del`, `check`);
 //! `config` reads the two dialects, `host` finds the ENI and moves it back. Every step returns
-//! [`EniError`], which the [`Plugin`] impl returns as it is (`cni_spec::run` turns it into the
+//! [`EniError`], which the [`Plugin`] impl returns as it is (`cni_spec::main!` turns it into the
 //! CNI error object); ADD records what it changed in a [`cni_spec::Rollback`] and undoes it,
 //! newest first, when a later step fails.
 

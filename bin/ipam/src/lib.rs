@@ -2,7 +2,7 @@
 //! `host-local` and for Amazon's `ecs-ipam`. The plugin is a thin layer over the `ipam`
 //! library (`crates/ipam`), which holds both dialects and every verb: this crate turns an
 //! invocation into an [`ipam::Request`] and returns the library's [`IpamError`] as it is (a
-//! [`cni_spec::PluginError`]: `cni_spec::run` turns it into the CNI error object).
+//! [`cni_spec::PluginError`]: `cni_spec::main!` turns it into the CNI error object).
 
 use cni_spec::{CniResult, Invocation, NetnsUse, Plugin};
 use ipam::{IpamError, Request};

@@ -10,7 +10,7 @@ use cni_spec::{CniResult, Interface, Invocation, IpConfig, Plugin, PluginError, 
 use netns::Netns;
 use nl::{Handle, Link};
 
-/// What can go wrong; the verbs return it as it is and `cni_spec::run` turns it into the CNI
+/// What can go wrong; the verbs return it as it is and `cni_spec::main!` turns it into the CNI
 /// error object, with the code of [`PluginError::code`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoopbackError {

@@ -1,6 +1,6 @@
 //! `cni-spec`: the Container Network Interface protocol, spec versions 0.3.0 to 1.1.0.
 //!
-//! A plugin implements [`Plugin`] and its `main` is `cni_spec::run(MyPlugin)`. The dispatcher
+//! A plugin implements [`Plugin`] and its binary is `#![no_main] cni_spec::main!(MyPlugin);`. The dispatcher
 //! handles `--version`/`--capabilities`, the "about" line, VERSION, the per-verb CNI_*
 //! environment ([`Env`]; CNI_NETNS opened once as a `netns::Netns`, CNI_IFNAME checked as a
 //! `netns::IfName`), the config ([`NetConf`]), version negotiation and output in the
@@ -45,7 +45,7 @@ pub use gojson::parse_value;
 pub use oom::{ExitOnOom, set_reported_version};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use rollback::Rollback;
-pub use skel::{Invocation, Plugin, STDIN_LIMIT, run, run_c_main, run_with};
+pub use skel::{Invocation, Plugin, STDIN_LIMIT, run_c_main, run_with};
 pub use vars::Vars;
 pub use version::SpecVersion;
 

@@ -1,7 +1,6 @@
 //! The dispatcher: argv flags, CNI_COMMAND, stdin, validation, the verb, and the output.
 
 use std::io::{Read, Write};
-use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
@@ -72,18 +71,6 @@ pub trait Plugin {
     }
 }
 
-/// The process's real environment, argv and standard streams.
-///
-/// The one place in the suite that reads the process environment: everything else reads
-/// [`Invocation::vars`].
-///
-/// A plugin process is short-lived and single-purpose, so this entry point opts it in to
-/// [`netns::set_cpu_pinning`]: each short thread that enters a namespace starts on the CPU its
-/// blocked parent frees, which keeps start-up latency low on a loaded machine.
-pub fn run<P: Plugin>(plugin: P) -> ExitCode {
-    ExitCode::from(run_process(plugin))
-}
-
 /// The C `main` of a plugin binary: `cni_spec::main!(MyPlugin);` in a `#![no_main]` crate.
 ///
 /// The C library calls it directly, so Rust's own runtime set-up is skipped: the main thread's
@@ -116,7 +103,7 @@ macro_rules! main {
 }
 
 /// The body of [`main!`]: the standard streams and SIGPIPE as Rust's runtime would leave
-/// them, then [`run`]. Returns the exit status.
+/// them, then the dispatcher over the real process. Returns the exit status.
 pub fn run_c_main<P: Plugin>(plugin: P) -> u8 {
     sanitize_std_streams();
     // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
@@ -149,7 +136,15 @@ fn sanitize_std_streams() {
     }
 }
 
-/// [`run`]'s work, returning the exit status.
+/// The process's real environment, argv and standard streams, through [`run_with`]; returns
+/// the exit status.
+///
+/// The one place in the suite that reads the process environment: everything else reads
+/// [`Invocation::vars`].
+///
+/// A plugin process is short-lived and single-purpose, so this entry point opts it in to
+/// [`netns::set_cpu_pinning`]: each short thread that enters a namespace starts on the CPU its
+/// blocked parent frees, which keeps start-up latency low on a loaded machine.
 fn run_process<P: Plugin>(plugin: P) -> u8 {
     netns::set_cpu_pinning(true);
     let args: Vec<String> = std::env::args().collect();

@@ -1,5 +1,5 @@
 //! The crate's error type and its CNI code. [`IpamError`] is a [`PluginError`]: the `ipam`
-//! plugin returns it as it is, and `cni_spec::run` turns it into the CNI error object once; a
+//! plugin returns it as it is, and `cni_spec::main!` turns it into the CNI error object once; a
 //! plugin that calls IPAM in-process wraps it in its own error, keeping it as the source.
 
 use cni_spec::gocompat::DurationError;

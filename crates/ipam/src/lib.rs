@@ -18,7 +18,7 @@
 //! - [`status`]: [`IpamError::Exhausted`] naming the range set that has no free address.
 //!
 //! Errors are [`IpamError`], with their CNI code ([`IpamError::code`]); it is a
-//! [`cni_spec::PluginError`], so the `ipam` plugin returns it as it is and `cni_spec::run`
+//! [`cni_spec::PluginError`], so the `ipam` plugin returns it as it is and `cni_spec::main!`
 //! turns it into the CNI error object. The host-local dialect keeps host-local's
 //! directory store; the ecs dialect keeps Amazon ecs-ipam's BoltDB file
 //! ([`ipam_store::ecs`]), so our plugins and theirs can replace each other.

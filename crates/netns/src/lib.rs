@@ -14,7 +14,7 @@
 //! * `setns(2)` and `unshare(2)` are called here and nowhere else in the workspace:
 //!   `clippy.toml` forbids them (`disallowed-methods`) outside this crate.
 //! * CPU pinning around those short threads is opt-in for the whole process
-//!   ([`set_cpu_pinning`]); a plugin's entry point (`cni_spec::run`) turns it on.
+//!   ([`set_cpu_pinning`]); a plugin's entry point (`cni_spec::main!`) turns it on.
 //! * [`IfName`] (1..=15 bytes, not `.`/`..`, no `/`, `:`, NUL or whitespace), [`Mac`]
 //!   (parsing either separator, unicast checks, lowercase colon form, random locally
 //!   administered addresses) and the MTU bounds ([`MIN_MTU`], [`MAX_MTU`], [`IPV6_MIN_MTU`])

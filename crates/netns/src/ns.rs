@@ -38,7 +38,7 @@ static PIN_CPU: AtomicBool = AtomicBool::new(false);
 ///
 /// Off by default: a library must not change its caller's affinity unasked. A binary's entry
 /// point that knows it is a short-lived, single-purpose process (a CNI plugin:
-/// `cni_spec::run`) turns it on.
+/// `cni_spec::main!`) turns it on.
 pub fn set_cpu_pinning(on: bool) {
     PIN_CPU.store(on, Ordering::Relaxed);
 }
