@@ -15,7 +15,8 @@
 //! merges with the next (malformed lines are skipped). The stamp is valid only as the file's
 //! last line, written in the same `write(2)` as the lines before it.
 //!
-//! **The base.** A rewritten log starts with `# base <n>`: its next `n` lines are `+` lines,
+//! **The base.** A rewritten log starts with `# base <n> <bytes>`: its next `n` lines (`<bytes>`
+//! bytes) are `+` lines,
 //! one per name, in the order the directory listed them when the log was rewritten (the
 //! appended lines after them are the *delta*). Directory listings return surviving names in
 //! the same relative order (ext4 and xfs list in hash order, tmpfs and btrfs in creation
@@ -435,50 +436,20 @@ pub(crate) fn with_base(body: &str, n: usize) -> String {
 }
 
 /// The `+` line at byte `at` of `text` (a base): its name, what it says, and where the next
-/// line starts; `Err(next)` for a malformed line. Accepts exactly what [`parse_add`] accepts.
+/// line starts; `Err(next)` for a malformed line ([`parse_add`] reads it).
 pub(crate) fn base_line(text: &str, at: usize) -> Result<(&str, Known, usize), usize> {
     let b = text.as_bytes();
     let rest = b.get(at..).unwrap_or_default();
-    let (line, next) = match rest.iter().position(|c| *c == b'\n') {
-        Some(p) => (&rest[..p], at + p + 1),
-        None => (rest, b.len()),
+    let (end, next) = match rest.iter().position(|c| *c == b'\n') {
+        Some(p) => (at + p, at + p + 1),
+        None => (b.len(), b.len()),
     };
-    let Some(body) = line.strip_prefix(b"+ ") else {
-        return Err(next);
-    };
-    let Some(sp) = body.iter().position(|c| *c == b' ') else {
-        return Err(next);
-    };
-    let (name, tail) = (&body[..sp], &body[sp + 1..]);
-    let Some(sp) = tail.iter().position(|c| *c == b' ') else {
-        return Err(next);
-    };
-    let (digits, bucket) = (&tail[..sp], &tail[sp + 1..]);
-    if name.is_empty() || digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(next);
-    }
-    let ino = if digits.len() < 20 {
-        digits
-            .iter()
-            .fold(0u64, |v, c| v * 10 + u64::from(c - b'0'))
-    } else {
-        match digits.iter().try_fold(0u64, |v, c| {
-            v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-        }) {
-            Some(v) => v,
-            None => return Err(next),
-        }
-    };
-    let bucket = match bucket {
-        b"-" => None,
-        [h, l] => match (hex(*h), hex(*l)) {
-            (Some(h), Some(l)) => Some((h << 4) | l),
-            _ => return Err(next),
-        },
-        _ => return Err(next),
-    };
-    match text.get(at + 2..at + 2 + name.len()) {
-        Some(name) => Ok((name, Known { ino, bucket }, next)),
+    match text
+        .get(at..end)
+        .and_then(|line| line.strip_prefix("+ "))
+        .and_then(parse_add)
+    {
+        Some((name, k)) => Ok((name, k, next)),
         None => Err(next),
     }
 }

@@ -74,6 +74,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
+#[cfg(feature = "test-hooks")]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -149,7 +150,8 @@ pub struct Store {
 }
 
 /// Test hook: a pause between the steps of every write, so a test can `kill -9` a process in
-/// the middle of an operation. Zero (the default) costs one relaxed atomic load per step.
+/// the middle of an operation. Only with the `test-hooks` feature; without it a step is nothing.
+#[cfg(feature = "test-hooks")]
 static STEP_DELAY_NS: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(feature = "test-hooks")]
@@ -162,9 +164,12 @@ pub fn __set_step_delay(d: Duration) {
 }
 
 pub(crate) fn step() {
-    let ns = STEP_DELAY_NS.load(Ordering::Relaxed);
-    if ns > 0 {
-        std::thread::sleep(Duration::from_nanos(ns));
+    #[cfg(feature = "test-hooks")]
+    {
+        let ns = STEP_DELAY_NS.load(Ordering::Relaxed);
+        if ns > 0 {
+            std::thread::sleep(Duration::from_nanos(ns));
+        }
     }
 }
 
@@ -1112,11 +1117,10 @@ impl Session<'_> {
     /// step fails the log has no valid stamp and the next operation reconciles.
     fn finish(self) {
         let d = self.dir();
-        let Ok(now) = d.mtime() else {
-            return;
-        };
         let mut n = self.names.take();
-        if self.valid == Some(now) && n.text.is_empty() {
+        // Nothing of ours to record: done if the stamp still holds (one `fstat`; an operation
+        // that wrote lines stamps anyway, and `set_mtime` reads the mtime it sets).
+        if n.text.is_empty() && self.valid.is_some() && d.mtime().ok() == self.valid {
             return;
         }
         if names::needs_compaction(n.live, n.lines)
