@@ -23,10 +23,11 @@ const MAX_DEPTH: usize = 64;
 const MAX_KEY: usize = 32768;
 const MAX_VALUE: usize = (1 << 31) - 2;
 
-/// First sleep between two lock attempts; doubles up to [`MAX_SLEEP`].
-const FIRST_SLEEP: Duration = Duration::from_micros(100);
-/// Longest sleep between two lock attempts (bolt polls every 50 ms).
-const MAX_SLEEP: Duration = Duration::from_millis(5);
+/// The sleeps between two lock attempts: 100 µs, doubling up to 5 ms (bolt polls every 50 ms).
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_micros(100),
+    max: Duration::from_millis(5),
+};
 
 /// How to open a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,11 +366,7 @@ fn lock(file: File, access: Access, path: &Path, timeout: Duration) -> Result<Fl
         Access::Write => FlockArg::LockExclusiveNonblock,
         Access::Read => FlockArg::LockSharedNonblock,
     };
-    let backoff = Backoff {
-        first: FIRST_SLEEP,
-        max: MAX_SLEEP,
-    };
-    flock_within(file, arg, timeout, backoff).map_err(|e| match e {
+    flock_within(file, arg, timeout, BACKOFF).map_err(|e| match e {
         FlockError::Sys(source) => Error::Io {
             op: "flock",
             path: path.to_path_buf(),
