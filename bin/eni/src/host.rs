@@ -253,10 +253,7 @@ pub fn refuse_host_critical(
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(r) = routes
-            .iter()
-            .find(|r| r.dst.prefix() == 0 && r.oif == Some(link.index))
-        {
+        if let Some(r) = routes.iter().find(|r| r.dst.prefix() == 0) {
             let via = r.gw.map(|g| format!(" via {g}")).unwrap_or_default();
             return Err(refuse(format!(
                 "it carries the host's default route {}{via}; configure the ENI's MAC, not the primary interface's",

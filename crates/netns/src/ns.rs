@@ -180,15 +180,10 @@ impl Netns {
     /// exits afterwards, so no thread is ever left in the wrong namespace and the caller's
     /// thread never leaves its own. A panic in `f` is propagated to the caller.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
-        let fd = self.fd.as_fd();
-        let path = &self.path;
         on_short_thread(
-            || format!("network namespace {}", path.display()),
+            || format!("network namespace {}", self.path.display()),
             move || {
-                #[allow(clippy::disallowed_methods)] // the one place that enters a namespace
-                nix::sched::setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    Error::io(format!("enter network namespace {}", path.display()), e)
-                })?;
+                self.enter()?;
                 Ok(f())
             },
         )

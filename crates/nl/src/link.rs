@@ -396,7 +396,6 @@ impl Handle {
                 RouteNetlinkMessage::NewLink(l) => Some(Link::from_msg(l)),
                 _ => None,
             })
-            .filter(|l| l.mac == Some(mac))
             .collect())
     }
 

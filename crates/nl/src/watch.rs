@@ -51,11 +51,6 @@ impl LinkWatch {
         })
     }
 
-    /// The namespace label used in messages.
-    pub fn netns_label(&self) -> &str {
-        self.h.netns_label()
-    }
-
     /// The next notification, waiting until `deadline`; `None` when the time is up.
     pub fn next(&mut self, deadline: Instant) -> Result<Option<LinkEvent>, Error> {
         loop {
