@@ -232,17 +232,19 @@ pub fn run(args: &[String]) -> Res<()> {
         [a] if a == "--check" => true,
         _ => return Err(Failure::Usage("dist takes only --check".into())),
     };
-    let version = version_string(env!("CARGO_PKG_VERSION"), &git_state());
+    // one reading of git for the binaries' version, the artifacts' names and their dates
+    let git = git_state();
+    let version = version_string(env!("CARGO_PKG_VERSION"), &git);
     if !is_debian_version(&version) {
         return fail(format!("dist: {version:?} is not a Debian version"));
     }
-    let bins = release::build_static(&release::selection(&[])?, &[])?;
+    let bins = release::build_static(&release::selection(&[])?, &[], &git)?;
     for p in PLUGINS {
         let how = release::check_static(&bins.join(p))?;
         eprintln!("dist: {p}: static ({how})");
     }
     let dist = root().join("dist");
-    let artifacts = write_artifacts(&bins, &dist, &version)?;
+    let artifacts = write_artifacts(&bins, &dist, &version, &git)?;
     for a in &artifacts {
         let size = a.metadata().map(|m| m.len()).unwrap_or(0);
         println!("{}\t{size}", a.display());
@@ -297,13 +299,12 @@ pub fn git_state() -> GitState {
 
 /// The variables the release build runs with: the version cni-spec embeds, and the commit
 /// time as `SOURCE_DATE_EPOCH` (unless the caller set one).
-pub fn build_env() -> Vec<(String, String)> {
-    let git = git_state();
+pub fn build_env(git: &GitState) -> Vec<(String, String)> {
     let mut env = vec![(
         "TASK_CNI_VERSION".to_string(),
-        version_string(env!("CARGO_PKG_VERSION"), &git),
+        version_string(env!("CARGO_PKG_VERSION"), git),
     )];
-    if let Some(e) = source_date_epoch(&git) {
+    if let Some(e) = source_date_epoch(git) {
         env.push(("SOURCE_DATE_EPOCH".to_string(), e.to_string()));
     }
     env
@@ -388,10 +389,10 @@ fn readme(version: &str) -> Res<String> {
 
 /// Writes the tarball, the package and SHA256SUMS into `dist` (replacing earlier artifacts
 /// there); returns their paths.
-fn write_artifacts(bins: &Path, dist: &Path, version: &str) -> Res<Vec<PathBuf>> {
+fn write_artifacts(bins: &Path, dist: &Path, version: &str, git: &GitState) -> Res<Vec<PathBuf>> {
     remove_old_artifacts(dist)?;
     let stage = TempDir::new("dist-stage")?;
-    let epoch = source_date_epoch(&git_state()).unwrap_or(0).to_string();
+    let epoch = source_date_epoch(git).unwrap_or(0).to_string();
     let readme = readme(version)?;
     let tgz = write_tarball(bins, dist, &stage.0, version, &readme, &epoch)?;
     let deb = write_package(bins, dist, &stage.0, version, &readme, &epoch)?;

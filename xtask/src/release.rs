@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::dist::GitState;
 use crate::util::{self, Res, fail, root};
 
 /// The target of the release build.
@@ -21,7 +22,7 @@ const TARGET_RUSTFLAGS: &str = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS"
 
 pub fn run(args: &[String]) -> Res<()> {
     let selection = selection(args)?;
-    let out = build_static(&selection, &[])?;
+    let out = build_static(&selection, &[], &crate::dist::git_state())?;
     let mut found = 0;
     for p in PLUGINS {
         let bin = out.join(p);
@@ -75,7 +76,7 @@ pub fn selection(args: &[String]) -> Res<Vec<String>> {
 /// SELECTION ([`link_ordered`]; `extra`: more rustc flags for the binaries) with static
 /// linking and the release version (`TASK_CNI_VERSION`, `SOURCE_DATE_EPOCH`: see `dist`, so
 /// `release` and `dist` share one build); returns the directory holding the binaries.
-pub fn build_static(selection: &[String], extra: &[&str]) -> Res<PathBuf> {
+pub fn build_static(selection: &[String], extra: &[&str], git: &GitState) -> Res<PathBuf> {
     if std::env::consts::ARCH != "x86_64" {
         return fail(format!("only x86_64 hosts are supported (target {TRIPLE})"));
     }
@@ -98,8 +99,9 @@ pub fn build_static(selection: &[String], extra: &[&str]) -> Res<PathBuf> {
     // non-PIE: a static-pie relocates itself at start-up, reading all of `.rela.dyn` and
     // dirtying `.data.rel.ro` and the GOT; linked at a fixed address there is nothing to do
     flags.push_str("-C target-feature=+crt-static -C relocation-model=static");
+    let env = crate::dist::build_env(git);
     for bin in selection.iter().filter(|a| PLUGINS.contains(&a.as_str())) {
-        link_ordered(bin, &flags, extra)?;
+        link_ordered(bin, &flags, extra, &env)?;
     }
     let out = util::target_dir()?.join(TRIPLE).join("release");
     if !out.is_dir() {
@@ -121,14 +123,15 @@ pub fn symbol_order(args: &[String]) -> Res<()> {
     }
     let names: Vec<String> = ORDERED.iter().map(|s| s.to_string()).collect();
     let sel = selection(&names)?;
-    let out = build_static(&sel, &["-Cstrip=none"])?;
+    let git = crate::dist::git_state();
+    let out = build_static(&sel, &["-Cstrip=none"], &git)?;
     let dir = root().join("packaging").join("symbol-order");
     let mut cmd = Command::new("bash");
     cmd.arg(root().join("scripts").join("symbol-order.sh"))
         .arg(&out)
         .arg(&dir);
     util::status(&mut cmd, "scripts/symbol-order.sh")?;
-    let out = build_static(&sel, &[])?;
+    let out = build_static(&sel, &[], &git)?;
     eprintln!(
         "symbol-order: wrote {}; release build in {}",
         dir.display(),
@@ -163,14 +166,14 @@ fn package_of(plugin: &str) -> &str {
 /// with them the symbol names the file lists, do not depend on the file. Names no longer in the binary are ignored; without the file the
 /// binary is linked as built. `extra` are more rustc flags for the binary
 /// (`symbol-order` passes `-C strip=none` to read the names).
-fn link_ordered(plugin: &str, flags: &str, extra: &[&str]) -> Res<()> {
+fn link_ordered(plugin: &str, flags: &str, extra: &[&str], env: &[(String, String)]) -> Res<()> {
     let file = order_file(plugin);
     let mut cargo = util::cargo();
     cargo
         .current_dir(root())
         .env_remove("RUSTFLAGS")
         .env(TARGET_RUSTFLAGS, flags)
-        .envs(crate::dist::build_env())
+        .envs(env.iter().cloned())
         .args(["rustc", "--locked", "--release", "--target", TRIPLE])
         .args(["-p", package_of(plugin), "--bin", plugin, "--"]);
     if file.is_file() {
