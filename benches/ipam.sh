@@ -84,17 +84,6 @@ if last:
 PY
 }
 
-# FIGURE/POINT lines (benches/lib.sh defines them too, when it has them)
-if ! declare -F figure > /dev/null; then
-  figure() { local IFS='|'; printf 'FIGURE|%s\n' "$*"; }
-fi
-if ! declare -F point > /dev/null; then
-  point() { local IFS='|'; printf 'POINT|%s\n' "$*"; }
-fi
-# plain A/B (two decimals), `-` when either is missing or B is 0
-num_ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
-# met RATIO LIMIT: MET when RATIO <= LIMIT, MISSED otherwise, - when unknown
-met() { awk -v r="${1:--}" -v l="$2" 'BEGIN { if (r == "-") print "-"; else print ((r + 0 <= l + 0) ? "MET" : "MISSED") }'; }
 # sum A B (ms, three decimals)
 sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
 
@@ -271,18 +260,18 @@ if command -v strace > /dev/null; then
   done
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
+xratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
 printf '\n%-38s %10s %12s %9s %12s\n' "median (ms)" "ours" "host-local" "go/ours" "ours/ours@0"
 for state in $STATES; do
   for op in add del; do
     base=${RES[ours-0-$op]:-}
     printf '%-38s %10s %12s %9s %12s\n' "${op^^}, $state existing leases" "${RES[ours-$state-$op]}" \
-      "${RES[go-$state-$op]}" "$(ratio "${RES[go-$state-$op]}" "${RES[ours-$state-$op]}")" \
-      "$(if [ -n "$base" ]; then ratio "${RES[ours-$state-$op]}" "$base"; else echo n/a; fi)"
+      "${RES[go-$state-$op]}" "$(xratio "${RES[go-$state-$op]}" "${RES[ours-$state-$op]}")" \
+      "$(if [ -n "$base" ]; then xratio "${RES[ours-$state-$op]}" "$base"; else echo n/a; fi)"
   done
 done
 printf '%-38s %10s %12s %9s\n' "100 concurrent ADDs, 5000 leases" "${RES[ours-par]}" "${RES[go-par]}" \
-  "$(ratio "${RES[go-par]}" "${RES[ours-par]}")"
+  "$(xratio "${RES[go-par]}" "${RES[ours-par]}")"
 printf '(wall time for all 100, in ms)\n'
 printf '\n%-30s %11s %11s %8s %11s %8s\n' "first op after a Go write (ms)" "after write" "steady ADD" "ratio" \
   "after call" "ratio"
@@ -291,7 +280,7 @@ for state in $STATES; do
   for k in add del; do
     f=${RES[foreign-$state-f$k]} s=${RES[foreign-$state-add]} n=${RES[foreign-$state-n$k]}
     printf '%-30s %11s %11s %8s %11s %8s\n' "${k^^}, $state existing leases" "$f" "$s" \
-      "$(ratio "$f" "$s")" "$n" "$(ratio "$f" "$n")"
+      "$(xratio "$f" "$s")" "$n" "$(xratio "$f" "$n")"
   done
 done
 for state in $STATES; do
@@ -307,7 +296,7 @@ if [ -n "${RES[cpu-5000-add]:-}${RES[cpu-65000-add]:-}" ]; then
     [ -n "${RES[cpu-$state-add]:-}" ] || continue
     for k in add del; do
       f=${RES[cpu-$state-f$k]} s=${RES[cpu-$state-add]}
-      printf '%-30s %11s %11s %8s\n' "${k^^}, $state existing leases" "$f" "$s" "$(ratio "$f" "$s")"
+      printf '%-30s %11s %11s %8s\n' "${k^^}, $state existing leases" "$f" "$s" "$(xratio "$f" "$s")"
     done
   done
   printf '(perf stat task-clock of our process, medians; load average at the end: %s)\n' \
@@ -331,15 +320,15 @@ for state in $STATES; do
   go=$(sum "${RES[go-$state-add]}" "${RES[go-$state-del]}")
   RES[ours-$state-adddel]=$ours
   figure "ipam-adddel-$state" "ipam ADD+DEL, $state leases (peer: host-local; ratio peer/ours)" ms \
-    "$ours" "$go" - "$(num_ratio "$go" "$ours")" - -
+    "$ours" "$go" - "$(ratio "$go" "$ours")" - -
   point "ipam ADD+DEL against leases" leases "$state" ours "$ours" ms
   point "ipam ADD+DEL against leases" leases "$state" go "$go" ms
 done
 for state in $STATES; do
   [ "$state" -gt 0 ] && [ -n "${RES[ours-0-adddel]:-}" ] || continue
-  r=$(num_ratio "${RES[ours-$state-adddel]}" "${RES[ours-0-adddel]}")
+  r=$(ratio "${RES[ours-$state-adddel]}" "${RES[ours-0-adddel]}")
   figure "ipam-flat-$state" "ipam ADD+DEL at $state leases / at 0 (load $load)" x \
-    "$r" - - "$r" "<= 1.15x" "$(met "$r" 1.15)"
+    "$r" - - "$r" "<= 1.15x" "$(goal_le "$r" 1.15)"
 done
 for state in $STATES; do
   [ -n "${RES[foreign-$state-fadd]:-}" ] || continue
@@ -347,22 +336,22 @@ for state in $STATES; do
   list=$(awk -v a="${RES[foreign-$state-ls]}" -v b="${RES[foreign-$state-true]}" \
     'BEGIN { d = a - b; if (d < 0) d = 0; printf "%.3f", d }')
   floor=$(sum "$s" "$list")
-  r=$(num_ratio "$f" "$s")
+  r=$(ratio "$f" "$s")
   figure "ipam-first-after-write-$state" \
     "ipam first ADD after a Go write, $state leases / our steady ADD $s ms (floor: steady ADD + listing $list ms; peer: host-local ADD)" \
-    ms "$f" "${RES[go-$state-add]}" "$floor" "$r" "<= 2x steady ADD" "$(met "$r" 2)"
+    ms "$f" "${RES[go-$state-add]}" "$floor" "$r" "<= 2x steady ADD" "$(goal_le "$r" 2)"
   figure "ipam-first-after-call-$state" \
     "ipam first ADD after a Go write / our ADD after a Go call that changed nothing, $state leases" \
-    x "$(num_ratio "$f" "$n")" - - "$(num_ratio "$f" "$n")" - -
+    x "$(ratio "$f" "$n")" - - "$(ratio "$f" "$n")" - -
   point "ipam first ADD after a Go write against leases" leases "$state" ours "$f" ms
   point "ipam first ADD after a Go write against leases" leases "$state" steady "$s" ms
   point "ipam first ADD after a Go write against leases" leases "$state" floor "$floor" ms
   if [ -n "${RES[cpu-$state-fadd]:-}" ]; then
-    r=$(num_ratio "${RES[cpu-$state-fadd]}" "${RES[cpu-$state-add]}")
+    r=$(ratio "${RES[cpu-$state-fadd]}" "${RES[cpu-$state-add]}")
     figure "ipam-first-after-write-cpu-$state" \
       "ipam first ADD after a Go write, CPU time / steady ADD CPU time, $state leases" ms \
-      "${RES[cpu-$state-fadd]}" - - "$r" "<= 2x steady ADD" "$(met "$r" 2)"
+      "${RES[cpu-$state-fadd]}" - - "$r" "<= 2x steady ADD" "$(goal_le "$r" 2)"
   fi
 done
 figure ipam-par-5000 "100 concurrent ipam ADDs at 5000 leases, wall (ratio peer/ours)" ms \
-  "${RES[ours-par]}" "${RES[go-par]}" - "$(num_ratio "${RES[go-par]}" "${RES[ours-par]}")" - -
+  "${RES[ours-par]}" "${RES[go-par]}" - "$(ratio "${RES[go-par]}" "${RES[ours-par]}")" - -

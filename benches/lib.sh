@@ -94,6 +94,7 @@ point() {
 # ratio A B: A/B with two decimals, `-` when either is missing or B is 0
 ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
 
-# goal_le VALUE LIMIT / goal_ge VALUE LIMIT: MET when VALUE <= (>=) LIMIT, else MISSED
-goal_le() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 <= l + 0) ? "MET" : "MISSED" }'; }
-goal_ge() { awk -v v="$1" -v l="$2" 'BEGIN { print (v + 0 >= l + 0) ? "MET" : "MISSED" }'; }
+# goal_le VALUE LIMIT / goal_ge VALUE LIMIT: MET when VALUE <= (>=) LIMIT, else MISSED; `-`
+# when VALUE is missing (`-` or empty)
+goal_le() { awk -v v="${1:--}" -v l="$2" 'BEGIN { if (v == "-") print "-"; else print (v + 0 <= l + 0) ? "MET" : "MISSED" }'; }
+goal_ge() { awk -v v="${1:--}" -v l="$2" 'BEGIN { if (v == "-") print "-"; else print (v + 0 >= l + 0) ? "MET" : "MISSED" }'; }
