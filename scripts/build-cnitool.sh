@@ -16,7 +16,6 @@ set -euo pipefail
 DEST=${1:-/usr/local/bin}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 CACHE=${CNITOOL_CACHE:-$ROOT/.cache/cnitool}
-SRC_LIST=/etc/apt/sources.list.d/debian-src.sources
 
 log() { echo "build-cnitool: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -28,33 +27,11 @@ if [ -x "$DEST/cnitool" ] && [ "${FORCE:-0}" != 1 ]; then
 fi
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get)"
 
-export DEBIAN_FRONTEND=noninteractive
-APT=(apt-get -y -q -o Dpkg::Use-Pty=0)
-installed() { dpkg-query -W -f='${Status}' "$1" 2> /dev/null | grep -q 'install ok installed'; }
-updated=
-apt_update() { [ -n "$updated" ] || { "${APT[@]}" update < /dev/null >&2; updated=1; }; }
+# shellcheck source=scripts/lib-apt.sh
+source "$ROOT/scripts/lib-apt.sh"
+apt_install_missing golang-go golang-github-appc-cni-dev dpkg-dev
 
-missing=()
-for p in golang-go golang-github-appc-cni-dev dpkg-dev; do installed "$p" || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  apt_update
-  "${APT[@]}" install --no-install-recommends "${missing[@]}" < /dev/null >&2
-fi
-
-# deb-src entries: add a twin of the Debian deb822 entry unless some deb-src entry exists already.
-have_src() {
-  grep -rqsE '^[[:space:]]*Types:.*deb-src' /etc/apt/sources.list.d/*.sources ||
-    grep -rqsE '^[[:space:]]*deb-src[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list
-}
-if ! have_src; then
-  [ -f /etc/apt/sources.list.d/debian.sources ] ||
-    die "no deb-src entry and no /etc/apt/sources.list.d/debian.sources to copy one from"
-  log "adding $SRC_LIST (deb-src twin of debian.sources)"
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$SRC_LIST"
-  updated=
-  apt_update
-fi
+ensure_deb_src
 
 # The source version matching the installed libcni.
 ver=$(dpkg-query -W -f='${source:Version}' golang-github-appc-cni-dev)
@@ -62,11 +39,7 @@ mkdir -p "$CACHE"
 src_go=$(find "$CACHE" -maxdepth 3 -path "*/golang-github-appc-cni-*/cnitool/cnitool.go" -print -quit 2> /dev/null || true)
 if [ -z "$src_go" ] || [ ! -f "$CACHE/version" ] || [ "$(cat "$CACHE/version")" != "$ver" ]; then
   rm -rf "${CACHE:?}"/*
-  if ! (cd "$CACHE" && "${APT[@]}" source "golang-github-appc-cni=$ver" < /dev/null >&2); then
-    log "apt-get source failed; refreshing the package lists once and retrying"
-    apt_update
-    (cd "$CACHE" && "${APT[@]}" source "golang-github-appc-cni=$ver" < /dev/null >&2)
-  fi
+  apt_source_retry "$CACHE" "golang-github-appc-cni=$ver"
   echo "$ver" > "$CACHE/version"
   src_go=$(find "$CACHE" -maxdepth 3 -path "*/golang-github-appc-cni-*/cnitool/cnitool.go" -print -quit)
 fi

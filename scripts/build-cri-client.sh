@@ -20,26 +20,14 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 DEST=${1:-$ROOT/.cache/cri-client}
-SRC_LIST=/etc/apt/sources.list.d/debian-src.sources
 PROTO=vendor/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto
 
 log() { echo "build-cri-client: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-export DEBIAN_FRONTEND=noninteractive
-APT=(apt-get -y -q -o Dpkg::Use-Pty=0)
-installed() { dpkg-query -W -f='${Status}' "$1" 2> /dev/null | grep -q 'install ok installed'; }
-updated=
-apt_update() { [ -n "$updated" ] || { "${APT[@]}" update < /dev/null >&2; updated=1; }; }
-
-missing=()
-for p in protobuf-compiler python3-grpcio python3-protobuf; do installed "$p" || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || die "must run as root to install ${missing[*]}"
-  log "installing ${missing[*]}"
-  apt_update
-  "${APT[@]}" install --no-install-recommends "${missing[@]}" < /dev/null >&2
-fi
+# shellcheck source=scripts/lib-apt.sh
+source "$ROOT/scripts/lib-apt.sh"
+apt_install_missing protobuf-compiler python3-grpcio python3-protobuf
 
 # The containerd source version: the installed binary package's, else the candidate's.
 ver=$(dpkg-query -W -f='${source:Version}' containerd 2> /dev/null || true)
@@ -55,28 +43,11 @@ if [ -f "$DEST/api_pb2.py" ] && [ -f "$DEST/version" ] && [ "$(cat "$DEST/versio
   exit 0
 fi
 
-# deb-src entries: add a twin of the Debian deb822 entry unless some deb-src entry exists already.
-have_src() {
-  grep -rqsE '^[[:space:]]*Types:.*deb-src' /etc/apt/sources.list.d/*.sources ||
-    grep -rqsE '^[[:space:]]*deb-src[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list
-}
-if ! have_src; then
-  [ "$(id -u)" = 0 ] || die "must run as root to add a deb-src entry"
-  [ -f /etc/apt/sources.list.d/debian.sources ] ||
-    die "no deb-src entry and no /etc/apt/sources.list.d/debian.sources to copy one from"
-  log "adding $SRC_LIST (deb-src twin of debian.sources)"
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$SRC_LIST"
-  updated=
-  apt_update
-fi
+ensure_deb_src
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if ! (cd "$work" && "${APT[@]}" source --download-only "containerd=$ver" < /dev/null >&2); then
-  log "apt-get source failed; refreshing the package lists once and retrying"
-  apt_update
-  (cd "$work" && "${APT[@]}" source --download-only "containerd=$ver" < /dev/null >&2)
-fi
+apt_source_retry "$work" --download-only "containerd=$ver"
 orig=$(find "$work" -maxdepth 1 -name 'containerd_*.orig.tar.*' -print -quit)
 [ -n "$orig" ] || die "no containerd orig tarball downloaded"
 member=$(tar -tf "$orig" | grep -m1 "^[^/]*/$PROTO\$" || true)

@@ -16,17 +16,11 @@ CACHE=${ECS_IPAM_GO_CACHE:-$ROOT/.cache/ecs-ipam-go}
 DEST=${1:-$CACHE/bin}
 
 log() { echo "build-ecs-ipam-go: $*" >&2; }
+die() { log "$*"; exit 1; }
 
-export DEBIAN_FRONTEND=noninteractive
-installed() { dpkg-query -W -f='${Status}' "$1" 2> /dev/null | grep -q 'install ok installed'; }
-missing=()
-for p in golang-go golang-github-coreos-bbolt-dev; do installed "$p" || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || { log "must run as root to install ${missing[*]}"; exit 1; }
-  log "installing ${missing[*]}"
-  apt-get -y -q -o Dpkg::Use-Pty=0 update < /dev/null >&2
-  apt-get -y -q -o Dpkg::Use-Pty=0 install --no-install-recommends "${missing[@]}" < /dev/null >&2
-fi
+# shellcheck source=scripts/lib-apt.sh
+source "$ROOT/scripts/lib-apt.sh"
+apt_install_missing golang-go golang-github-coreos-bbolt-dev
 
 stamp=$(
   sha256sum "$SRC" | cut -d' ' -f1
