@@ -223,10 +223,11 @@ impl Handle {
     /// the kernel how large a dump's datagrams may be).
     fn recv_datagram(&mut self) -> Result<Option<usize>, Raw> {
         loop {
-            self.buf.clear();
+            // the peek only asks for the length (MSG_TRUNC): an empty buffer, nothing copied
+            let mut none: &mut [u8] = &mut [];
             let peeked = self
                 .sock
-                .recv(&mut self.buf, libc::MSG_PEEK | libc::MSG_TRUNC);
+                .recv(&mut none, libc::MSG_PEEK | libc::MSG_TRUNC);
             match peeked {
                 Ok(n) if n > self.buf.capacity() => self.buf.reserve(n),
                 Ok(_) => {}
