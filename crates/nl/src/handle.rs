@@ -225,9 +225,7 @@ impl Handle {
         loop {
             // the peek only asks for the length (MSG_TRUNC): an empty buffer, nothing copied
             let mut none: &mut [u8] = &mut [];
-            let peeked = self
-                .sock
-                .recv(&mut none, libc::MSG_PEEK | libc::MSG_TRUNC);
+            let peeked = self.sock.recv(&mut none, libc::MSG_PEEK | libc::MSG_TRUNC);
             match peeked {
                 Ok(n) if n > self.buf.capacity() => self.buf.reserve(n),
                 Ok(_) => {}
