@@ -47,29 +47,7 @@ pub const ECS_NAMES: [(&str, &str); 5] = [
     ("ecs-bridge", "bridge"),
 ];
 
-/// What git says about the checkout (all `None`/false outside one).
-#[derive(Debug, Default)]
-pub struct GitState {
-    /// `git rev-parse --short=7 HEAD`
-    pub hash: Option<String>,
-    /// Tracked files differ from HEAD.
-    pub dirty: bool,
-    /// HEAD carries the tag `v<workspace version>`.
-    pub tagged: bool,
-    /// The commit time (seconds since the epoch).
-    pub epoch: Option<u64>,
-}
-
-/// The release version: see the module documentation. cni-spec's `build.rs` applies the same
-/// rule when `TASK_CNI_VERSION` is not set (a plain `cargo build`).
-pub fn version_string(workspace: &str, git: &GitState) -> String {
-    match &git.hash {
-        None => format!("{workspace}+nogit"),
-        Some(_) if git.tagged && !git.dirty => workspace.to_string(),
-        Some(h) if git.dirty => format!("{workspace}+g{h}.dirty"),
-        Some(h) => format!("{workspace}+g{h}"),
-    }
-}
+pub use crate::version_rule::{GitState, version_string};
 
 /// Whether `v` is a Debian version (deb-version(7)): `[epoch:]upstream[-revision]`, the
 /// upstream part starting with a digit and made of alphanumerics and `.+~` (and `-` when there
@@ -272,29 +250,9 @@ pub fn check_only(args: &[String]) -> Res<()> {
     Ok(())
 }
 
-/// Git's view of the repository.
+/// Git's view of the repository ([`crate::version_rule`]).
 pub fn git_state() -> GitState {
-    let git = |args: &[&str]| -> Option<String> {
-        let o = Command::new("git")
-            .current_dir(root())
-            .args(args)
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let Some(hash) = git(&["rev-parse", "--short=7", "HEAD"]) else {
-        return GitState::default();
-    };
-    let tag = format!("v{}", env!("CARGO_PKG_VERSION"));
-    GitState {
-        hash: Some(hash),
-        dirty: git(&["status", "--porcelain", "--untracked-files=no"])
-            .is_some_and(|s| !s.is_empty()),
-        tagged: git(&["tag", "--points-at", "HEAD"]).is_some_and(|t| t.lines().any(|l| l == tag)),
-        epoch: git(&["log", "-1", "--format=%ct"]).and_then(|s| s.parse().ok()),
-    }
+    crate::version_rule::git_state(env!("CARGO_PKG_VERSION"), &root())
 }
 
 /// The variables the release build runs with: the version cni-spec embeds, and the commit

@@ -10,6 +10,8 @@ mod release;
 mod shell;
 mod test;
 mod util;
+#[path = "../../crates/cni-spec/version_rule.rs"]
+mod version_rule;
 
 use std::process::ExitCode;
 
