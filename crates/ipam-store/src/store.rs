@@ -173,6 +173,14 @@ pub(crate) fn step() {
     }
 }
 
+/// What the names log records of a lease file: its inode and its holder's index bucket.
+fn known(ino: u64, holder: Option<&Holder>) -> Known {
+    Known {
+        ino,
+        bucket: holder.map(|h| bucket_of(holder_id(h))),
+    }
+}
+
 fn check_network_name(network: &str) -> Result<(), Error> {
     let bad = |reason| {
         Err(Error::InvalidName {
@@ -853,8 +861,7 @@ impl Session<'_> {
         let mut text = String::new();
         let mut entries = Vec::new();
         for (ip, ino, h) in leases {
-            let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
-            names::add_line(&mut text, &ip.to_string(), Known { ino: *ino, bucket });
+            names::add_line(&mut text, &ip.to_string(), known(*ino, h.as_ref()));
             if let Some(h) = h {
                 entries.push((*ip, h.clone()));
             }
@@ -992,7 +999,7 @@ impl Session<'_> {
                 continue;
             };
             let holder = holder.ok().filter(indexable);
-            let bucket = holder.as_ref().map(|h| bucket_of(holder_id(h)));
+            let bucket = known(ino, holder.as_ref()).bucket;
             if let Some(k) = before {
                 if k.ino == ino
                     && k.bucket == bucket
@@ -1021,12 +1028,7 @@ impl Session<'_> {
             .collect();
         self.index.append(true, &indexed)?;
         for (ip, ino, h) in added {
-            let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
-            names::add_line(
-                &mut delta.text,
-                &ip.to_string(),
-                Known { ino: *ino, bucket },
-            );
+            names::add_line(&mut delta.text, &ip.to_string(), known(*ino, h.as_ref()));
             delta.lines = delta.lines.saturating_add(1);
         }
         delta.live += added.len();
@@ -1054,8 +1056,7 @@ impl Session<'_> {
             live.insert(ip.to_string().into_bytes(), *k);
         }
         for (ip, ino, h) in added {
-            let bucket = h.as_ref().map(|h| bucket_of(holder_id(h)));
-            live.insert(ip.to_string().into_bytes(), Known { ino: *ino, bucket });
+            live.insert(ip.to_string().into_bytes(), known(*ino, h.as_ref()));
         }
         let n = live.len();
         let mut text = String::new();
@@ -1094,11 +1095,7 @@ impl Session<'_> {
     /// Records a lease name this operation linked.
     fn note_added(&self, ip: IpAddr, ino: u64, holder: &Holder) {
         let mut n = self.names.borrow_mut();
-        let k = Known {
-            ino,
-            bucket: Some(bucket_of(holder_id(holder))),
-        };
-        names::add_line(&mut n.text, &ip.to_string(), k);
+        names::add_line(&mut n.text, &ip.to_string(), known(ino, Some(holder)));
         n.live = n.live.saturating_add(1);
         n.lines = n.lines.saturating_add(1);
     }
