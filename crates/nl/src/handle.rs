@@ -22,7 +22,9 @@ const NLMSG_DONE: u16 = 3;
 const NLM_F_CAPPED: u16 = 0x100;
 const NLM_F_ACK_TLVS: u16 = 0x200;
 const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
+/// The attribute type bits of `nla_type` (without NLA_F_NESTED and NLA_F_NET_BYTEORDER).
+const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// A failure before it is given its context (operation, interface, namespace).
 #[derive(Debug)]
@@ -456,21 +458,9 @@ impl Reply<'_> {
             };
             4 + ((echoed + 3) & !3)
         };
-        let mut off = start;
-        while off + 4 <= p.len() {
-            let nla_len = u16::from_ne_bytes([p[off], p[off + 1]]) as usize;
-            let kind = u16::from_ne_bytes([p[off + 2], p[off + 3]]) & 0x3fff;
-            if nla_len < 4 || off + nla_len > p.len() {
-                break;
-            }
-            if kind == NLMSGERR_ATTR_MSG {
-                let value = &p[off + 4..off + nla_len];
-                let end = value.iter().position(|&c| c == 0).unwrap_or(value.len());
-                return Some(String::from_utf8_lossy(&value[..end]).trim().to_string());
-            }
-            off += (nla_len + 3) & !3;
-        }
-        None
+        let value = find_attr(p, start, NLMSGERR_ATTR_MSG)?;
+        let end = value.iter().position(|&c| c == 0).unwrap_or(value.len());
+        Some(String::from_utf8_lossy(&value[..end]).trim().to_string())
     }
 
     fn decode(&self) -> Result<RouteNetlinkMessage, Raw> {
@@ -486,6 +476,26 @@ impl Reply<'_> {
             Err(e) => Err(Raw::Decode(e.to_string())),
         }
     }
+}
+
+/// The value of the attribute `kind` among the netlink attributes of `bytes` from offset
+/// `start` on (top level only, without decoding the others); `None` when absent or when an
+/// attribute before it is malformed.
+pub(crate) fn find_attr(bytes: &[u8], start: usize, kind: u16) -> Option<&[u8]> {
+    let mut off = start;
+    while let Some(head) = bytes.get(off..off + 4) {
+        let len = usize::from(u16::from_ne_bytes([head[0], head[1]]));
+        let k = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
+        if len < 4 {
+            return None;
+        }
+        let value = bytes.get(off + 4..off + len)?;
+        if k == kind {
+            return Some(value);
+        }
+        off += (len + 3) & !3;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -12,32 +12,17 @@ use netlink_packet_route::link::{
 
 use netns::{IfName, MIN_MTU, Mac};
 
-use crate::handle::Raw;
+use crate::handle::{NLMSG_HDRLEN, Raw, find_attr};
 use crate::{Error, Handle};
 
 const IFLA_IFALIAS: u16 = 20;
 const IFLA_ADDRESS: u16 = 1;
-const NLMSG_HDRLEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
-const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// The value of top-level attribute `kind` in the raw bytes of a link message (netlink header
 /// included), without decoding the rest; `None` when absent or malformed.
 pub(crate) fn raw_link_attr(msg: &[u8], kind: u16) -> Option<&[u8]> {
-    let mut off = NLMSG_HDRLEN + IFINFOMSG_LEN;
-    while let Some(head) = msg.get(off..off + 4) {
-        let len = usize::from(u16::from_ne_bytes([head[0], head[1]]));
-        let k = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
-        if len < 4 {
-            return None;
-        }
-        let value = msg.get(off + 4..off + len)?;
-        if k == kind {
-            return Some(value);
-        }
-        off += (len + 3) & !3;
-    }
-    None
+    find_attr(msg, NLMSG_HDRLEN + IFINFOMSG_LEN, kind)
 }
 /// The flags of a request that creates a link: fail if it exists.
 pub(crate) const CREATE: u16 = NLM_F_CREATE | NLM_F_EXCL;
