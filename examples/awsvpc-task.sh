@@ -23,7 +23,7 @@
 # (netns-fixtures' simulated hosts), named <tag>-*, and in the guest: the machine's own interfaces,
 # routes and firewall are never touched, and all traffic stays between the run's namespaces.
 #
-# Usage: sudo examples/awsvpc-task.sh
+# Usage (as root): examples/awsvpc-task.sh
 #   BIN=dir       prebuilt plugins (default: build them, `cargo xtask release`)
 #   FIXTURE=path  the netns-fixture CLI (default: $BIN/netns-fixture, or `cargo xtask fixture-bin`)
 #   KEEP=1        pause before the teardown, to look around (ip netns exec <tag>-task1 ...)
