@@ -307,7 +307,7 @@ pub fn dispatch(data: &[u8]) {
     let stdin = b.rest();
     let vars: Vars = env.iter().map(|(k, v)| (*k, v.clone())).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let status = run_with(&Probe, &argv, &vars, &mut &stdin[..], &mut out, &mut err);
+    let status = run_with(&Probe, &argv, vars, &mut &stdin[..], &mut out, &mut err);
     assert!(status <= 1, "exit status {status}");
     if out.is_empty() {
         assert_eq!(status, 0, "a failure must print an error object");

@@ -150,13 +150,16 @@ fn run_process<P: Plugin>(plugin: P) -> u8 {
     let args: Vec<String> = std::env::args().collect();
     #[allow(clippy::disallowed_methods)]
     let vars: Vars = std::env::vars_os().collect();
-    let code = run_with(
+    let code = run_io(
         &plugin,
         &args,
-        &vars,
-        &mut std::io::stdin().lock(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        vars,
+        Io {
+            stdin: &mut std::io::stdin().lock(),
+            stdout: &mut std::io::stdout().lock(),
+            stderr: &mut std::io::stderr().lock(),
+        },
+        Teardown::Exit,
     );
     let _ = std::io::stdout().flush();
     code
@@ -167,11 +170,43 @@ fn run_process<P: Plugin>(plugin: P) -> u8 {
 pub fn run_with<P: Plugin>(
     plugin: &P,
     args: &[String],
-    vars: &Vars,
+    vars: Vars,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
+    let io = Io {
+        stdin,
+        stdout,
+        stderr,
+    };
+    run_io(plugin, args, vars, io, Teardown::Free)
+}
+
+/// The streams of one invocation.
+struct Io<'a> {
+    stdin: &'a mut dyn Read,
+    stdout: &'a mut dyn Write,
+    stderr: &'a mut dyn Write,
+}
+
+/// What becomes of the invocation's memory once the verb has run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Teardown {
+    /// Freed, as a library call must (tests, the fuzzer).
+    Free,
+    /// Left to the kernel: the process exits right after, and the kernel drops its heap at
+    /// once, where freeing the environment, the config and the result one allocation at a
+    /// time is about a tenth of a loopback ADD's instructions (benches/startup.sh).
+    Exit,
+}
+
+fn run_io<P: Plugin>(plugin: &P, args: &[String], vars: Vars, io: Io<'_>, end: Teardown) -> u8 {
+    let Io {
+        stdin,
+        stdout,
+        stderr,
+    } = io;
     let get = |k: &str| vars.get(k).map(str::to_owned);
     let get: &dyn Fn(&str) -> Option<String> = &get;
     let program = args
@@ -223,14 +258,28 @@ pub fn run_with<P: Plugin>(
     let container = get("CNI_CONTAINERID").unwrap_or_default();
     let ifname = get("CNI_IFNAME").unwrap_or_default();
     crate::log_debug!("{cmd_str} container {container:?} ifname {ifname:?} starting");
-    match dispatch(plugin, command, vars, stdin, program, &mut reported_version) {
+    match dispatch(
+        plugin,
+        command,
+        vars,
+        stdin,
+        program,
+        &mut reported_version,
+        end,
+    ) {
         Ok(out) => {
             crate::log_info!(
                 "{cmd_str} container {container:?} ifname {ifname:?} done in {:?}",
                 started.elapsed()
             );
             match out {
-                Some(result) => emit(stdout, &result, 0),
+                Some(result) => {
+                    let status = emit(stdout, &result, 0);
+                    if end == Teardown::Exit {
+                        std::mem::forget(result);
+                    }
+                    status
+                }
                 None => 0,
             }
         }
@@ -270,10 +319,11 @@ fn read_stdin(stdin: &mut dyn Read) -> Result<Vec<u8>, Error> {
 fn dispatch<P: Plugin>(
     plugin: &P,
     command: Command,
-    vars: &Vars,
+    vars: Vars,
     stdin: &mut dyn Read,
     program: String,
     reported_version: &mut String,
+    end: Teardown,
 ) -> Result<Option<Value>, Error> {
     let bytes = read_stdin(stdin)?;
     // Decode first so that every later error is reported in the config's version.
@@ -311,7 +361,7 @@ fn dispatch<P: Plugin>(
     }
     let inv = Invocation {
         env,
-        vars: vars.clone(),
+        vars,
         version,
         conf,
         stdin: bytes,
@@ -325,6 +375,9 @@ fn dispatch<P: Plugin>(
         Command::Status => plugin.status(&inv).map(|()| None),
         Command::Version => Ok(None),
     };
+    if end == Teardown::Exit {
+        std::mem::forget(inv);
+    }
     // The one place a plugin's error becomes a CNI error object.
     out.map_err(|e| Error::from_plugin(&e))
 }

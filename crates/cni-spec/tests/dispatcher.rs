@@ -63,7 +63,7 @@ fn call_plugin<P: Plugin>(plugin: &P, argv: &[&str], env: &[(&str, &str)], stdin
     let status = run_with(
         plugin,
         &args,
-        &vars,
+        vars,
         &mut Cursor::new(stdin.as_bytes().to_vec()),
         &mut out,
         &mut err,

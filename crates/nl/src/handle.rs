@@ -304,6 +304,16 @@ impl Handle {
 
     /// Sends a request expecting exactly one reply message (a GET by key).
     pub(crate) fn get_raw(&mut self, msg: RouteNetlinkMessage) -> Result<RouteNetlinkMessage, Raw> {
+        self.get_with(msg, |r| r.decode())
+    }
+
+    /// [`Handle::get_raw`], the reply read by `read` (from its bytes) instead of the generic
+    /// decoder.
+    pub(crate) fn get_with<T>(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        read: impl Fn(&Reply<'_>) -> Result<T, Raw>,
+    ) -> Result<T, Raw> {
         let seq = self.send(msg, 0)?;
         self.recv_until(
             seq,
@@ -316,7 +326,7 @@ impl Handle {
                     }),
                 },
                 NLMSG_DONE => Err(Raw::Decode("end of dump without a reply message".into())),
-                _ => reply.decode().map(Some),
+                _ => read(&reply).map(Some),
             },
             || {},
         )
@@ -340,6 +350,17 @@ impl Handle {
         msg: RouteNetlinkMessage,
         keep: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<RouteNetlinkMessage>, Raw> {
+        self.dump_with(msg, keep, |r| r.decode())
+    }
+
+    /// [`Handle::dump_raw_where`], each kept message read by `read` (from its bytes) instead
+    /// of the generic decoder.
+    pub(crate) fn dump_with<T>(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        keep: impl Fn(&[u8]) -> bool,
+        read: impl Fn(&Reply<'_>) -> Result<T, Raw>,
+    ) -> Result<Vec<T>, Raw> {
         for _ in 0..DUMP_ATTEMPTS {
             let seq = self.send(msg.clone(), NLM_F_DUMP)?;
             let mut out = Vec::new();
@@ -368,7 +389,7 @@ impl Handle {
                         },
                         _ => {
                             if keep(reply.bytes) {
-                                out.push(reply.decode()?);
+                                out.push(read(&reply)?);
                             }
                             Ok(None)
                         }
@@ -463,7 +484,7 @@ impl Reply<'_> {
         Some(String::from_utf8_lossy(&value[..end]).trim().to_string())
     }
 
-    fn decode(&self) -> Result<RouteNetlinkMessage, Raw> {
+    pub(crate) fn decode(&self) -> Result<RouteNetlinkMessage, Raw> {
         match NetlinkMessage::<RouteNetlinkMessage>::deserialize(self.bytes) {
             Ok(NetlinkMessage {
                 payload: NetlinkPayload::InnerMessage(m),
@@ -482,20 +503,24 @@ impl Reply<'_> {
 /// `start` on (top level only, without decoding the others); `None` when absent or when an
 /// attribute before it is malformed.
 pub(crate) fn find_attr(bytes: &[u8], start: usize, kind: u16) -> Option<&[u8]> {
+    attrs(bytes, start).find_map(|(k, v)| (k == kind).then_some(v))
+}
+
+/// The netlink attributes of `bytes` from offset `start` on, as (type, value) pairs, top level
+/// only; the walk ends at the first malformed attribute.
+pub(crate) fn attrs(bytes: &[u8], start: usize) -> impl Iterator<Item = (u16, &[u8])> {
     let mut off = start;
-    while let Some(head) = bytes.get(off..off + 4) {
+    std::iter::from_fn(move || {
+        let head = bytes.get(off..off + 4)?;
         let len = usize::from(u16::from_ne_bytes([head[0], head[1]]));
         let k = u16::from_ne_bytes([head[2], head[3]]) & NLA_TYPE_MASK;
         if len < 4 {
             return None;
         }
         let value = bytes.get(off + 4..off + len)?;
-        if k == kind {
-            return Some(value);
-        }
         off += (len + 3) & !3;
-    }
-    None
+        Some((k, value))
+    })
 }
 
 #[cfg(test)]

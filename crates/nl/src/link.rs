@@ -12,11 +12,25 @@ use netlink_packet_route::link::{
 
 use netns::{IfName, MIN_MTU, Mac};
 
-use crate::handle::{NLMSG_HDRLEN, Raw, find_attr};
+use crate::handle::{NLMSG_HDRLEN, Raw, Reply, attrs, find_attr};
 use crate::{Error, Handle};
 
-const IFLA_IFALIAS: u16 = 20;
+// if_link.h: the attributes of a link message that [`Link`] keeps
 const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_IFALIAS: u16 = 20;
+const IFLA_LINK_NETNSID: u16 = 37;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_VLAN_ID: u16 = 1;
+// if.h
+const IFF_UP: u32 = 0x1;
+const IFF_LOOPBACK: u32 = 0x8;
+const IFF_RUNNING: u32 = 0x40;
 const IFINFOMSG_LEN: usize = 16;
 
 /// The value of top-level attribute `kind` in the raw bytes of a link message (netlink header
@@ -60,7 +74,76 @@ pub struct Link {
     pub loopback: bool,
 }
 
+/// A netlink string attribute: the bytes up to the first NUL.
+fn attr_str(value: &[u8]) -> String {
+    let end = value.iter().position(|&c| c == 0).unwrap_or(value.len());
+    String::from_utf8_lossy(&value[..end]).into_owned()
+}
+
+fn attr_u32(value: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(value.get(..4)?.try_into().ok()?))
+}
+
 impl Link {
+    /// The link of an RTM_NEWLINK message's bytes (netlink header included), read in place:
+    /// only the attributes [`Link`] keeps are looked at, none is decoded into a general
+    /// message (a link message is mostly attributes nobody here reads).
+    pub(crate) fn from_raw(msg: &[u8]) -> Result<Link, Raw> {
+        let head = msg
+            .get(NLMSG_HDRLEN..NLMSG_HDRLEN + IFINFOMSG_LEN)
+            .ok_or_else(|| Raw::Decode(format!("link message of {} bytes", msg.len())))?;
+        let index = attr_u32(&head[4..8]).unwrap_or(0);
+        let flags = attr_u32(&head[8..12]).unwrap_or(0);
+        let mut link = Link {
+            index,
+            name: String::new(),
+            mac: None,
+            mtu: 0,
+            up: flags & IFF_UP != 0,
+            oper_up: flags & IFF_RUNNING != 0,
+            kind: None,
+            master: None,
+            alias: None,
+            peer_index: None,
+            link_netnsid: None,
+            vlan_id: None,
+            loopback: flags & IFF_LOOPBACK != 0,
+        };
+        for (kind, value) in attrs(msg, NLMSG_HDRLEN + IFINFOMSG_LEN) {
+            match kind {
+                IFLA_IFNAME => link.name = attr_str(value),
+                IFLA_ADDRESS => link.mac = <[u8; 6]>::try_from(value).ok().map(Mac::new),
+                IFLA_MTU => link.mtu = attr_u32(value).unwrap_or(0),
+                IFLA_MASTER => link.master = attr_u32(value).filter(|&m| m != 0),
+                IFLA_IFALIAS => link.alias = Some(attr_str(value)).filter(|a| !a.is_empty()),
+                IFLA_LINK => link.peer_index = attr_u32(value).filter(|&l| l != 0),
+                IFLA_LINK_NETNSID => link.link_netnsid = attr_u32(value).map(|v| v as i32),
+                IFLA_LINKINFO => link.read_info(value),
+                _ => {}
+            }
+        }
+        Ok(link)
+    }
+
+    /// IFLA_LINKINFO: the kind, and a vlan's id.
+    fn read_info(&mut self, info: &[u8]) {
+        let kind = find_attr(info, 0, IFLA_INFO_KIND).map(attr_str);
+        if kind.as_deref() == Some("vlan") {
+            self.vlan_id = find_attr(info, 0, IFLA_INFO_DATA)
+                .and_then(|data| find_attr(data, 0, IFLA_VLAN_ID))
+                .and_then(|v| Some(u16::from_ne_bytes(v.get(..2)?.try_into().ok()?)));
+        }
+        self.kind = kind;
+    }
+
+    /// [`Link::from_raw`] of a reply.
+    pub(crate) fn from_reply(reply: &Reply<'_>) -> Result<Link, Raw> {
+        Link::from_raw(reply.bytes)
+    }
+
+    /// The same [`Link`] from netlink-packet-route's decoded message: the reference that
+    /// [`Link::from_raw`] is tested against.
+    #[cfg(test)]
     pub(crate) fn from_msg(msg: LinkMessage) -> Link {
         let flags = msg.header.flags;
         let mut link = Link {
@@ -225,6 +308,14 @@ fn check_mtu(mtu: Option<u32>) -> Result<(), Error> {
     }
 }
 
+/// rtnetlink.h: the type of a link message (a GETLINK reply, a notification).
+pub(crate) const RTM_NEWLINK: u16 = 16;
+
+/// Whether the bytes of a message (netlink header included) are an RTM_NEWLINK.
+fn is_new_link(msg: &[u8]) -> bool {
+    msg.get(4..6) == Some(&RTM_NEWLINK.to_ne_bytes()[..])
+}
+
 /// A GETLINK request; statistics are skipped (they are most of a link message's size).
 fn get_link_msg() -> LinkMessage {
     let mut msg = LinkMessage::default();
@@ -297,25 +388,21 @@ pub(crate) fn veth_request(spec: &VethSpec<'_>) -> Result<RouteNetlinkMessage, E
 impl Handle {
     /// All links of the namespace.
     pub fn links(&mut self) -> Result<Vec<Link>, Error> {
-        let msgs = self
-            .dump_raw(RouteNetlinkMessage::GetLink(get_link_msg()))
-            .map_err(|raw| self.fail("list links".into(), raw))?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(Link::from_msg(l)),
-                _ => None,
-            })
-            .collect())
+        self.dump_with(
+            RouteNetlinkMessage::GetLink(get_link_msg()),
+            is_new_link,
+            Link::from_reply,
+        )
+        .map_err(|raw| self.fail("list links".into(), raw))
     }
 
     fn get_link(&mut self, msg: LinkMessage, what: String) -> Result<Option<Link>, Error> {
-        match self.get_raw(RouteNetlinkMessage::GetLink(msg)) {
-            Ok(RouteNetlinkMessage::NewLink(l)) => Ok(Some(Link::from_msg(l))),
-            Ok(_) => Err(self.fail(
-                format!("get link {what}"),
-                Raw::Decode("reply is not a link".into()),
-            )),
+        let read = |reply: &Reply<'_>| match reply.msg_type {
+            RTM_NEWLINK => Link::from_reply(reply),
+            _ => Err(Raw::Decode("reply is not a link".into())),
+        };
+        match self.get_with(RouteNetlinkMessage::GetLink(msg), read) {
+            Ok(link) => Ok(Some(link)),
             Err(raw) if matches!(raw.errno(), Some(libc::ENODEV)) => Ok(None),
             Err(raw) => Err(self.fail(format!("get link {what}"), raw)),
         }
@@ -370,18 +457,12 @@ impl Handle {
     /// with thousands of veths the cost is the kernel's, not ours.
     pub fn links_with_mac(&mut self, mac: Mac) -> Result<Vec<Link>, Error> {
         let want = mac.octets();
-        let msgs = self
-            .dump_raw_where(RouteNetlinkMessage::GetLink(get_link_msg()), |raw| {
-                raw_link_attr(raw, IFLA_ADDRESS) == Some(&want[..])
-            })
-            .map_err(|raw| self.fail(format!("list links with mac {mac}"), raw))?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(Link::from_msg(l)),
-                _ => None,
-            })
-            .collect())
+        self.dump_with(
+            RouteNetlinkMessage::GetLink(get_link_msg()),
+            |raw| is_new_link(raw) && raw_link_attr(raw, IFLA_ADDRESS) == Some(&want[..]),
+            Link::from_reply,
+        )
+        .map_err(|raw| self.fail(format!("list links with mac {mac}"), raw))
     }
 
     /// "eth0 (index 4)" when the link can be found, else "index 4". Used in error messages.
@@ -720,7 +801,107 @@ mod tests {
 
 #[cfg(test)]
 mod raw_tests {
-    use super::raw_link_attr;
+    use netlink_packet_route::RouteNetlinkMessage;
+    use netlink_packet_route::link::{
+        InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    };
+    use netns::{Mac, Netns};
+
+    use super::{Link, get_link_msg, is_new_link, raw_link_attr};
+    use crate::handle::encode;
+    use crate::{BridgeSpec, Handle, VethSpec};
+
+    /// Every attribute [`Link`] keeps, as netlink-packet-route emits them: the in-place
+    /// reader agrees with the reference decoder, field by field.
+    #[test]
+    fn from_raw_reads_what_the_reference_decoder_reads() {
+        let mut msg = LinkMessage::default();
+        msg.header.index = 7;
+        msg.header.flags = LinkFlags::Up | LinkFlags::Running | LinkFlags::Loopback;
+        msg.attributes = vec![
+            LinkAttribute::IfName("eth0.100".into()),
+            LinkAttribute::Address(vec![0x0a, 1, 2, 3, 4, 5]),
+            LinkAttribute::Mtu(9001),
+            LinkAttribute::Controller(3),
+            LinkAttribute::IfAlias("task 1".into()),
+            LinkAttribute::Link(2),
+            LinkAttribute::LinkNetNsId(4),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Vlan),
+                LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(100)])),
+            ]),
+        ];
+        let bytes = encode(RouteNetlinkMessage::NewLink(msg.clone()), 0, 1);
+        let raw = Link::from_raw(&bytes).unwrap();
+        assert_eq!(raw, Link::from_msg(msg));
+        assert_eq!(raw.vlan_id, Some(100));
+        assert_eq!(raw.alias.as_deref(), Some("task 1"));
+        assert!(raw.up && raw.oper_up && raw.loopback);
+        // a message cut inside its header is an error, not a panic
+        assert!(Link::from_raw(&bytes[..20]).is_err());
+        // absent and zero attributes are None
+        let bare = encode(RouteNetlinkMessage::NewLink(LinkMessage::default()), 0, 1);
+        let link = Link::from_raw(&bare).unwrap();
+        assert_eq!(link, Link::from_msg(LinkMessage::default()));
+        assert_eq!(
+            (link.master, link.peer_index, link.kind),
+            (None, None, None)
+        );
+    }
+
+    /// The kernel's own link messages (lo, a bridge, a veth pair with one end enslaved and an
+    /// alias): both readers agree on every one of them.
+    #[test]
+    fn from_raw_agrees_with_the_reference_on_kernel_messages() {
+        Netns::in_fresh(|| {
+            let mut h = Handle::current().unwrap();
+            h.create_bridge_with(&BridgeSpec {
+                name: "rb0",
+                mac: Some(Mac::new([0x0a, 0, 0, 0, 0, 1])),
+                ..Default::default()
+            })
+            .unwrap();
+            h.create_veth(&VethSpec {
+                name: "rv0",
+                peer_name: "rv1",
+                mtu: Some(9001),
+                ..Default::default()
+            })
+            .unwrap();
+            let (br, v0) = (h.link("rb0").unwrap(), h.link("rv0").unwrap());
+            h.set_master(v0.index, br.index).unwrap();
+            h.set_alias(v0.index, "task 1").unwrap();
+            h.set_up(v0.index).unwrap();
+            let pairs = h
+                .dump_with(
+                    RouteNetlinkMessage::GetLink(get_link_msg()),
+                    is_new_link,
+                    |r| Ok((Link::from_reply(r)?, r.decode()?)),
+                )
+                .unwrap();
+            assert_eq!(pairs.len(), 4, "lo, rb0, rv0, rv1");
+            for (raw, decoded) in pairs {
+                let RouteNetlinkMessage::NewLink(msg) = decoded else {
+                    panic!("not a link: {decoded:?}");
+                };
+                assert_eq!(raw, Link::from_msg(msg));
+            }
+            let v0 = h.link("rv0").unwrap();
+            assert_eq!(v0.master, Some(br.index));
+            assert_eq!(v0.alias.as_deref(), Some("task 1"));
+            assert_eq!(
+                (v0.mtu, v0.kind.as_deref(), v0.up),
+                (9001, Some("veth"), true)
+            );
+            assert!(
+                h.links()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l.loopback && l.name == "lo")
+            );
+        })
+        .unwrap();
+    }
 
     #[test]
     fn raw_link_attr_finds_top_level_attributes() {

@@ -4,15 +4,14 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_core::NetlinkBuffer;
 
 use crate::handle::Raw;
+use crate::link::RTM_NEWLINK;
 use crate::{Error, Handle, Link};
 
 /// `RTNLGRP_LINK`: link notifications.
 const RTNLGRP_LINK: u32 = 1;
-const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 
 /// What a [`LinkWatch`] saw.
@@ -84,18 +83,12 @@ fn parse(mut datagram: &[u8]) -> Vec<LinkEvent> {
             break;
         };
         if kind == RTM_NEWLINK || kind == RTM_DELLINK {
-            if let Ok(NetlinkMessage {
-                payload: NetlinkPayload::InnerMessage(msg),
-                ..
-            }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
-            {
-                match msg {
-                    RouteNetlinkMessage::NewLink(l) => {
-                        out.push(LinkEvent::Changed(Link::from_msg(l)))
-                    }
-                    RouteNetlinkMessage::DelLink(l) => out.push(LinkEvent::Removed(l.header.index)),
-                    _ => {}
-                }
+            if let Ok(link) = Link::from_raw(bytes) {
+                out.push(if kind == RTM_NEWLINK {
+                    LinkEvent::Changed(link)
+                } else {
+                    LinkEvent::Removed(link.index)
+                });
             }
         }
         let next = (len + 3) & !3;
