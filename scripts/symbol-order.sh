@@ -21,6 +21,7 @@ die() { echo "symbol-order: $*" >&2; exit 1; }
 BIN_DIR=$1 OUT_DIR=$2
 [ "$(id -u)" = 0 ] || die "must run as root (it creates network namespaces)"
 command -v valgrind > /dev/null || die "valgrind not found: apt-get install -y valgrind"
+command -v nm > /dev/null || die "nm not found: apt-get install -y binutils"
 need_fixture || die "cannot build the netns-fixture CLI"
 
 TAG=suorder-$$-$RANDOM
@@ -48,9 +49,9 @@ cat > "$WORK/inner.sh" << 'INNER'
 set -eu
 BIN_DIR=$1 WORK=$2 TAG=$3
 export CNI_CONTAINERID=suorder-$$ CNI_PATH=/nonexistent
-# run P VERB CONF: one verb under callgrind; its profile in $WORK/P.VERB.cg
+# run P VERB[.LABEL] CONF: one verb under callgrind; its profile in $WORK/P.VERB[.LABEL].cg
 run() {
-  CNI_COMMAND=$2 valgrind -q --tool=callgrind --callgrind-out-file="$WORK/$1.$2.cg" \
+  CNI_COMMAND=${2%%.*} valgrind -q --tool=callgrind --callgrind-out-file="$WORK/$1.$2.cg" \
     --dump-line=no --compress-strings=no --demangle=no "$BIN_DIR/$1" < "$3" > "$WORK/out" 2> "$WORK/$1.$2.log" ||
     { echo "symbol-order: $1 $2 failed: $(cat "$WORK/out")" >&2; exit 1; }
 }
@@ -58,6 +59,10 @@ for p in loopback ipam bridge eni; do
   case $p in loopback) ns=lo ;; bridge) ns=br ;; *) ns=$p ;; esac
   export CNI_NETNS=/run/netns/$TAG-$ns
   [ "$p" = loopback ] && export CNI_IFNAME=lo || export CNI_IFNAME=eth0
+  # the first ADD and DEL make the bridge and the data directory; the second ADD is the
+  # common case (a node that runs tasks), and the one startup.sh measures
+  run "$p" ADD.cold "$WORK/$p.json"
+  run "$p" DEL.cold "$WORK/$p.json"
   run "$p" ADD "$WORK/$p.json"
   python3 - "$WORK/$p.json" "$WORK/out" "$WORK/$p-prev.json" << 'PY'
 import json, sys
@@ -71,13 +76,50 @@ done
 INNER
 ip netns exec "$HOST_NS" bash "$WORK/inner.sh" "$BIN_DIR" "$WORK" "$TAG"
 
+# expand_names NAMES NM: the names of NAMES (first appearance first) with what valgrind cannot
+# show added:
+#  - the start-up code that runs before callgrind starts counting (`_start`, libc's start);
+#  - every CPU variant of a glibc string function the profile names (`memcpy` is
+#    `__memmove_avx512_unaligned_erms` on one CPU, `__memmove_avx_unaligned_erms` on another,
+#    and valgrind's emulated CPU picks yet another): all variants of the families, the ones of
+#    newer CPUs first, together after the start-up code, so that whichever a CPU picks is in
+#    the same few pages instead of one 64 KiB fault-around window each across glibc.
+expand_names() {
+  python3 - "$1" "$2" << 'PY'
+import re, sys
+names = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+defined = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+have = set(defined)
+START = ["_start", "__libc_start_main_impl", "__libc_start_call_main", "frame_dummy",
+         "__libc_csu_init", "_init", "_fini"]
+VARIANT = re.compile(r"^__([a-z0-9]+?(?:_l)?)_(?:sse|ssse|avx|evex|erms)")
+RANK = ("evex", "avx512", "avx2", "avx", "sse4", "ssse3", "sse2")
+def rank(sym):
+    return next((i for i, k in enumerate(RANK) if "_" + k in sym), len(RANK))
+families = set()
+for n in names:
+    m = VARIANT.match(n)
+    families.add(m.group(1) if m else n)
+families.add("memmove" if "memcpy" in families else "")
+variants = sorted((d for d in defined if (m := VARIANT.match(d)) and m.group(1) in families),
+                  key=lambda d: (rank(d), d))
+seen = set()
+for n in [s for s in START if s in have] + variants + names:
+    if n not in seen:
+        seen.add(n)
+        print(n)
+PY
+}
+
 mkdir -p "$OUT_DIR"
 for p in loopback ipam bridge eni; do
-  # every function named in the profiles (callers and callees), first appearance first;
-  # addresses (code without a symbol) and valgrind's pseudo-functions left out
-  cat "$WORK/$p.ADD.cg" "$WORK/$p.CHECK.cg" "$WORK/$p.DEL.cg" |
+  # every function named in the profiles (callers and callees), first appearance first: the
+  # warm ADD's, then the cold ADD's, CHECK's and DEL's; addresses (code without a symbol) and
+  # valgrind's pseudo-functions left out
+  for v in ADD ADD.cold CHECK DEL DEL.cold; do cat "$WORK/$p.$v.cg"; done |
     sed -n -E 's/^c?fn=(\([0-9]+\) )?//p' |
-    grep -v -E '^(0x|\(below main\))' |
-    awk '!seen[$0]++' > "$OUT_DIR/$p.txt"
+    grep -v -E '^(0x|\(below main\))' > "$WORK/$p.names"
+  nm "$BIN_DIR/$p" | awk 'NF == 3 && $2 ~ /^[tTwW]$/ { print $3 }' > "$WORK/$p.nm"
+  expand_names "$WORK/$p.names" "$WORK/$p.nm" > "$OUT_DIR/$p.txt"
   echo "symbol-order: $OUT_DIR/$p.txt: $(wc -l < "$OUT_DIR/$p.txt") functions" >&2
 done
