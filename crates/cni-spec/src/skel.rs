@@ -295,9 +295,12 @@ fn run_io<P: Plugin>(plugin: &P, args: &[String], vars: Vars, io: Io<'_>, end: T
 }
 
 fn emit(out: &mut dyn Write, v: &Value, status: u8) -> u8 {
-    let mut text = v.to_string();
-    text.push('\n');
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    // straight to bytes: `Value`'s Display goes through the formatting machinery
+    let Ok(mut text) = serde_json::to_vec(v) else {
+        return 1;
+    };
+    text.push(b'\n');
+    match out.write_all(&text).and_then(|()| out.flush()) {
         Ok(()) => status,
         Err(_) => 1,
     }
