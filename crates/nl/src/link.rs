@@ -94,21 +94,7 @@ impl Link {
             .ok_or_else(|| Raw::Decode(format!("link message of {} bytes", msg.len())))?;
         let index = attr_u32(&head[4..8]).unwrap_or(0);
         let flags = attr_u32(&head[8..12]).unwrap_or(0);
-        let mut link = Link {
-            index,
-            name: String::new(),
-            mac: None,
-            mtu: 0,
-            up: flags & IFF_UP != 0,
-            oper_up: flags & IFF_RUNNING != 0,
-            kind: None,
-            master: None,
-            alias: None,
-            peer_index: None,
-            link_netnsid: None,
-            vlan_id: None,
-            loopback: flags & IFF_LOOPBACK != 0,
-        };
+        let mut link = Link::bare(index, flags);
         for (kind, value) in attrs(msg, NLMSG_HDRLEN + IFINFOMSG_LEN) {
             match kind {
                 IFLA_IFNAME => link.name = attr_str(value),
@@ -123,6 +109,25 @@ impl Link {
             }
         }
         Ok(link)
+    }
+
+    /// The link of a message's header alone: index and IFF_* flags, no attribute.
+    fn bare(index: u32, flags: u32) -> Link {
+        Link {
+            index,
+            name: String::new(),
+            mac: None,
+            mtu: 0,
+            up: flags & IFF_UP != 0,
+            oper_up: flags & IFF_RUNNING != 0,
+            kind: None,
+            master: None,
+            alias: None,
+            peer_index: None,
+            link_netnsid: None,
+            vlan_id: None,
+            loopback: flags & IFF_LOOPBACK != 0,
+        }
     }
 
     /// IFLA_LINKINFO: the kind, and a vlan's id.
@@ -145,22 +150,7 @@ impl Link {
     /// [`Link::from_raw`] is tested against.
     #[cfg(test)]
     pub(crate) fn from_msg(msg: LinkMessage) -> Link {
-        let flags = msg.header.flags;
-        let mut link = Link {
-            index: msg.header.index,
-            name: String::new(),
-            mac: None,
-            mtu: 0,
-            up: flags.contains(LinkFlags::Up),
-            oper_up: flags.contains(LinkFlags::Running),
-            kind: None,
-            master: None,
-            alias: None,
-            peer_index: None,
-            link_netnsid: None,
-            vlan_id: None,
-            loopback: flags.contains(LinkFlags::Loopback),
-        };
+        let mut link = Link::bare(msg.header.index, msg.header.flags.bits());
         for attr in msg.attributes {
             match attr {
                 LinkAttribute::IfName(name) => link.name = name,
