@@ -112,6 +112,7 @@ mod tests {
     /// A link created, given a MAC and deleted after the subscription is announced with its
     /// state; with nothing happening, `next` returns `None` at the deadline.
     #[test]
+    #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
     fn announces_links_that_appear_change_and_go() {
         Netns::in_fresh(|| {
             let mut watch = LinkWatch::current().unwrap();
@@ -160,6 +161,7 @@ mod tests {
 
     /// links_with_mac decodes only the links with that MAC, among many.
     #[test]
+    #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
     fn links_with_mac_among_many() {
         Netns::in_fresh(|| {
             let mut h = Handle::current().unwrap();
