@@ -84,7 +84,6 @@ impl Tiers<'_> {
                 "--exclude",
                 SYSTEM_PKG,
                 "--lib",
-                "--bins",
             ],
             &["--ignored"],
         )
