@@ -51,15 +51,7 @@ fi
 [ -x "$OURS" ] || die "our bridge binary $OURS is missing"
 need_fixture || die "cannot build the netns-fixture CLI"
 
-TAG=brbench-$$-$RANDOM
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  "$FIXTURE" down "$TAG" 2> /dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workspace brbench || die "cannot create a work directory"
 
 # the host netns (lo up) and the containers $TAG-o4 (ours, IPv4), -g4 (Go), -ods, -gds (dual-stack), -fl
 fixture_up "$TAG" --ns o4 --ns g4 --ns ods --ns gds --ns fl

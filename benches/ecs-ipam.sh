@@ -30,12 +30,7 @@ GO=${GO:-$(bash "$ROOT/scripts/build-ecs-ipam-go.sh" | tail -n 1)}
 [ -x "$OURS" ] || die "$OURS is missing"
 [ -x "$GO" ] || die "$GO is missing"
 
-TAG=ecsbench-$$-$RANDOM
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() { remove_bench_state "$TAG"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workspace ecsbench || die "cannot create a work directory"
 ip netns add "$TAG"
 export CNI_NETNS=/run/netns/$TAG CNI_IFNAME=ecs-eth0 CNI_PATH=/tmp CNI_CONTAINERID=pause
 SUBNET=169.254.172.0/22

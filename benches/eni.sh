@@ -59,17 +59,9 @@ fi
 [ -x "$OURS" ] || die "our eni binary $OURS is missing"
 need_fixture || die "cannot build the netns-fixture CLI"
 
-TAG=enibench-$$-$RANDOM
+bench_workspace enibench || die "cannot create a work directory"
 ENI=enibench0
 MAC=0a:1b:2c:3d:4e:5f
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  "$FIXTURE" down "$TAG" 2> /dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # host and subnet namespaces (lo up), the fake ENI between them, the task namespace
 fixture_up "$TAG" --ns task --eni "name=$ENI,peer=enibsub,mac=$MAC,gw4=10.0.1.1/24"

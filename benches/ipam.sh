@@ -54,12 +54,7 @@ if [ -z "${OURS:-}" ]; then
 fi
 [ -x "$OURS" ] || die "$OURS is missing"
 
-TAG=ipbench-$$-$RANDOM
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() { remove_bench_state "$TAG"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workspace ipbench || die "cannot create a work directory"
 ip netns add "$TAG"
 export CNI_NETNS=/run/netns/$TAG CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni
 

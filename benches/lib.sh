@@ -49,6 +49,26 @@ remove_bench_state() {
   [ -z "${WORK:-}" ] || rm -rf "$WORK"
 }
 
+# bench_workspace PREFIX: sets TAG to PREFIX-<pid>-<random> (the name of the script's fixture and
+# namespaces) and WORK to a fresh directory named after it, and makes sure that however the script
+# ends (exit, INT, TERM) the fixture called TAG is taken down, a namespace called TAG is deleted and
+# WORK is removed. A script with more to undo (its own processes) defines bench_cleanup_more, which
+# runs first.
+bench_workspace() {
+  TAG=$1-$$-$RANDOM
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX") || return 1
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# bench_cleanup: what bench_workspace arranges for the end of the script.
+bench_cleanup() {
+  if declare -F bench_cleanup_more > /dev/null; then bench_cleanup_more; fi
+  [ -z "${FIXTURE:-}" ] || "$FIXTURE" down "$TAG" > /dev/null 2>&1
+  remove_bench_state "$TAG"
+}
+
 # xtask ARGS...: `cargo xtask ARGS...` from the repository root (where the alias is defined).
 xtask() { (cd "$ROOT" && cargo xtask "$@"); }
 

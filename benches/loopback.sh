@@ -38,15 +38,7 @@ fi
 [ -x /bin/true ] || die "/bin/true is missing"
 need_fixture || die "cannot build the netns-fixture CLI"
 
-TAG=lobench-$$-$RANDOM
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  "$FIXTURE" down "$TAG" 2> /dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workspace lobench || die "cannot create a work directory"
 
 fixture_up "$TAG" --ns ours --ns go
 HOSTNS=$HOST_NS

@@ -60,18 +60,10 @@ OURS_DIR=$(cd "$OURS_DIR" && pwd -P)
 for p in bridge eni; do [ -x "$OURS_DIR/$p" ] || die "our $p binary is missing in $OURS_DIR"; done
 need_fixture || die "cannot build the netns-fixture CLI"
 
-TAG=scbench-$$-$RANDOM
+bench_workspace scbench || die "cannot create a work directory"
 ENI=enisc0
 MAC=0a:1b:2c:3d:4e:60
 BR=bsc0
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  "$FIXTURE" down "$TAG" > /dev/null 2>&1
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # host (plugins, bridge, fillers, ENI), subnet (the ENI's gateway), fill (the fillers' peers),
 # ob/gb/fb (bridge containers: ours, Go, floor), task (the ENI's task)

@@ -56,15 +56,7 @@ for p in loopback ipam bridge eni; do
 done
 need_fixture || die "cannot build the netns-fixture CLI"
 
-TAG=subench-$$-$RANDOM
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  "$FIXTURE" down "$TAG" 2> /dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workspace subench || die "cannot create a work directory"
 
 fixture_up "$TAG" --ns lo --ns golo --ns ipam --ns br --ns gobr --ns eni \
   --eni "name=subeni0,peer=subenip,mac=0a:1b:2c:3d:4e:6f,gw4=10.0.9.1/24"

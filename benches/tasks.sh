@@ -57,21 +57,15 @@ OURS_DIR=$(cd "$OURS_DIR" && pwd -P)
 for p in eni bridge ipam loopback; do [ -x "$OURS_DIR/$p" ] || die "our $p is missing in $OURS_DIR"; done
 need_fixture || die "cannot build the netns-fixture CLI"
 
-TAG=tkbench-$$-$RANDOM
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
 DRIVER=
-cleanup() {
-  # a driver interrupted mid-round: stop it and its task subshells, by PID
+# a driver interrupted mid-round: stop it and its task subshells, by PID
+bench_cleanup_more() {
   if [ -n "$DRIVER" ] && kill -0 "$DRIVER" 2> /dev/null; then
     kill -TERM "$DRIVER" 2> /dev/null
     wait "$DRIVER" 2> /dev/null
   fi
-  "$FIXTURE" down "$TAG" > /dev/null 2>&1
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workspace tkbench || die "cannot create a work directory"
 
 # our plugins under the names the ECS agent executes (each reads its dialect from its name)
 mkdir -p "$WORK/ours"

@@ -24,13 +24,7 @@ command -v valgrind > /dev/null || die "valgrind not found: apt-get install -y v
 command -v nm > /dev/null || die "nm not found: apt-get install -y binutils"
 need_fixture || die "cannot build the netns-fixture CLI"
 
-TAG=suorder-$$-$RANDOM
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/$TAG.XXXXXX")
-cleanup() {
-  "$FIXTURE" down "$TAG" 2> /dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workspace suorder || die "cannot create a work directory"
 fixture_up "$TAG" --ns lo --ns ipam --ns br --ns eni \
   --eni "name=suoeni0,peer=suoenip,mac=0a:1b:2c:3d:4e:7f,gw4=10.0.9.1/24"
 
