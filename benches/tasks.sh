@@ -294,7 +294,7 @@ for ph in ours-add ours-del go-add go-del move-conc move-back-conc move-serial m
   # the serial phases: the sum of the per-move times, per round
   for ((r = 0; r < ROUNDS; r++)); do cat "$WORK/r$r/$ph"/t* | awk '{s += $1} END {print s}'; done > "$WORK/$ph.sum"
 done
-med() { sort -n "$1" | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", m / 1000 }'; }
+med() { local m _; read -r m _ < <(stats "$1" 1); printf '%s' "${m:-0.0}"; }
 pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { k = int(NR * p / 100 + 0.999999); if (k < 1) k = 1; printf "%.1f", v[k] / 1000 }'; }
 total() { cat "$WORK"/r*/"$1"/"$2" | awk '{ s += $1 } END { print s + 0 }'; }
 
