@@ -16,10 +16,7 @@ use nl::Family;
 /// that could not be spawned), 101 (`KERNEL_UNSUPPORTED`) when the kernel lacks the feature
 /// ([`nl::Error::is_not_supported`]), else 100 (`OPERATION_FAILED`).
 pub fn nl_code(e: &nl::Error) -> u32 {
-    if matches!(
-        e.errno(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN)
-    ) {
+    if e.errno().is_some_and(cni_spec::errno_is_exhaustion) {
         code::TRY_AGAIN_LATER
     } else if e.is_not_supported() {
         code::KERNEL_UNSUPPORTED

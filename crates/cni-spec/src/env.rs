@@ -206,10 +206,10 @@ fn open_netns(path: &Path, allow_own: bool) -> Result<Netns, Error> {
     };
     let ns = Netns::open(path).map_err(|e| {
         if let netns::Error::Io { source, .. } = &e {
-            if matches!(
-                source.raw_os_error(),
-                Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
-            ) {
+            if source
+                .raw_os_error()
+                .is_some_and(crate::errno_is_exhaustion)
+            {
                 // a process limit (RLIMIT_NOFILE) or memory, not a bad path
                 return Error::try_again(format!(
                     "cannot open CNI_NETNS \"{}\": {source}",

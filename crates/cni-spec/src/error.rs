@@ -185,9 +185,37 @@ impl Error {
     }
 }
 
+/// Whether `errno` says a process limit or memory ran out rather than that something is wrong:
+/// EMFILE, ENFILE (RLIMIT_NOFILE, the system's file table), ENOMEM, EAGAIN (a pids or memory
+/// limit, a thread that could not be spawned). The CNI answer to those is code 11
+/// ([`Error::try_again`]): the runtime may retry.
+pub fn errno_is_exhaustion(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exhaustion_errnos_are_the_limits_and_memory() {
+        for e in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::EAGAIN] {
+            assert!(errno_is_exhaustion(e), "{e}");
+        }
+        for e in [
+            0,
+            libc::ENOENT,
+            libc::EACCES,
+            libc::EPERM,
+            libc::EINVAL,
+            libc::EEXIST,
+        ] {
+            assert!(!errno_is_exhaustion(e), "{e}");
+        }
+    }
 
     #[test]
     fn codes_map_once() {

@@ -40,7 +40,7 @@ pub use delegate::{delegate, find_in_path};
 pub use env::{
     CniArgs, Command, Env, NetnsUse, is_cni_identifier, validate_container_id, validate_ifname,
 };
-pub use error::{Error, PluginError, code};
+pub use error::{Error, PluginError, code, errno_is_exhaustion};
 pub use gojson::parse_value;
 pub use oom::{ExitOnOom, set_reported_version};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
