@@ -15,7 +15,7 @@ use netlink_packet_core::NLM_F_ACK;
 
 use crate::addr::{ADD_ADDR, add_addr_request};
 use crate::bridge_vlan::add_port_vlans_request;
-use crate::handle::{Reply, encode};
+use crate::handle::{Reply, encode, messages};
 use crate::link::{CREATE, veth_request};
 use crate::route::ADD_ROUTE;
 use crate::{RouteSpec, VethSpec, VlanRange};
@@ -226,11 +226,17 @@ const ERANGE_UNCAPPED: &[u8] = &[
     0x08, 0x00, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00,
 ];
 
-/// Reads a captured message as `Handle` does: type and flags from the header.
+/// A captured message as [`messages`] frames it (type, flags and sequence from the header),
+/// but without its framing checks: the malformed messages below test the readers of a
+/// message's content on their own.
 fn reply(bytes: &[u8]) -> Reply<'_> {
+    if let Some(Ok(framed)) = messages(bytes).next() {
+        assert_eq!(framed.bytes, bytes, "one whole message");
+    }
     Reply {
         msg_type: u16::from_le_bytes([bytes[4], bytes[5]]),
         flags: u16::from_le_bytes([bytes[6], bytes[7]]),
+        seq: u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
         bytes,
     }
 }

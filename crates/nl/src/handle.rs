@@ -259,24 +259,12 @@ impl Handle {
                 on_lost();
                 continue;
             };
-            let mut off = 0;
-            while off + NLMSG_HDRLEN <= len {
-                let data = &self.buf[off..len];
-                let nl = NetlinkBuffer::new_checked(data)
-                    .map_err(|e| Raw::Decode(format!("netlink header: {e}")))?;
-                let msg_len = nl.length() as usize;
-                let (msg_type, flags, msg_seq) =
-                    (nl.message_type(), nl.flags(), nl.sequence_number());
-                let bytes = &data[..msg_len];
-                off += (msg_len + 3) & !3;
-                if msg_seq != seq {
+            for reply in messages(&self.buf[..len]) {
+                let reply = reply?;
+                if reply.seq != seq {
                     continue;
                 }
-                if let Some(r) = on_msg(Reply {
-                    msg_type,
-                    flags,
-                    bytes,
-                })? {
+                if let Some(r) = on_msg(reply)? {
                     return Ok(r);
                 }
             }
@@ -433,11 +421,42 @@ fn strerror(errno: i32) -> String {
     }
 }
 
-/// One received message of ours.
+/// One received message.
 pub(crate) struct Reply<'a> {
     pub(crate) msg_type: u16,
     pub(crate) flags: u16,
+    /// The sequence number of the request it answers (0 for a notification).
+    pub(crate) seq: u32,
+    /// The whole message, netlink header included.
     pub(crate) bytes: &'a [u8],
+}
+
+/// The messages of one received datagram, in order. A malformed header ends the walk with an
+/// error (the rest of the datagram cannot be framed).
+pub(crate) fn messages(datagram: &[u8]) -> impl Iterator<Item = Result<Reply<'_>, Raw>> {
+    let mut off = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        let data = datagram
+            .get(off..)
+            .filter(|d| !failed && d.len() >= NLMSG_HDRLEN)?;
+        let nl = match NetlinkBuffer::new_checked(data) {
+            Ok(nl) => nl,
+            Err(e) => {
+                failed = true;
+                return Some(Err(Raw::Decode(format!("netlink header: {e}"))));
+            }
+        };
+        let len = nl.length() as usize;
+        let reply = Reply {
+            msg_type: nl.message_type(),
+            flags: nl.flags(),
+            seq: nl.sequence_number(),
+            bytes: data.get(..len)?,
+        };
+        off += (len + 3) & !3;
+        Some(Ok(reply))
+    })
 }
 
 impl Reply<'_> {
@@ -530,6 +549,36 @@ mod tests {
     use netns::Netns;
 
     use crate::{Handle, VethSpec};
+
+    #[test]
+    fn datagrams_are_framed_into_messages() {
+        // two messages (the first 18 bytes long, padded to 20), then a header claiming more
+        // bytes than are left
+        let mut d = Vec::new();
+        for (len, kind, seq) in [(18u32, 16u16, 7u32), (20, 3, 7), (64, 16, 8)] {
+            d.extend_from_slice(&len.to_ne_bytes());
+            d.extend_from_slice(&kind.to_ne_bytes());
+            d.extend_from_slice(&0u16.to_ne_bytes());
+            d.extend_from_slice(&seq.to_ne_bytes());
+            d.extend_from_slice(&0u32.to_ne_bytes());
+            d.resize(d.len() + ((len as usize + 3) & !3) - 16, 0);
+        }
+        d.truncate(40 + 16);
+        let got: Vec<_> = super::messages(&d).collect();
+        assert_eq!(got.len(), 3);
+        let ok: Vec<_> = got.iter().take(2).map(|m| m.as_ref().unwrap()).collect();
+        assert_eq!((ok[0].msg_type, ok[0].seq, ok[0].bytes.len()), (16, 7, 18));
+        assert_eq!((ok[1].msg_type, ok[1].seq, ok[1].bytes.len()), (3, 7, 20));
+        assert!(
+            got[2].is_err(),
+            "a header longer than the datagram is an error"
+        );
+        assert_eq!(
+            super::messages(&d[..10]).count(),
+            0,
+            "no whole header: nothing"
+        );
+    }
 
     #[test]
     fn strerror_is_plain() {

@@ -4,9 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use netlink_packet_core::NetlinkBuffer;
-
-use crate::handle::Raw;
+use crate::handle::{Raw, messages};
 use crate::link::RTM_NEWLINK;
 use crate::{Error, Handle, Link};
 
@@ -74,16 +72,12 @@ impl LinkWatch {
 
 /// The link events in one datagram of notifications; other messages are skipped, and so is
 /// a message that does not decode (the next look after an event re-reads the state anyway).
-fn parse(mut datagram: &[u8]) -> Vec<LinkEvent> {
+fn parse(datagram: &[u8]) -> Vec<LinkEvent> {
     let mut out = Vec::new();
-    while let Ok(buf) = NetlinkBuffer::new_checked(datagram) {
-        let len = buf.length() as usize;
-        let kind = buf.message_type();
-        let Some(bytes) = datagram.get(..len) else {
-            break;
-        };
+    for reply in messages(datagram).map_while(Result::ok) {
+        let kind = reply.msg_type;
         if kind == RTM_NEWLINK || kind == RTM_DELLINK {
-            if let Ok(link) = Link::from_raw(bytes) {
+            if let Ok(link) = Link::from_reply(&reply) {
                 out.push(if kind == RTM_NEWLINK {
                     LinkEvent::Changed(link)
                 } else {
@@ -91,11 +85,6 @@ fn parse(mut datagram: &[u8]) -> Vec<LinkEvent> {
                 });
             }
         }
-        let next = (len + 3) & !3;
-        if len == 0 || next >= datagram.len() {
-            break;
-        }
-        datagram = &datagram[next..];
     }
     out
 }
