@@ -110,6 +110,14 @@ pub fn run_c_main<P: Plugin>(plugin: P) -> u8 {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    // One malloc arena: the short threads that enter a namespace allocate from the main heap
+    // instead of reserving a 64 MiB arena each, and a thread's first allocation (glibc's
+    // registration of its TLS destructors, which aborts the process when it fails) can use
+    // room the process already has (see netns's `heap_room_for_a_thread`).
+    // SAFETY: mallopt only sets an allocator parameter; no thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     run_process(plugin)
 }
 

@@ -333,6 +333,7 @@ fn on_short_thread<T: Send>(
     body: impl FnOnce() -> Result<T, Error> + Send,
 ) -> Result<T, Error> {
     let _pin = CpuPin::if_enabled();
+    heap_room_for_a_thread();
     std::thread::scope(|scope| {
         let thread = std::thread::Builder::new()
             .spawn_scoped(scope, body)
@@ -342,6 +343,17 @@ fn on_short_thread<T: Send>(
             Err(payload) => std::panic::resume_unwind(payload),
         }
     })
+}
+
+/// Leaves room in the heap for a new thread's first allocation. glibc registers a thread's TLS
+/// destructors (std registers one for every thread it starts) with a `calloc`, and aborts the
+/// whole process when that fails, as it can under a tight RLIMIT_AS. A plugin process has one
+/// malloc arena (`cni_spec::main!` sets M_ARENA_MAX to 1), so a block allocated and freed here,
+/// larger than the per-thread cache keeps (1 KiB), is free in the arena the thread allocates
+/// from; and if even this allocation fails, it fails here, where the allocator reports it as
+/// a CNI error.
+fn heap_room_for_a_thread() {
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(4096)));
 }
 
 /// Maps a sysctl key to its `/proc/sys` path, refusing anything outside `net/`.
