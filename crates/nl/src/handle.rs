@@ -327,26 +327,16 @@ impl Handle {
         &mut self,
         msg: RouteNetlinkMessage,
     ) -> Result<Vec<RouteNetlinkMessage>, Raw> {
-        self.dump_raw_where(msg, |_| true)
+        self.dump_with(msg, |_| true, |r| r.decode())
     }
 
-    /// [`Handle::dump_raw`], decoding only the messages whose bytes (netlink header included)
-    /// `keep` accepts: looking for one link among thousands costs the kernel's dump, not the
-    /// decoding of every message.
-    pub(crate) fn dump_raw_where(
-        &mut self,
-        msg: RouteNetlinkMessage,
-        keep: impl Fn(&[u8]) -> bool,
-    ) -> Result<Vec<RouteNetlinkMessage>, Raw> {
-        self.dump_with(msg, keep, |r| r.decode())
-    }
-
-    /// [`Handle::dump_raw_where`], each kept message read by `read` (from its bytes) instead
-    /// of the generic decoder.
+    /// [`Handle::dump_raw`], reading only the messages `keep` accepts, each with `read` (from
+    /// its bytes) instead of the generic decoder: looking for one link among thousands costs
+    /// the kernel's dump, not the decoding of every message.
     pub(crate) fn dump_with<T>(
         &mut self,
         msg: RouteNetlinkMessage,
-        keep: impl Fn(&[u8]) -> bool,
+        keep: impl Fn(&Reply<'_>) -> bool,
         read: impl Fn(&Reply<'_>) -> Result<T, Raw>,
     ) -> Result<Vec<T>, Raw> {
         for _ in 0..DUMP_ATTEMPTS {
@@ -376,7 +366,7 @@ impl Handle {
                             }),
                         },
                         _ => {
-                            if keep(reply.bytes) {
+                            if keep(&reply) {
                                 out.push(read(&reply)?);
                             }
                             Ok(None)

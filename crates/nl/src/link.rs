@@ -301,9 +301,9 @@ fn check_mtu(mtu: Option<u32>) -> Result<(), Error> {
 /// rtnetlink.h: the type of a link message (a GETLINK reply, a notification).
 pub(crate) const RTM_NEWLINK: u16 = 16;
 
-/// Whether the bytes of a message (netlink header included) are an RTM_NEWLINK.
-fn is_new_link(msg: &[u8]) -> bool {
-    msg.get(4..6) == Some(&RTM_NEWLINK.to_ne_bytes()[..])
+/// Whether a received message is an RTM_NEWLINK.
+fn is_new_link(reply: &Reply<'_>) -> bool {
+    reply.msg_type == RTM_NEWLINK
 }
 
 /// A GETLINK request; statistics are skipped (they are most of a link message's size).
@@ -449,7 +449,7 @@ impl Handle {
         let want = mac.octets();
         self.dump_with(
             RouteNetlinkMessage::GetLink(get_link_msg()),
-            |raw| is_new_link(raw) && raw_link_attr(raw, IFLA_ADDRESS) == Some(&want[..]),
+            |r| is_new_link(r) && raw_link_attr(r.bytes, IFLA_ADDRESS) == Some(&want[..]),
             Link::from_reply,
         )
         .map_err(|raw| self.fail(format!("list links with mac {mac}"), raw))
