@@ -94,7 +94,8 @@ families = set()
 for n in names:
     m = VARIANT.match(n)
     families.add(m.group(1) if m else n)
-families.add("memmove" if "memcpy" in families else "")
+if "memcpy" in families:  # memcpy is an alias of memmove in glibc
+    families.add("memmove")
 variants = sorted((d for d in defined if (m := VARIANT.match(d)) and m.group(1) in families),
                   key=lambda d: (rank(d), d))
 seen = set()
