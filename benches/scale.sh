@@ -16,7 +16,8 @@
 #           eth0, 10.0.1.17/24 and a default route; DEL moves it back
 #           floor ADD = `ip link set <eni> netns <task>`, floor DEL = moving it back configured (as a
 #           DEL finds it; see benches/eni.sh). Ours twice: by MAC alone (the agent's config: one dump
-#           of every link, the kernel cannot filter by MAC) and with eniName too (one GET)
+#           of the links without a master, which the kernel filters; the task veths here are
+#           bridge ports, as on an ECS node; it cannot filter by MAC) and with eniName too (one GET)
 #
 # N iterations (default 30; QUICK=1: 8) per size, all variants interleaved in one loop (the order
 # rotates every iteration), timed with bash's $EPOCHREALTIME; medians in ms.

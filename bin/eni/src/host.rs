@@ -96,7 +96,11 @@ fn is_upper_kind(l: &Link) -> bool {
 }
 
 /// Looks the ENI up once: by `eniName` first (its MAC must then match a configured MAC), else
-/// by MAC (a device rather than a bridge/VLAN/macvlan on it; then the shortest name).
+/// by MAC (a device rather than a bridge/VLAN/macvlan on it, then one that is no bridge's or
+/// bond's port, then the shortest name). By MAC, the links without a master are asked for
+/// first: the kernel filters that dump, so a node whose thousands of veths are bridge ports
+/// does not pay a message per veth. Only when no device among them carries the MAC (or the
+/// kernel cannot filter) are all links dumped.
 pub fn lookup(h: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> {
     if let Some(name) = &conf.name {
         if let Some(link) = h.link_by_name(name)? {
@@ -116,10 +120,19 @@ pub fn lookup(h: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> 
     let Some(mac) = conf.mac else {
         return Ok(None);
     };
-    Ok(h.links_with_mac(mac)?
-        .into_iter()
-        .filter(|l| !l.loopback)
-        .min_by_key(|l| (is_upper_kind(l), l.name.len(), l.index)))
+    let best = |links: Vec<Link>| {
+        links
+            .into_iter()
+            .filter(|l| !l.loopback)
+            .min_by_key(|l| (is_upper_kind(l), l.master.is_some(), l.name.len(), l.index))
+    };
+    // an error here is met again, and reported, by the full dump
+    if let Some(link) = h.unenslaved_links_with_mac(mac).ok().and_then(best) {
+        if !is_upper_kind(&link) {
+            return Ok(Some(link));
+        }
+    }
+    Ok(best(h.links_with_mac(mac)?))
 }
 
 /// The ENI inside the container already: by MAC, or (without a MAC) by `eniName` carrying our

@@ -307,6 +307,9 @@ fn is_new_link(reply: &Reply<'_>) -> bool {
 }
 
 /// A GETLINK request; statistics are skipped (they are most of a link message's size).
+/// `IFLA_MASTER` in a link dump request meaning "links without a master" (-1 as a u32).
+const NO_MASTER: u32 = u32::MAX;
+
 fn get_link_msg() -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.attributes
@@ -453,6 +456,23 @@ impl Handle {
             Link::from_reply,
         )
         .map_err(|raw| self.fail(format!("list links with mac {mac}"), raw))
+    }
+
+    /// [`Handle::links_with_mac`] among the links that are no device's port. The kernel filters
+    /// this dump itself (`IFLA_MASTER` = -1, "no master"): on a node whose thousands of veths are
+    /// bridge ports it fills a few messages instead of one per link. A kernel without that
+    /// filter reads -1 as a master index no link has and answers with none, so an empty answer
+    /// means "look further", never "not there".
+    pub fn unenslaved_links_with_mac(&mut self, mac: Mac) -> Result<Vec<Link>, Error> {
+        let want = mac.octets();
+        let mut msg = get_link_msg();
+        msg.attributes.push(LinkAttribute::Controller(NO_MASTER));
+        self.dump_with(
+            RouteNetlinkMessage::GetLink(msg),
+            |r| is_new_link(r) && raw_link_attr(r.bytes, IFLA_ADDRESS) == Some(&want[..]),
+            Link::from_reply,
+        )
+        .map_err(|raw| self.fail(format!("list links without a master with mac {mac}"), raw))
     }
 
     /// "eth0 (index 4)" when the link can be found, else "index 4". Used in error messages.

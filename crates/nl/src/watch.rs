@@ -177,4 +177,57 @@ mod tests {
         })
         .unwrap();
     }
+    /// unenslaved_links_with_mac answers from the kernel's "no master" filter: ports of a
+    /// bridge are left out, the bridge itself and free links are in.
+    #[test]
+    #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
+    fn unenslaved_links_with_mac_leaves_ports_out() {
+        Netns::in_fresh(|| {
+            let mut h = Handle::current().unwrap();
+            let shared = Mac::new([0x0a, 0, 0, 0, 2, 1]);
+            h.create_bridge("br9", None, Some(shared)).unwrap();
+            let br = h.link("br9").unwrap().index;
+            for (a, b, mac) in [("p1", "p1b", shared), ("free1", "free1b", shared)] {
+                h.create_veth(&VethSpec {
+                    name: a,
+                    peer_name: b,
+                    mac: Some(mac),
+                    ..Default::default()
+                })
+                .unwrap();
+            }
+            for i in 0..40u8 {
+                let (a, b) = (format!("q{i}a"), format!("q{i}b"));
+                h.create_veth(&VethSpec {
+                    name: &a,
+                    peer_name: &b,
+                    mac: Some(Mac::new([0x0a, 0, 0, 0, 3, i])),
+                    ..Default::default()
+                })
+                .unwrap();
+                let q = h.link(&a).unwrap().index;
+                h.set_master(q, br).unwrap();
+            }
+            let p1 = h.link("p1").unwrap().index;
+            h.set_master(p1, br).unwrap();
+
+            let names = |links: Vec<crate::Link>| {
+                let mut n: Vec<String> = links.into_iter().map(|l| l.name).collect();
+                n.sort();
+                n
+            };
+            assert_eq!(
+                names(h.links_with_mac(shared).unwrap()),
+                ["br9", "free1", "p1"]
+            );
+            assert_eq!(
+                names(h.unenslaved_links_with_mac(shared).unwrap()),
+                ["br9", "free1"]
+            );
+            let port = Mac::new([0x0a, 0, 0, 0, 3, 7]);
+            assert!(h.unenslaved_links_with_mac(port).unwrap().is_empty());
+            assert_eq!(names(h.links_with_mac(port).unwrap()), ["q7a"]);
+        })
+        .unwrap();
+    }
 }

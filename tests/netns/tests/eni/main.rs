@@ -1055,6 +1055,36 @@ fn found_by_eni_name_whose_mac_must_match() {
     f.del_gives_the_eni_back("eth0", &conf);
 }
 
+/// By MAC, the device wins over a bridge carrying the same MAC and over a bridge port with a
+/// shorter name (found from the kernel's "no master" dump); an ENI that is itself a bridge
+/// port is still found (by the dump of every link).
+#[test]
+fn found_by_mac_among_links_sharing_it() {
+    let f = Fix::new("enim");
+    let h = &f.sim.host;
+    h.ip_ok(&["link", "add", "name", "b", "address", MAC, "type", "bridge"]);
+    h.ip_ok(&[
+        "link", "add", "name", "e", "address", MAC, "master", "b", "type", "veth", "peer", "name",
+        "ep",
+    ]);
+    let conf = vpc_conf("1.0.0", &["10.0.1.5/24"], &["10.0.1.1"], false);
+    let add = f.call("ADD", "eth0", &conf);
+    assert_eq!(add.status, 0, "{add:?}");
+    assert_eq!(f.in_host(), None, "the ENI moved");
+    assert_eq!(harness::with_mac(h), ["b", "e"]);
+    assert_eq!(harness::with_mac(&f.ctr), ["eth0"]);
+    assert!(ping(&f.ctr, "10.0.1.1", "56"));
+    f.check_then_del("eth0", &conf, &add);
+
+    h.ip_ok(&["link", "del", "e"]);
+    h.ip_ok(&["link", "set", &f.eni.name, "master", "b"]);
+    let add = f.call("ADD", "eth0", &conf);
+    assert_eq!(add.status, 0, "{add:?}");
+    assert_eq!(harness::with_mac(h), ["b"]);
+    assert_eq!(harness::with_mac(&f.ctr), ["eth0"]);
+    f.del_gives_the_eni_back("eth0", &conf);
+}
+
 #[test]
 fn rollback_when_the_eni_crossed_under_a_temporary_name() {
     let f = Fix::new("enio");
