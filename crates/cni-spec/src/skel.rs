@@ -93,18 +93,27 @@ macro_rules! main {
 
         /// The process entry point, called by the C library ([`cni_spec::main!`]).
         #[unsafe(no_mangle)]
-        pub extern "C" fn main(
+        ///
+        /// # Safety
+        /// Called by the C library alone, with the environment block the process started with.
+        pub unsafe extern "C" fn main(
             _argc: ::core::ffi::c_int,
             _argv: *const *const ::core::ffi::c_char,
+            envp: *const *const ::core::ffi::c_char,
         ) -> ::core::ffi::c_int {
-            ::core::ffi::c_int::from($crate::run_c_main($plugin))
+            // SAFETY: the C library passes the environment block the process started with,
+            // before any thread of ours exists.
+            ::core::ffi::c_int::from(unsafe { $crate::run_c_main($plugin, envp) })
         }
     };
 }
 
 /// The body of [`main!`]: the standard streams and SIGPIPE as Rust's runtime would leave
 /// them, then the dispatcher over the real process. Returns the exit status.
-pub fn run_c_main<P: Plugin>(plugin: P) -> u8 {
+///
+/// # Safety
+/// `envp` is C `main`'s third argument ([`Vars::from_envp`]), and no other thread runs yet.
+pub unsafe fn run_c_main<P: Plugin>(plugin: P, envp: *const *const std::ffi::c_char) -> u8 {
     sanitize_std_streams();
     // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
     unsafe {
@@ -118,7 +127,9 @@ pub fn run_c_main<P: Plugin>(plugin: P) -> u8 {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
-    run_process(plugin)
+    // SAFETY: the caller's contract.
+    let vars = unsafe { Vars::from_envp(envp) };
+    run_process(plugin, vars)
 }
 
 /// Reopens each of fds 0, 1, 2 that is closed on `/dev/null` (one `poll` when all are open).
@@ -144,20 +155,16 @@ fn sanitize_std_streams() {
     }
 }
 
-/// The process's real environment, argv and standard streams, through [`run_with`]; returns
-/// the exit status.
-///
-/// The one place in the suite that reads the process environment: everything else reads
-/// [`Invocation::vars`].
+/// The process's real environment (`vars`, read by [`run_c_main`], the one place in the suite
+/// that reads it: everything else reads [`Invocation::vars`]), argv and standard streams,
+/// through [`run_with`]; returns the exit status.
 ///
 /// A plugin process is short-lived and single-purpose, so this entry point opts it in to
 /// [`netns::set_cpu_pinning`]: each short thread that enters a namespace starts on the CPU its
 /// blocked parent frees, which keeps start-up latency low on a loaded machine.
-fn run_process<P: Plugin>(plugin: P) -> u8 {
+fn run_process<P: Plugin>(plugin: P, vars: Vars) -> u8 {
     netns::set_cpu_pinning(true);
     let args: Vec<String> = std::env::args().collect();
-    #[allow(clippy::disallowed_methods)]
-    let vars: Vars = std::env::vars_os().collect();
     let code = run_io(
         &plugin,
         &args,
