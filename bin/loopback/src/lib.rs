@@ -50,31 +50,56 @@ impl PluginError for LoopbackError {
 /// The loopback plugin.
 pub struct Loopback;
 
-/// `lo` in a namespace, with a netlink socket there.
+/// The loopback device's index, the same in every network namespace (the kernel's
+/// `LOOPBACK_IFINDEX`): ADD and DEL address it without looking it up.
+const LO_INDEX: u32 = 1;
+
+/// A netlink socket in the container's namespace, which `lo` belongs to.
 struct Lo {
     handle: Handle,
-    link: Link,
     /// The namespace path, for messages and the result's `sandbox`.
     netns: String,
 }
 
 impl Lo {
     /// Moves this single-threaded process into `ns` for good (nothing of its work is left in
-    /// its own namespace, so no thread is spawned: [`Handle::enter`]), opens a netlink socket
-    /// there and finds `lo`.
+    /// its own namespace, so no thread is spawned: [`Handle::enter`]) and opens a netlink
+    /// socket there.
     fn open(ns: &Netns) -> Result<Lo, LoopbackError> {
         let netns = ns.path().display().to_string();
-        let mut handle = Handle::enter(ns)?;
-        let link = handle
-            .link_by_name("lo")?
-            .ok_or_else(|| LoopbackError::NoLoopback {
-                netns: netns.clone(),
-            })?;
-        Ok(Lo {
-            handle,
-            link,
-            netns,
-        })
+        let handle = Handle::enter(ns)?;
+        Ok(Lo { handle, netns })
+    }
+
+    /// Sets `lo` up or down: one request, by its fixed index.
+    fn set(&mut self, up: bool) -> Result<(), LoopbackError> {
+        let r = if up {
+            self.handle.set_up(LO_INDEX)
+        } else {
+            self.handle.set_down(LO_INDEX)
+        };
+        r.map_err(|e| self.missing(e))
+    }
+
+    /// `lo` as the kernel reports it (CHECK).
+    fn link(&mut self) -> Result<Link, LoopbackError> {
+        match self.handle.link_by_index(LO_INDEX)? {
+            Some(link) if link.loopback => Ok(link),
+            _ => Err(LoopbackError::NoLoopback {
+                netns: self.netns.clone(),
+            }),
+        }
+    }
+
+    /// ENODEV (no device at the loopback index) as [`LoopbackError::NoLoopback`].
+    fn missing(&self, e: nl::Error) -> LoopbackError {
+        if e.is_not_found() {
+            LoopbackError::NoLoopback {
+                netns: self.netns.clone(),
+            }
+        } else {
+            e.into()
+        }
     }
 }
 
@@ -85,8 +110,8 @@ impl Plugin for Loopback {
 
     fn add(&self, inv: &Invocation) -> Result<CniResult, LoopbackError> {
         let mut lo = Lo::open(inv.netns()?)?;
-        lo.handle.set_up(lo.link.index)?;
-        let addrs = lo.handle.addrs(Some(lo.link.index))?;
+        lo.set(true)?;
+        let addrs = lo.handle.addrs(Some(LO_INDEX))?;
         if let Some(a) = addrs.iter().find(|a| !a.net.ip().is_loopback()) {
             return Err(LoopbackError::ForeignAddress {
                 netns: lo.netns,
@@ -118,14 +143,12 @@ impl Plugin for Loopback {
         let Some(ns) = &inv.env.netns else {
             return Ok(());
         };
-        let mut lo = Lo::open(ns)?;
-        lo.handle.set_down(lo.link.index)?;
-        Ok(())
+        Lo::open(ns)?.set(false)
     }
 
     fn check(&self, inv: &Invocation) -> Result<(), LoopbackError> {
-        let lo = Lo::open(inv.netns()?)?;
-        if lo.link.up {
+        let mut lo = Lo::open(inv.netns()?)?;
+        if lo.link()?.up {
             Ok(())
         } else {
             Err(LoopbackError::Down { netns: lo.netns })
