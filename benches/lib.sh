@@ -62,6 +62,18 @@ bench_workspace() {
   trap 'exit 143' TERM
 }
 
+# bench_install DIR FILE...: copies the FILEs into DIR (made if needed) with install(1), as a
+# package, a release tarball or an operator puts a plugin in place. A timing loop runs every binary
+# it compares (ours, the peer, /bin/true) from such a copy, so that all of them sit in the page
+# cache the same way: a file the linker has just written is cached in small pieces and starts
+# measurably slower than the same bytes copied (6 % for our loopback here), and a file read back
+# from disk is cached differently again.
+bench_install() {
+  local dir=$1
+  shift
+  mkdir -p "$dir" && install -m 0755 "$@" "$dir/"
+}
+
 # bench_cleanup: what bench_workspace arranges for the end of the script.
 bench_cleanup() {
   if declare -F bench_cleanup_more > /dev/null; then bench_cleanup_more; fi

@@ -7,6 +7,9 @@
 # in turn, all three started the same way), timed with bash's $EPOCHREALTIME (no extra forks). Prints median, p95, mean and min in
 # ms and the ratios of the medians: ours/true, go/true, go/ours.
 #
+# All three run from copies installed into the work directory (bench_install in lib.sh), so that
+# they sit in the page cache the same way.
+#
 # Everything runs inside namespaces of a simulated host made by the netns-fixture CLI (netns-fixtures,
 # `cargo xtask fixture`): the plugins are started in its "host" netns and configure `lo` of one container
 # netns each (loopback ADD is idempotent, so the same container netns is re-used). Nothing touches the
@@ -39,6 +42,11 @@ fi
 need_fixture || die "cannot build the netns-fixture CLI"
 
 bench_workspace lobench || die "cannot create a work directory"
+OURS_SRC=$OURS GO_SRC=$GO
+bench_install "$WORK/installed/ours" "$OURS" && bench_install "$WORK/installed/go" "$GO" &&
+  bench_install "$WORK/installed/floor" /bin/true || die "cannot install the binaries to measure"
+OURS=$WORK/installed/ours/$(basename "$OURS") GO=$WORK/installed/go/$(basename "$GO")
+TRUE=$WORK/installed/floor/true
 
 fixture_up "$TAG" --ns ours --ns go
 HOSTNS=$HOST_NS
@@ -49,7 +57,7 @@ echo '{"cniVersion":"1.0.0","name":"lobench","type":"loopback"}' > "$WORK/lo.jso
 # The loop, run by a bash inside the "host" netns.
 cat > "$WORK/loop.sh" << 'LOOP'
 set -u
-N=$1 OURS=$2 GO=$3 CONF=$4 CTR_OURS=$5 CTR_GO=$6 OUT=$7
+N=$1 OURS=$2 GO=$3 CONF=$4 CTR_OURS=$5 CTR_GO=$6 OUT=$7 TRUE=$8
 export CNI_COMMAND=ADD CNI_IFNAME=lo CNI_PATH=/usr/lib/cni CNI_CONTAINERID=lobench-$$
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 # Sanity: each plugin really brings lo up and prints a result, before anything is timed.
@@ -69,7 +77,7 @@ for ((i = 0; i < N; i++)); do
          e=$EPOCHREALTIME; t_ours+=("$(us "$s" "$e")") ;;
       1) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$CTR_GO "$GO" < "$CONF" > /dev/null || { echo "go: ADD failed" >&2; exit 1; }
          e=$EPOCHREALTIME; t_go+=("$(us "$s" "$e")") ;;
-      2) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$CTR_OURS /bin/true < "$CONF" > /dev/null
+      2) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$CTR_OURS "$TRUE" < "$CONF" > /dev/null
          e=$EPOCHREALTIME; t_true+=("$(us "$s" "$e")") ;;
     esac
   done
@@ -80,12 +88,13 @@ printf '%s\n' "${t_true[@]}" > "$OUT/true"
 LOOP
 
 echo "bench-loopback: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "  ours: $OURS ($(stat -c %s "$OURS") bytes)"
-echo "  go:   $GO ($(stat -c %s "$GO") bytes)"
-[ "$(readlink -f "$OURS")" != "$(readlink -f "$GO")" ] ||
+echo "  ours: $OURS_SRC ($(stat -c %s "$OURS") bytes)"
+echo "  go:   $GO_SRC ($(stat -c %s "$GO") bytes)"
+echo "  floor: /bin/true (each run from a copy in $WORK/installed)"
+[ "$(readlink -f "$OURS_SRC")" != "$(readlink -f "$GO_SRC")" ] ||
   echo "  NOTE: ours and go are the same binary (mechanics check only)"
 start=$EPOCHREALTIME
-ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$WORK/lo.json" "$CTR_OURS" "$CTR_GO" "$WORK"
+ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$WORK/lo.json" "$CTR_OURS" "$CTR_GO" "$WORK" "$TRUE"
 end=$EPOCHREALTIME
 echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
 

@@ -11,6 +11,8 @@
 #    goal <= 1536 KB;
 #  - system calls per verb per plugin (`strace -f -c`, the plugin process and its threads and
 #    children): ADD, CHECK, GC, STATUS, DEL, VERSION, with /bin/true's count as the floor.
+# Ours, Go's plugins and /bin/true all run from copies installed into the work directory
+# (bench_install in lib.sh): the same page-cache state for every binary compared.
 #
 # Output: FIGURE lines (the protocol of benches/lib.sh) on stdout, one per figure; the same as a
 # human-readable table (figure | ours | peer | floor | ratio | goal | met/missed/info, `-` where
@@ -57,6 +59,12 @@ done
 need_fixture || die "cannot build the netns-fixture CLI"
 
 bench_workspace subench || die "cannot create a work directory"
+# every binary measured runs from a copy installed the same way (see bench_install)
+bench_install "$WORK/installed/ours" "$BIN_DIR"/{loopback,ipam,bridge,eni} &&
+  bench_install "$WORK/installed/go" "$GO_DIR"/{loopback,host-local,bridge} &&
+  bench_install "$WORK/installed/floor" /bin/true || die "cannot install the binaries to measure"
+BIN_SRC=$BIN_DIR GO_SRC=$GO_DIR
+BIN_DIR=$WORK/installed/ours GO_DIR=$WORK/installed/go TRUE=$WORK/installed/floor/true
 
 fixture_up "$TAG" --ns lo --ns golo --ns ipam --ns br --ns gobr --ns eni \
   --eni "name=subeni0,peer=subenip,mac=0a:1b:2c:3d:4e:6f,gw4=10.0.9.1/24"
@@ -84,7 +92,7 @@ echo '{"cniVersion":"1.0.0","name":"subench","type":"loopback"}' > "$WORK/golo.j
 # The measuring script, run by a bash inside the "host" netns.
 cat > "$WORK/inner.sh" << 'INNER'
 set -u
-N=$1 BIN_DIR=$2 GO_DIR=$3 WORK=$4 TAG=$5 BEFORE=$6
+N=$1 BIN_DIR=$2 GO_DIR=$3 WORK=$4 TAG=$5 BEFORE=$6 TRUE=$7
 fail() { echo "bench-startup: $*" >&2; exit 1; }
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 # with_prev CONF RESULT FILE: CONF with prevResult and cni.dev/valid-attachments (for GC) set
@@ -137,7 +145,7 @@ verbs() {
 }
 ns_of() { case $1 in loopback) echo lo ;; bridge) echo br ;; *) echo "$1" ;; esac; }
 {
-  strace -f -c -o "$WORK/strace.out" /bin/true
+  strace -f -c -o "$WORK/strace.out" "$TRUE"
   echo "true - $(calls "$WORK/strace.out")"
   for p in loopback ipam bridge eni; do
     verbs "$p" "$BIN_DIR/$p" "ours:$p" "$(ns_of "$p")"
@@ -147,7 +155,7 @@ ns_of() { case $1 in loopback) echo lo ;; bridge) echo br ;; *) echo "$1" ;; esa
 
 # peak RSS of an ADD: ours, Go's doing the same job (loopback, host-local, bridge), /bin/true
 {
-  /usr/bin/time -o "$WORK/time.out" -f %M /bin/true
+  /usr/bin/time -o "$WORK/time.out" -f %M "$TRUE"
   echo "true $(tail -n 1 "$WORK/time.out")"
   for p in loopback ipam bridge eni; do
     export CNI_NETNS=/run/netns/$TAG-$(ns_of "$p")
@@ -180,7 +188,7 @@ for ((i = 0; i < N; i++)); do
          e=$EPOCHREALTIME; t_ours+=("$(us "$s" "$e")") ;;
       1) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$TAG-golo "$GO" < "$CONF" > /dev/null || fail "go: ADD failed"
          e=$EPOCHREALTIME; t_go+=("$(us "$s" "$e")") ;;
-      2) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$TAG-lo /bin/true < "$CONF" > /dev/null
+      2) s=$EPOCHREALTIME; CNI_NETNS=/run/netns/$TAG-lo "$TRUE" < "$CONF" > /dev/null
          e=$EPOCHREALTIME; t_true+=("$(us "$s" "$e")") ;;
     esac
   done
@@ -191,9 +199,9 @@ printf '%s\n' "${t_true[@]}" > "$WORK/t.true"
 INNER
 
 echo "bench-startup: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)" >&2
-echo "  ours: $BIN_DIR" >&2
+echo "  ours: $BIN_SRC, go: $GO_SRC, floor: /bin/true (each run from a copy in $WORK/installed)" >&2
 [ -z "${BEFORE:-}" ] || echo "  before: $BEFORE" >&2
-ip netns exec "$HOSTNS" bash "$WORK/inner.sh" "$N" "$BIN_DIR" "$GO_DIR" "$WORK" "$TAG" "${BEFORE:-}"
+ip netns exec "$HOSTNS" bash "$WORK/inner.sh" "$N" "$BIN_DIR" "$GO_DIR" "$WORK" "$TAG" "${BEFORE:-}" "$TRUE"
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # human table on stderr, FIGURE lines (benches/lib.sh) on stdout
