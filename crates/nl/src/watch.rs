@@ -155,14 +155,7 @@ mod tests {
         Netns::in_fresh(|| {
             let mut h = Handle::current().unwrap();
             for i in 0..60u8 {
-                let (a, b) = (format!("m{i}a"), format!("m{i}b"));
-                h.create_veth(&VethSpec {
-                    name: &a,
-                    peer_name: &b,
-                    mac: Some(Mac::new([0x0a, 0, 0, 0, 1, i])),
-                    ..Default::default()
-                })
-                .unwrap();
+                veth(&mut h, &format!("m{i}a"), Mac::new([0x0a, 0, 0, 0, 1, i]));
             }
             let mac = Mac::new([0x0a, 0, 0, 0, 1, 33]);
             let found = h.links_with_mac(mac).unwrap();
@@ -177,6 +170,18 @@ mod tests {
         })
         .unwrap();
     }
+
+    /// A veth `name` (peer `name` + "p") with `mac`, in the handle's namespace.
+    fn veth(h: &mut Handle, name: &str, mac: Mac) {
+        h.create_veth(&VethSpec {
+            name,
+            peer_name: &format!("{name}p"),
+            mac: Some(mac),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
     /// unenslaved_links_with_mac answers from the kernel's "no master" filter: ports of a
     /// bridge are left out, the bridge itself and free links are in.
     #[test]
@@ -187,24 +192,11 @@ mod tests {
             let shared = Mac::new([0x0a, 0, 0, 0, 2, 1]);
             h.create_bridge("br9", None, Some(shared)).unwrap();
             let br = h.link("br9").unwrap().index;
-            for (a, b, mac) in [("p1", "p1b", shared), ("free1", "free1b", shared)] {
-                h.create_veth(&VethSpec {
-                    name: a,
-                    peer_name: b,
-                    mac: Some(mac),
-                    ..Default::default()
-                })
-                .unwrap();
-            }
+            veth(&mut h, "p1", shared);
+            veth(&mut h, "free1", shared);
             for i in 0..40u8 {
-                let (a, b) = (format!("q{i}a"), format!("q{i}b"));
-                h.create_veth(&VethSpec {
-                    name: &a,
-                    peer_name: &b,
-                    mac: Some(Mac::new([0x0a, 0, 0, 0, 3, i])),
-                    ..Default::default()
-                })
-                .unwrap();
+                let a = format!("q{i}a");
+                veth(&mut h, &a, Mac::new([0x0a, 0, 0, 0, 3, i]));
                 let q = h.link(&a).unwrap().index;
                 h.set_master(q, br).unwrap();
             }
