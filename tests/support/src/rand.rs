@@ -43,3 +43,76 @@ impl Rng {
         std::time::Duration::from_micros(self.below(max.as_micros() as u64))
     }
 }
+
+/// The delays of the `kill -9` tests: uniform below the time an uninterrupted run of one verb
+/// takes now. The span is the median of the last few uninterrupted runs the test reports
+/// ([`KillSpan::observe`], [`KillSpan::timed`]): it follows the machine when it speeds up or
+/// slows down while the test runs (other tests run beside it), where a span measured once at
+/// the start could leave most kills landing after the plugin has exited.
+#[derive(Debug, Default)]
+pub struct KillSpan {
+    recent: std::collections::VecDeque<std::time::Duration>,
+}
+
+impl KillSpan {
+    /// How many recent runs the median is taken over.
+    const KEEP: usize = 7;
+
+    pub fn new() -> KillSpan {
+        KillSpan::default()
+    }
+
+    /// Records how long one uninterrupted run took.
+    pub fn observe(&mut self, took: std::time::Duration) {
+        if self.recent.len() == Self::KEEP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(took);
+    }
+
+    /// Runs `f` (one uninterrupted run), records its wall time and returns its value.
+    pub fn timed<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let t = std::time::Instant::now();
+        let v = f();
+        self.observe(t.elapsed());
+        v
+    }
+
+    /// The median of the recent runs (1 ms before any).
+    pub fn span(&self) -> std::time::Duration {
+        let mut v: Vec<_> = self.recent.iter().copied().collect();
+        v.sort();
+        v.get(v.len() / 2)
+            .copied()
+            .unwrap_or(std::time::Duration::from_millis(1))
+    }
+
+    /// A kill delay: uniform below [`KillSpan::span`].
+    pub fn delay(&self, rng: &mut Rng) -> std::time::Duration {
+        rng.duration_below(self.span())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn kill_span_is_the_median_of_the_recent_runs() {
+        let mut s = KillSpan::new();
+        assert_eq!(s.span(), Duration::from_millis(1));
+        for ms in [9, 1, 5] {
+            s.observe(Duration::from_millis(ms));
+        }
+        assert_eq!(s.span(), Duration::from_millis(5));
+        // a machine that gets faster: the old slow runs age out
+        for _ in 0..KillSpan::KEEP {
+            s.observe(Duration::from_millis(2));
+        }
+        assert_eq!(s.span(), Duration::from_millis(2));
+        let mut rng = Rng::new(7);
+        assert!((0..100).all(|_| s.delay(&mut rng) < Duration::from_millis(2)));
+        assert_eq!(s.timed(|| 42), 42);
+    }
+}

@@ -7,7 +7,7 @@
 //! i.e. in the middle of its work (ADD: after the veth pair, before the lease; DEL: after the
 //! veth, before the release). So the kills that land mid-operation do not depend on timing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use test_support::ipam::HeldLock;
 use test_support::*;
@@ -30,21 +30,13 @@ fn kill_9_during_bridge_add_or_del_strands_nothing() {
             &c,
         )
     };
-    // how long an uninterrupted ADD and DEL take here (fastest of 3)
-    let mut add_span = Duration::MAX;
-    let mut del_span = Duration::MAX;
+    // kills are spread over the time an uninterrupted ADD or DEL takes now (KillSpan)
+    let (mut add_span, mut del_span) = (KillSpan::new(), KillSpan::new());
     for _ in 0..3 {
-        for (verb, span) in [("ADD", &mut add_span), ("DEL", &mut del_span)] {
-            let t = Instant::now();
-            let st = start(&sim.host, &env(verb, "t", ctr.path(), &path), &c)
-                .wait()
-                .unwrap();
-            *span = (*span).min(t.elapsed());
-            assert!(st.success(), "{verb}");
-        }
+        assert_eq!(add_span.timed(|| run("ADD", "t")).status, 0, "timing ADD");
+        assert_eq!(del_span.timed(|| run("DEL", "t")).status, 0, "timing DEL");
     }
     let mut rng = Rng::seeded("bridge kill -9");
-    let mut rand = |max: Duration| rng.duration_below(max);
     let net = data.path().join("hbk");
     let lock_file = net.join("lock");
     // the pinned runs: the plugin waits for the lock (held by us) far longer than we need
@@ -76,10 +68,10 @@ fn kill_9_during_bridge_add_or_del_strands_nothing() {
     for i in 0..150 {
         let cid = format!("k{i}");
         let pinned = i >= 100;
-        killed_add += usize::from(kill("ADD", &cid, rand(add_span), pinned));
+        killed_add += usize::from(kill("ADD", &cid, add_span.delay(&mut rng), pinned));
         pinned_add += usize::from(pinned);
         if i % 2 == 0 {
-            killed_del += usize::from(kill("DEL", &cid, rand(del_span), pinned));
+            killed_del += usize::from(kill("DEL", &cid, del_span.delay(&mut rng), pinned));
             pinned_del += usize::from(pinned);
         }
         let del = run("DEL", &cid);
@@ -96,17 +88,19 @@ fn kill_9_during_bridge_add_or_del_strands_nothing() {
         );
         let (l, _) = leases(&data.display(), "hbk");
         assert!(l.is_empty(), "run {i}: stranded lease {l:?}");
-        let add = run("ADD", &cid);
+        let add = add_span.timed(|| run("ADD", &cid));
         assert_eq!(add.status, 0, "run {i}: ADD after the crash: {add:?}");
-        assert_eq!(run("DEL", &cid).status, 0);
+        assert_eq!(del_span.timed(|| run("DEL", &cid)).status, 0);
     }
     let (l, t) = leases(&data.display(), "hbk");
     assert!(l.is_empty(), "{l:?}");
     eprintln!(
-        "bridge kill -9 (ADD {add_span:?}, DEL {del_span:?}): 150 ADD runs ({killed_add} killed \
+        "bridge kill -9 (ADD {:?}, DEL {:?} at the end): 150 ADD runs ({killed_add} killed \
          while running, {pinned_add} of them waiting for the store lock), 75 DEL runs \
          ({killed_del} killed while running, {pinned_del} waiting for the lock), {} temp files \
          before GC, 0 stranded veths or leases",
+        add_span.span(),
+        del_span.span(),
         t.len()
     );
     assert!(killed_add >= 25, "only {killed_add} ADDs killed mid-run");

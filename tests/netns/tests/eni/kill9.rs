@@ -1,8 +1,6 @@
 //! `kill -9` at random points of eni ADD and DEL: the ENI always comes back to the host with
 //! DEL.
 
-use std::time::{Duration, Instant};
-
 use test_support::*;
 
 use crate::harness::*;
@@ -21,30 +19,23 @@ fn kill_9_during_eni_add_or_del_always_gives_the_eni_back() {
             &conf(),
         )
     };
-    let mut add_span = Duration::MAX;
-    let mut del_span = Duration::MAX;
+    // kills are spread over the time an uninterrupted run takes now (KillSpan)
+    let (mut add_span, mut del_span) = (KillSpan::new(), KillSpan::new());
     for _ in 0..3 {
-        for (verb, span) in [("ADD", &mut add_span), ("DEL", &mut del_span)] {
-            let t = Instant::now();
-            assert!(
-                start(&sim, verb, &netns).wait().unwrap().success(),
-                "{verb}"
-            );
-            *span = (*span).min(t.elapsed());
-        }
+        assert_eq!(add_span.timed(|| run("ADD")).status, 0, "timing ADD");
+        assert_eq!(del_span.timed(|| run("DEL")).status, 0, "timing DEL");
     }
     let mut rng = Rng::seeded("eni kill -9");
-    let mut rand = |max: Duration| rng.duration_below(max);
     let (mut killed_add, mut killed_del) = (0, 0);
     for i in 0..60 {
         let mut child = start(&sim, "ADD", &netns);
-        std::thread::sleep(rand(add_span));
+        std::thread::sleep(add_span.delay(&mut rng));
         killed_add += usize::from(child.try_wait().unwrap().is_none());
         let _ = child.kill();
         child.wait().unwrap();
         if i % 2 == 0 {
             let mut child = start(&sim, "DEL", &netns);
-            std::thread::sleep(rand(del_span));
+            std::thread::sleep(del_span.delay(&mut rng));
             killed_del += usize::from(child.try_wait().unwrap().is_none());
             let _ = child.kill();
             child.wait().unwrap();
@@ -57,15 +48,17 @@ fn kill_9_during_eni_add_or_del_always_gives_the_eni_back() {
         );
         assert!(with_mac(&ctr).is_empty(), "run {i}: ENI left in the task");
         assert_eq!(with_mac(&sim.host).len(), 1, "run {i}: ENI not back");
-        let add = run("ADD");
+        let add = add_span.timed(|| run("ADD"));
         assert_eq!(add.status, 0, "run {i}: ADD after the crash: {add:?}");
         assert_eq!(with_mac(&ctr), ["eth0"]);
-        assert_eq!(run("DEL").status, 0);
+        assert_eq!(del_span.timed(|| run("DEL")).status, 0);
     }
     eprintln!(
-        "eni kill -9 (ADD {add_span:?}, DEL {del_span:?}): 60 ADD runs ({killed_add} killed \
+        "eni kill -9 (ADD {:?}, DEL {:?} at the end): 60 ADD runs ({killed_add} killed \
          while running), 30 DEL runs ({killed_del} killed while running), the ENI back in the \
-         host after every DEL"
+         host after every DEL",
+        add_span.span(),
+        del_span.span()
     );
     assert!(killed_add >= 15, "only {killed_add} ADDs killed mid-run");
 }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use test_support::ipam::*;
@@ -23,25 +23,6 @@ fn start(verb: &str, cid: &str, netns: &str, conf: &Value) -> std::process::Chil
     let mut stdin = child.stdin.take().unwrap();
     let _ = stdin.write_all(conf.to_string().as_bytes());
     child
-}
-
-/// How long an uninterrupted `verb` runs, from its start to its exit (the fastest of 5).
-fn run_time(verb: &str, netns: &str, conf: &Value) -> Duration {
-    (0..5)
-        .map(|i| {
-            let cid = format!("timing{i}");
-            if verb == "DEL" {
-                assert_ok(&ipam("ADD", &cid, netns, conf), "timing ADD");
-            }
-            let t = Instant::now();
-            let status = start(verb, &cid, netns, conf).wait().unwrap();
-            let took = t.elapsed();
-            assert!(status.success());
-            let _ = ipam("DEL", &cid, netns, conf);
-            took
-        })
-        .min()
-        .unwrap()
 }
 
 /// Starts `ipam` with `verb` for `cid`, kills it with SIGKILL after `delay`, and reports
@@ -68,15 +49,26 @@ fn kill_9_during_add_or_del_strands_nothing() {
     assert_ok(&ipam("ADD", "survivor", &netns, &conf), "survivor ADD");
     let survivor = leases_of(&net, "survivor");
     assert_eq!(survivor.len(), 2);
-    // kills are spread uniformly over the time an uninterrupted run takes here
-    let add_span = run_time("ADD", &netns, &conf).as_micros() as u64;
-    let del_span = run_time("DEL", &netns, &conf).as_micros() as u64;
+    // kills are spread uniformly over the time an uninterrupted run takes now (KillSpan: the
+    // median of the recent uninterrupted runs, five of each verb to start with)
+    let (mut add_span, mut del_span) = (KillSpan::new(), KillSpan::new());
+    for i in 0..5 {
+        let cid = format!("timing{i}");
+        assert_ok(
+            &add_span.timed(|| ipam("ADD", &cid, &netns, &conf)),
+            "timing ADD",
+        );
+        assert_ok(
+            &del_span.timed(|| ipam("DEL", &cid, &netns, &conf)),
+            "timing DEL",
+        );
+    }
     let mut rng = Rng::seeded("kill_9_during_add_or_del_strands_nothing");
     let (mut killed_add, mut killed_del) = (0, 0);
     let mut leftover_temps: HashSet<String> = HashSet::new();
     for run in 0..200 {
         let cid = format!("k{run}");
-        let delay = Duration::from_micros(rng.below(add_span.max(1)));
+        let delay = add_span.delay(&mut rng);
         killed_add += usize::from(kill_during("ADD", &cid, &netns, &conf, delay));
         assert!(
             lock_is_free(&net),
@@ -85,21 +77,23 @@ fn kill_9_during_add_or_del_strands_nothing() {
         leftover_temps.extend(listing(&net).temps);
         if run % 2 == 0 {
             // also kill the DEL that cleans up, at a random point, before the real one
-            assert_ok(&ipam("ADD", &cid, &netns, &conf), "ADD after the kill");
-            let delay = Duration::from_micros(rng.below(del_span.max(1)));
+            let add = add_span.timed(|| ipam("ADD", &cid, &netns, &conf));
+            assert_ok(&add, "ADD after the kill");
+            let delay = del_span.delay(&mut rng);
             killed_del += usize::from(kill_during("DEL", &cid, &netns, &conf, delay));
         }
-        let del = ipam("DEL", &cid, &netns, &conf);
+        let del = del_span.timed(|| ipam("DEL", &cid, &netns, &conf));
         assert_ok(&del, &format!("run {run}: DEL after kill -9"));
         assert!(
             leases_of(&net, &cid).is_empty(),
             "run {run}: stranded lease"
         );
         // the next ADD succeeds and gets a fresh pair of addresses
-        let next = ipam("ADD", &format!("n{run}"), &netns, &conf);
+        let next = add_span.timed(|| ipam("ADD", &format!("n{run}"), &netns, &conf));
         assert_ok(&next, &format!("run {run}: ADD after the crash"));
         assert_eq!(next.json()["ips"].as_array().unwrap().len(), 2);
-        assert_ok(&ipam("DEL", &format!("n{run}"), &netns, &conf), "DEL");
+        let del = del_span.timed(|| ipam("DEL", &format!("n{run}"), &netns, &conf));
+        assert_ok(&del, "DEL");
         assert_eq!(
             leases_of(&net, "survivor"),
             survivor,
@@ -117,9 +111,11 @@ fn kill_9_during_add_or_del_strands_nothing() {
     assert_ok(&ipam("DEL", "survivor", &netns, &conf), "survivor DEL");
     assert!(listing(&net).leases.is_empty());
     eprintln!(
-        "kill -9 (ADD runs {add_span} us, DEL {del_span} us): 200 ADD runs ({killed_add} killed while running), 100 DEL runs \
+        "kill -9 (ADD runs {:?}, DEL {:?} at the end): 200 ADD runs ({killed_add} killed while running), 100 DEL runs \
          ({killed_del} killed while running), {} distinct temp files seen before GC, \
          0 stranded leases, 0 held locks, 0 lost leases",
+        add_span.span(),
+        del_span.span(),
         leftover_temps.len()
     );
     assert!(
