@@ -437,12 +437,22 @@ impl Handle {
     }
 
     /// The link carrying this MAC, or `None`. If several do (a bridge and its first port, a
-    /// macvtap in passthru mode and its parent), the shortest name wins, then the lowest index.
+    /// macvtap in passthru mode and its parent), one that is no device's port wins, then the
+    /// shortest name, then the lowest index. The links without a master are asked for first
+    /// ([`Handle::unenslaved_links_with_mac`]: the kernel filters that dump); every link is
+    /// dumped only when none of them carries the MAC.
     pub fn link_by_mac(&mut self, mac: Mac) -> Result<Option<Link>, Error> {
+        let unenslaved = self.unenslaved_links_with_mac(mac).unwrap_or_default();
+        if let Some(link) = unenslaved
+            .into_iter()
+            .min_by_key(|l| (l.name.len(), l.index))
+        {
+            return Ok(Some(link));
+        }
         Ok(self
             .links_with_mac(mac)?
             .into_iter()
-            .min_by_key(|l| (l.name.len(), l.index)))
+            .min_by_key(|l| (l.master.is_some(), l.name.len(), l.index)))
     }
 
     /// Every link carrying this MAC. The kernel cannot filter a dump by hardware address, so

@@ -216,9 +216,13 @@ mod tests {
                 names(h.unenslaved_links_with_mac(shared).unwrap()),
                 ["br9", "free1"]
             );
+            // link_by_mac: the shortest name among the links without a master ("p1" is a port)
+            assert_eq!(h.link_by_mac(shared).unwrap().unwrap().name, "br9");
             let port = Mac::new([0x0a, 0, 0, 0, 3, 7]);
             assert!(h.unenslaved_links_with_mac(port).unwrap().is_empty());
             assert_eq!(names(h.links_with_mac(port).unwrap()), ["q7a"]);
+            // only a port carries it: found by the dump of every link
+            assert_eq!(h.link_by_mac(port).unwrap().unwrap().name, "q7a");
         })
         .unwrap();
     }
