@@ -333,16 +333,21 @@ pub fn return_to_host(
 /// DEL without the ENI in the container: if it is back in the host carrying our marker (the
 /// kernel returns physical devices to the host when a namespace dies, under the container
 /// name or `devN`), restore its name, MTU and alias there. Best effort: a name taken in the
-/// host is left as it is.
+/// host is left as it is. As in [`lookup`], the links without a master are asked for first;
+/// every link is dumped only when no device among them carries the MAC.
 pub fn restore_in_host(host: &mut Handle, mac: Option<Mac>) -> Result<(), EniError> {
     let Some(mac) = mac else {
         return Ok(());
     };
-    let Some(link) = host
-        .links_with_mac(mac)?
-        .into_iter()
-        .find(|l| l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)))
-    else {
+    let marked = |l: &Link| l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER));
+    // an error here is met again, and reported, by the full dump
+    let free = host.unenslaved_links_with_mac(mac).unwrap_or_default();
+    let found = if free.iter().any(|l| !l.loopback && !is_upper_kind(l)) {
+        free.into_iter().find(marked)
+    } else {
+        host.links_with_mac(mac)?.into_iter().find(marked)
+    };
+    let Some(link) = found else {
         return Ok(());
     };
     let Some(origin) = link.alias.as_deref().and_then(Origin::decode) else {
