@@ -469,10 +469,10 @@ impl Handle {
     }
 
     /// [`Handle::links_with_mac`] among the links that are no device's port. The kernel filters
-    /// this dump itself (`IFLA_MASTER` = -1, "no master"): on a node whose thousands of veths are
-    /// bridge ports it fills a few messages instead of one per link. A kernel without that
-    /// filter reads -1 as a master index no link has and answers with none, so an empty answer
-    /// means "look further", never "not there".
+    /// this dump itself (`IFLA_MASTER` = -1, "no master", Linux 5.15 and later): on a node whose
+    /// thousands of veths are bridge ports it fills a few messages instead of one per link. An
+    /// older kernel (Amazon Linux 2's 5.10) reads -1 as a master index no link has and answers
+    /// with none, so an empty answer means "look further", never "not there".
     pub fn unenslaved_links_with_mac(&mut self, mac: Mac) -> Result<Vec<Link>, Error> {
         let want = mac.octets();
         let mut msg = get_link_msg();
