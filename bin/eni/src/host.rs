@@ -120,19 +120,16 @@ pub fn lookup(h: &mut Handle, conf: &EniConf) -> Result<Option<Link>, EniError> 
     let Some(mac) = conf.mac else {
         return Ok(None);
     };
-    let best = |links: Vec<Link>| {
-        links
-            .into_iter()
-            .filter(|l| !l.loopback)
-            .min_by_key(|l| (is_upper_kind(l), l.master.is_some(), l.name.len(), l.index))
-    };
-    // an error here is met again, and reported, by the full dump
-    if let Some(link) = h.unenslaved_links_with_mac(mac).ok().and_then(best) {
-        if !is_upper_kind(&link) {
-            return Ok(Some(link));
-        }
-    }
-    Ok(best(h.links_with_mac(mac)?))
+    Ok(h.links_with_mac_free_first(mac, has_device)?
+        .into_iter()
+        .filter(|l| !l.loopback)
+        .min_by_key(|l| (is_upper_kind(l), l.master.is_some(), l.name.len(), l.index)))
+}
+
+/// Whether `links` hold a device that could be the ENI (neither loopback nor an upper kind):
+/// then the links without a master are enough, and no dump of every link is needed.
+fn has_device(links: &[Link]) -> bool {
+    links.iter().any(|l| !l.loopback && !is_upper_kind(l))
 }
 
 /// The ENI inside the container already: by MAC, or (without a MAC) by `eniName` carrying our
@@ -339,15 +336,11 @@ pub fn restore_in_host(host: &mut Handle, mac: Option<Mac>) -> Result<(), EniErr
     let Some(mac) = mac else {
         return Ok(());
     };
-    let marked = |l: &Link| l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER));
-    // an error here is met again, and reported, by the full dump
-    let free = host.unenslaved_links_with_mac(mac).unwrap_or_default();
-    let found = if free.iter().any(|l| !l.loopback && !is_upper_kind(l)) {
-        free.into_iter().find(marked)
-    } else {
-        host.links_with_mac(mac)?.into_iter().find(marked)
-    };
-    let Some(link) = found else {
+    let Some(link) = host
+        .links_with_mac_free_first(mac, has_device)?
+        .into_iter()
+        .find(|l| l.alias.as_deref().is_some_and(|a| a.starts_with(MARKER)))
+    else {
         return Ok(());
     };
     let Some(origin) = link.alias.as_deref().and_then(Origin::decode) else {

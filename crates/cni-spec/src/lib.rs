@@ -17,9 +17,9 @@
 //! CNI code); the dispatcher turns it into the CNI error object once, at the edge. An ADD
 //! undoes what it did when a later step fails with the one idiom of [`Rollback`].
 //!
-//! A plugin reads the environment only through [`Invocation::vars`] ([`Vars`]): [`run_c_main`] fills
-//! it from the process (the one place that reads the process environment), [`run_with`] takes
-//! it from its caller, and a delegate is started with exactly it.
+//! A plugin reads the environment only through [`Invocation::vars`] ([`Vars`]): [`run_c_main`]
+//! fills it from the process (the one place that reads the process environment), [`run_with`]
+//! takes it from its caller, and a delegate is started with exactly it.
 
 mod conf;
 mod delegate;

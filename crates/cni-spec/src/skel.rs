@@ -92,10 +92,10 @@ macro_rules! main {
         static CNI_SPEC_ALLOCATOR: $crate::ExitOnOom = $crate::ExitOnOom;
 
         /// The process entry point, called by the C library ([`cni_spec::main!`]).
-        #[unsafe(no_mangle)]
         ///
         /// # Safety
         /// Called by the C library alone, with the environment block the process started with.
+        #[unsafe(no_mangle)]
         pub unsafe extern "C" fn main(
             _argc: ::core::ffi::c_int,
             _argv: *const *const ::core::ffi::c_char,

@@ -438,19 +438,11 @@ impl Handle {
 
     /// The link carrying this MAC, or `None`. If several do (a bridge and its first port, a
     /// macvtap in passthru mode and its parent), one that is no device's port wins, then the
-    /// shortest name, then the lowest index. The links without a master are asked for first
-    /// ([`Handle::unenslaved_links_with_mac`]: the kernel filters that dump); every link is
-    /// dumped only when none of them carries the MAC.
+    /// shortest name, then the lowest index ([`Handle::links_with_mac_free_first`]: a dump of
+    /// every link only when no link without a master carries the MAC).
     pub fn link_by_mac(&mut self, mac: Mac) -> Result<Option<Link>, Error> {
-        let unenslaved = self.unenslaved_links_with_mac(mac).unwrap_or_default();
-        if let Some(link) = unenslaved
-            .into_iter()
-            .min_by_key(|l| (l.name.len(), l.index))
-        {
-            return Ok(Some(link));
-        }
         Ok(self
-            .links_with_mac(mac)?
+            .links_with_mac_free_first(mac, |free| !free.is_empty())?
             .into_iter()
             .min_by_key(|l| (l.master.is_some(), l.name.len(), l.index)))
     }
@@ -459,13 +451,7 @@ impl Handle {
     /// this is one dump of every link, but only the matching messages are decoded: on a node
     /// with thousands of veths the cost is the kernel's, not ours.
     pub fn links_with_mac(&mut self, mac: Mac) -> Result<Vec<Link>, Error> {
-        let want = mac.octets();
-        self.dump_with(
-            RouteNetlinkMessage::GetLink(get_link_msg()),
-            |r| is_new_link(r) && raw_link_attr(r.bytes, IFLA_ADDRESS) == Some(&want[..]),
-            Link::from_reply,
-        )
-        .map_err(|raw| self.fail(format!("list links with mac {mac}"), raw))
+        self.mac_dump(mac, get_link_msg(), "list links with mac")
     }
 
     /// [`Handle::links_with_mac`] among the links that are no device's port. The kernel filters
@@ -474,15 +460,36 @@ impl Handle {
     /// older kernel (Amazon Linux 2's 5.10) reads -1 as a master index no link has and answers
     /// with none, so an empty answer means "look further", never "not there".
     pub fn unenslaved_links_with_mac(&mut self, mac: Mac) -> Result<Vec<Link>, Error> {
-        let want = mac.octets();
         let mut msg = get_link_msg();
         msg.attributes.push(LinkAttribute::Controller(NO_MASTER));
+        self.mac_dump(mac, msg, "list links without a master with mac")
+    }
+
+    /// The links carrying this MAC, the cheap way when it answers: those without a master
+    /// ([`Handle::unenslaved_links_with_mac`]) when `enough` accepts them, else every link
+    /// ([`Handle::links_with_mac`]). A failure of the first dump is met again, and reported,
+    /// by the second.
+    pub fn links_with_mac_free_first(
+        &mut self,
+        mac: Mac,
+        enough: impl FnOnce(&[Link]) -> bool,
+    ) -> Result<Vec<Link>, Error> {
+        match self.unenslaved_links_with_mac(mac) {
+            Ok(free) if enough(&free) => Ok(free),
+            _ => self.links_with_mac(mac),
+        }
+    }
+
+    /// A link dump `msg` of which only the links carrying `mac` are read; `what` names the
+    /// request in errors.
+    fn mac_dump(&mut self, mac: Mac, msg: LinkMessage, what: &str) -> Result<Vec<Link>, Error> {
+        let want = mac.octets();
         self.dump_with(
             RouteNetlinkMessage::GetLink(msg),
             |r| is_new_link(r) && raw_link_attr(r.bytes, IFLA_ADDRESS) == Some(&want[..]),
             Link::from_reply,
         )
-        .map_err(|raw| self.fail(format!("list links without a master with mac {mac}"), raw))
+        .map_err(|raw| self.fail(format!("{what} {mac}"), raw))
     }
 
     /// "eth0 (index 4)" when the link can be found, else "index 4". Used in error messages.
