@@ -255,13 +255,14 @@ impl Index {
         Ok(())
     }
 
-    /// The stamp line of the names log, when its last line is one.
-    pub(crate) fn names_tail(&self) -> Result<Option<Tail>, Error> {
+    /// The stamp line of the names log: `None` when there is no log, `Some(None)` when its
+    /// last line is no stamp (lines appended without one, or damage).
+    pub(crate) fn names_tail(&self) -> Result<Option<Option<Tail>>, Error> {
         let tail = self
             .dir
             .read_tail(NAMES, TAIL)
             .map_err(self.err("read", NAMES))?;
-        Ok(tail.as_deref().and_then(names::parse_tail))
+        Ok(tail.as_deref().map(names::parse_tail))
     }
 
     /// The whole names log; `None` when it does not exist.

@@ -44,6 +44,16 @@
 //! every lease. An older release of ours rebuilds its own index when it finds ours
 //! (other marker) and removes the names log; we rebuild once when we find its v2 marker.
 //!
+//! **An ADD does not reconcile.** Starting a task should not pay for what someone else
+//! changed, and an allocation needs little of the index: every candidate address is checked
+//! on disk (`link(2)` fails on a taken name), so all the index can miss is a lease another
+//! writer made for the same owner since the stamp, and host-local names its latest
+//! reservation in `last_reserved_ip.N`, which the ADD reads and checks. When the stamp does not
+//! hold, an ADD therefore goes on with the index as it is, appends its own names to the log
+//! without a stamp and leaves the directory's mtime alone, so the next lookup by owner (a
+//! DEL, a CHECK) still reconciles and takes everything in. The listing moves off the ADD, to
+//! the next DEL or CHECK.
+//!
 //! Known limitations, all repaired by [`Store::gc`] (a full scan): a lease file released and
 //! recreated for another owner between two of our operations *with the same inode number* (the
 //! file system may hand a freed inode out again) looks unchanged in the listing. Its new
@@ -54,8 +64,11 @@
 //! take the lock, or that sets the directory's mtime itself (restoring a backup of the
 //! directory with its timestamps but without `.owners`), can hide a change until the next
 //! reconciliation or GC. On a file system that refuses to set the mtime (not the owner, no
-//! `CAP_FOWNER`) no stamp is recorded and every operation reconciles. None of these can make
-//! us hand out an address twice: allocation always checks the lease file itself.
+//! `CAP_FOWNER`) no stamp is recorded and every operation but an ADD reconciles. An ADD that
+//! repeats a foreign ADD of the same owner which is not the latest foreign reservation of its
+//! range set gets a second address (host-local refuses such a repeat); the owner's DEL
+//! releases both. None of these can make us hand out an address twice: allocation always
+//! checks the lease file itself.
 //!
 //! `.owners` belongs to this crate: remove the whole directory (or run [`Store::gc`]) to force
 //! a rebuild; Go host-local ignores it (its files never match a lease's content). It holds
@@ -260,13 +273,18 @@ pub struct Export {
 /// A lease name on disk, with its inode and its holder when the index lists it.
 type OnDisk = (IpAddr, u64, Option<Holder>);
 
-/// An operation in progress: the lock is held and the index is exact.
+/// An operation in progress: the lock is held and the index is exact, or (`unseen`) exact
+/// but for what others changed since the last stamp.
 struct Session<'a> {
     store: &'a Store,
     index: Index,
     /// The directory's mtime when the names log's stamp vouched for it at the start; `None`
     /// after a rebuild or a reconciliation (the directory is restamped at the end).
     valid: Option<Mtime>,
+    /// The stamp did not hold and the operation went on without reconciling (an ADD, see
+    /// [`Store::allocate`]): the index may miss leases others wrote since. Nothing is stamped
+    /// at the end, so the next operation that needs an exact index reconciles.
+    unseen: bool,
     /// What this operation adds to the names log.
     names: RefCell<NamesDelta>,
     _lock: Lock,
@@ -400,6 +418,7 @@ impl Store {
             store: self,
             index: Index::open(&self.dir, self.sync)?,
             valid: None,
+            unseen: false,
             names: RefCell::default(),
             _lock: lock,
         })
@@ -408,8 +427,9 @@ impl Store {
     /// Locks and makes the index exact: nothing to do when the directory's mtime is the
     /// names log's stamp (the steady state: one `fstat`, one small read); a reconciliation
     /// when it is not (someone else changed the directory); a full rebuild when the index is
-    /// missing or of another format.
-    fn begin(&self) -> Result<Session<'_>, Error> {
+    /// missing or of another format. With `may_skip`, a complete index whose stamp does not
+    /// hold is used as it is instead of reconciled (the session is `unseen`).
+    fn begin(&self, may_skip: bool) -> Result<Session<'_>, Error> {
         let mut s = self.lock()?;
         let mtime = self
             .dir
@@ -420,8 +440,8 @@ impl Store {
             return Ok(s);
         }
         // An unreadable names log (planted symlink, FIFO...) is no stamp: reconcile.
-        match s.index.names_tail().ok().flatten() {
-            Some(t) if t.stamp == mtime => {
+        match s.index.names_tail() {
+            Ok(Some(Some(t))) if t.stamp == mtime => {
                 s.valid = Some(mtime);
                 *s.names.get_mut() = NamesDelta {
                     text: String::new(),
@@ -429,6 +449,7 @@ impl Store {
                     lines: t.lines,
                 };
             }
+            Ok(Some(_)) if may_skip => s.unseen = true,
             _ => s.reconcile()?,
         }
         Ok(s)
@@ -436,7 +457,16 @@ impl Store {
 
     /// Runs `f` in a session and stamps the directory at its end, whatever `f` returned.
     fn with<T>(&self, f: impl FnOnce(&Session<'_>) -> Result<T, Error>) -> Result<T, Error> {
-        let s = self.begin()?;
+        self.with_mode(false, f)
+    }
+
+    /// [`Store::with`], in a session that may be `unseen` when `may_skip`.
+    fn with_mode<T>(
+        &self,
+        may_skip: bool,
+        f: impl FnOnce(&Session<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let s = self.begin(may_skip)?;
         let r = f(&s);
         s.finish();
         r
@@ -512,7 +542,8 @@ impl Store {
     ///
     /// Per set, in order: a requested address inside the set is reserved exactly (refused if it
     /// is a gateway, network or broadcast address, or taken); otherwise the owner's existing
-    /// lease in the set is returned (a repeated ADD is retry-safe); otherwise the next free
+    /// lease in the set is returned (a repeated ADD is retry-safe; after a foreign write, see
+    /// the module docs for what is looked at); otherwise the next free
     /// address round-robin from `last_reserved_ip.<set>`. A set takes the first requested
     /// address (in the order given) inside its windows; a requested address no set takes
     /// (outside every set, or a second one in a set) is refused once every set has allocated.
@@ -531,7 +562,7 @@ impl Store {
         owner.validate()?;
         check_sets(sets, "ranges")?;
         let (want, leftover) = map_requests(sets, requested);
-        self.with(|s| s.allocate(owner, sets, &want, &leftover))
+        self.with_mode(true, |s| s.allocate(owner, sets, &want, &leftover))
     }
 
     /// Releases every lease of `owner` and returns the released addresses (empty when it held
@@ -1110,11 +1141,19 @@ impl Session<'_> {
 
     /// Ends the operation: when the directory changed (or the index was rebuilt or
     /// reconciled), sets the directory's mtime to a fresh stamp (see [`crate::names`]) and
-    /// appends this operation's names and the stamp line in one write. Best effort: when a
-    /// step fails the log has no valid stamp and the next operation reconciles.
+    /// appends this operation's names and the stamp line in one write; an `unseen` session
+    /// appends its names only. Best effort: when a step fails the log has no valid stamp and
+    /// the next operation reconciles.
     fn finish(self) {
         let d = self.dir();
         let mut n = self.names.take();
+        if self.unseen {
+            // The index may miss what others changed: record our own changes, no stamp.
+            if !n.text.is_empty() {
+                let _ = self.index.names_append(&n.text);
+            }
+            return;
+        }
         // Nothing of ours to record: done if the stamp still holds (one `fstat`; an operation
         // that wrote lines stamps anyway, and `set_mtime` reads the mtime it sets).
         if n.text.is_empty() && self.valid.is_some() && d.mtime().ok() == self.valid {
@@ -1306,7 +1345,34 @@ impl Session<'_> {
         if let Some(h) = mine.first() {
             return lease(*h);
         }
-        self.reserve_next_free(owner, i, set, held, tmp, created)
+        let last = self.store.last_reserved(i);
+        // Unseen: the index may miss a lease another writer made for this owner since it last
+        // saw the directory. host-local names its latest reservation in `last_reserved_ip.N`,
+        // so an ADD it made and one of ours repeats is found without a listing.
+        if self.unseen
+            && let Some(l) = last.filter(|l| allocatable(set, *l))
+            && let Some(Ok(h)) = self.store.holder_of(l)?
+            && h.is(owner)
+        {
+            return self.adopt(i, set, l, &h, held);
+        }
+        self.reserve_next_free(owner, i, set, last, held, tmp, created)
+    }
+
+    /// Lists `ip`, whose lease file names `h`, a holder matching the owner, in the index and
+    /// in `held`, and returns its lease: another writer leased it to the owner after the index
+    /// last saw it.
+    fn adopt(
+        &self,
+        i: usize,
+        set: &RangeSet,
+        ip: IpAddr,
+        h: &Holder,
+        held: &mut Vec<IpAddr>,
+    ) -> Result<Lease, Error> {
+        self.index.append(true, &[(ip, h)])?;
+        held.push(ip);
+        self.lease_in(i, set, ip)
     }
 
     /// The lease of `ip` from range set `i`.
@@ -1346,11 +1412,7 @@ impl Session<'_> {
         }
         // Taken: ours only if a foreign writer added it after the index was built.
         match self.store.holder_of(req)? {
-            Some(Ok(h)) if h.is(owner) => {
-                self.index.append(true, &[(req, &h)])?;
-                held.push(req);
-                self.lease_in(i, set, req)
-            }
+            Some(Ok(h)) if h.is(owner) => self.adopt(i, set, req, &h, held),
             holder => Err(Error::AddressTaken {
                 address: req,
                 set: i,
@@ -1364,21 +1426,23 @@ impl Session<'_> {
         }
     }
 
-    /// Reserves the next free address of set `i` round-robin from `last_reserved_ip.<i>`:
-    /// the first [`PROBE_LIMIT`] candidates are probed one by one, then one listing says
-    /// which are taken.
+    /// Reserves the next free address of set `i` round-robin from `last`, the address
+    /// `last_reserved_ip.<i>` names: the first [`PROBE_LIMIT`] candidates are probed one by
+    /// one, then one listing says which are taken.
+    #[allow(clippy::too_many_arguments)]
     fn reserve_next_free(
         &self,
         owner: &Owner,
         i: usize,
         set: &RangeSet,
+        last: Option<IpAddr>,
         held: &mut Vec<IpAddr>,
         tmp: &mut Option<(String, u64)>,
         created: &mut Vec<IpAddr>,
     ) -> Result<Lease, Error> {
         let mut taken: Option<HashSet<IpAddr>> = None;
         let mut probes = 0usize;
-        for (cand, _) in set.candidates(self.store.last_reserved(i)) {
+        for (cand, _) in set.candidates(last) {
             let busy = match &taken {
                 Some(t) => t.contains(&cand),
                 None if probes < PROBE_LIMIT => {

@@ -219,6 +219,104 @@ fn hundred_threads_allocate_without_duplicates() {
 }
 
 #[test]
+fn a_foreign_writer_racing_our_adds_and_dels_never_shares_an_address() {
+    // A thread writes as Go host-local does (under the same flock: the next free address after
+    // `last_reserved_ip.0`, O_EXCL, then the pointer; and releases) while four threads of ours
+    // allocate and release. Our ADDs after each of its writes go on without a listing, our
+    // DELs reconcile: no address is ever held by two owners and every lookup is exact.
+    use nix::fcntl::{Flock, FlockArg};
+    use std::net::Ipv4Addr;
+    let tmp = TempDir::new("race-go");
+    let data = tmp.path().to_path_buf();
+    let store = open(&tmp, "net");
+    store
+        .allocate(&owner("first", "eth0"), &test_sets(), &[])
+        .unwrap();
+    let dir = store.dir().to_path_buf();
+    let barrier = Arc::new(Barrier::new(5));
+    let go = {
+        let (dir, barrier) = (dir.clone(), barrier.clone());
+        std::thread::spawn(move || {
+            barrier.wait();
+            let mut live: Vec<(String, String)> = Vec::new();
+            for i in 0..150u32 {
+                let f = std::fs::File::open(dir.join("lock")).unwrap();
+                let _lock = Flock::lock(OwnedFd::from(f), FlockArg::LockExclusive).unwrap();
+                let last: Ipv4Addr = std::fs::read_to_string(dir.join("last_reserved_ip.0"))
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+                let id = format!("g{i}");
+                let mut cand = u32::from(last);
+                let name = loop {
+                    cand = if cand >= u32::from(Ipv4Addr::new(10, 10, 1, 254)) {
+                        u32::from(Ipv4Addr::new(10, 10, 0, 1))
+                    } else {
+                        cand + 1
+                    };
+                    let name = Ipv4Addr::from(cand).to_string();
+                    let created = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(dir.join(&name));
+                    if let Ok(mut file) = created {
+                        use std::io::Write;
+                        file.write_all(format!("{id}\r\neth0").as_bytes()).unwrap();
+                        break name;
+                    }
+                };
+                std::fs::write(dir.join("last_reserved_ip.0"), &name).unwrap();
+                live.push((name, id));
+                if i % 3 == 2 {
+                    let (gone, _) = live.remove(0);
+                    std::fs::remove_file(dir.join(gone)).unwrap();
+                }
+            }
+            live
+        })
+    };
+    let ours: Vec<_> = (0..4)
+        .map(|t| {
+            let (data, barrier) = (data.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let store = Store::open(&data, "net", Duration::from_secs(30)).unwrap();
+                barrier.wait();
+                let mut kept = Vec::new();
+                for k in 0..40u32 {
+                    let o = owner(&format!("t{t}-{k}"), "eth0");
+                    let leases = store.allocate(&o, &test_sets(), &[]).unwrap();
+                    if k % 2 == 1 {
+                        let prev = owner(&format!("t{t}-{}", k - 1), "eth0");
+                        assert_eq!(store.release_by_owner(&prev).unwrap().len(), 2);
+                        kept.pop();
+                    }
+                    kept.push((o, leases[0].address, leases[1].address));
+                }
+                kept
+            })
+        })
+        .collect();
+    let go_live = go.join().unwrap();
+    let ours: Vec<_> = ours.into_iter().map(|h| h.join().unwrap()).collect();
+    let leases = check_store(&store);
+    for kept in ours {
+        for (o, a4, a6) in kept {
+            assert_eq!(leases.get(&a4), Some(&o), "{a4}");
+            assert_eq!(leases.get(&a6), Some(&o), "{a6}");
+        }
+    }
+    for (name, id) in &go_live {
+        assert_eq!(read(&dir, name), format!("{id}\r\neth0"));
+        assert_eq!(leases.get(&ip(name)), Some(&owner(id, "eth0")));
+    }
+    // first + 4 threads x 20 kept, dual-stack; Go's 100 live leases
+    assert_eq!(leases.len(), 2 + 4 * 20 * 2 + go_live.len());
+    assert_eq!(go_live.len(), 100);
+    assert!(lock_is_free(&store));
+}
+
+#[test]
 fn hundred_processes_allocate_and_release_without_duplicates_or_losses() {
     processes(0);
 }

@@ -127,6 +127,91 @@ fn a_foreign_lease_is_found_returned_and_released() {
 }
 
 #[test]
+fn an_add_after_a_foreign_write_does_not_list_and_the_next_lookup_reconciles() {
+    let tmp = TempDir::new("unseen");
+    let store = open(&tmp, "net");
+    let sets = sets(&["10.0.0.0/24"]);
+    let dir = store.dir().to_path_buf();
+    store.allocate(&owner("a", "eth0"), &sets, &[]).unwrap(); // .2
+    go_reserve(&dir, "10.0.0.3", "xgo", 0);
+    go_release(&dir, "10.0.0.2");
+    // The ADD takes the next address after Go's without taking Go's changes in: the log
+    // gains our name and no stamp, and still knows .2 and not .3.
+    let got = store.allocate(&owner("b", "eth0"), &sets, &[]).unwrap();
+    assert_eq!(got[0].address, ip("10.0.0.4"));
+    assert_eq!(read(&dir, "10.0.0.4"), "b\r\neth0");
+    assert_eq!(stamp(&dir), None);
+    assert_eq!(
+        known_names(&dir),
+        BTreeSet::from(["10.0.0.2".to_string(), "10.0.0.4".to_string()])
+    );
+    // a second ADD does not list either
+    let got = store.allocate(&owner("c", "eth0"), &sets, &[]).unwrap();
+    assert_eq!(got[0].address, ip("10.0.0.5"));
+    assert_eq!(stamp(&dir), None);
+    // A lookup takes everything in and stamps again.
+    assert_eq!(store.find(&owner("xgo", "eth0")).unwrap(), [ip("10.0.0.3")]);
+    assert!(store.find(&owner("a", "eth0")).unwrap().is_empty());
+    assert_eq!(store.find(&owner("b", "eth0")).unwrap(), [ip("10.0.0.4")]);
+    assert_eq!(stamp(&dir), Some(dir_mtime(&dir)));
+    assert_eq!(
+        known_names(&dir),
+        BTreeSet::from(["10.0.0.3", "10.0.0.4", "10.0.0.5"].map(String::from))
+    );
+    let live = index_live(&dir);
+    assert!(live.contains("10.0.0.3 xgo eth0") && !live.contains("10.0.0.2 a eth0"));
+}
+
+#[test]
+fn an_add_repeating_the_last_foreign_add_returns_its_lease_without_a_listing() {
+    let tmp = TempDir::new("unseen-rep");
+    let store = open(&tmp, "net");
+    let sets = sets(&["10.0.0.0/24", "fd00::/64"]);
+    let dir = store.dir().to_path_buf();
+    store.allocate(&owner("a", "eth0"), &sets, &[]).unwrap(); // .2, ::2
+    go_reserve(&dir, "10.0.0.3", "xgo", 0);
+    go_reserve(&dir, "fd00::3", "xgo", 1);
+    let got = store.allocate(&owner("xgo", "eth0"), &sets, &[]).unwrap();
+    let got: Vec<_> = got.iter().map(|l| l.address).collect();
+    assert_eq!(got, [ip("10.0.0.3"), ip("fd00::3")]);
+    assert_eq!(
+        lease_names(&dir),
+        ["10.0.0.2", "10.0.0.3", "fd00::2", "fd00::3"]
+    );
+    // nothing created: the log keeps its old stamp, which the directory no longer has
+    assert!(stamp(&dir).is_some_and(|s| s != dir_mtime(&dir)));
+    // listed for the owner at once: its DEL finds both
+    assert!(index_live(&dir).contains("10.0.0.3 xgo eth0"));
+    assert_eq!(
+        store.release_by_owner(&owner("xgo", "eth0")).unwrap(),
+        [ip("10.0.0.3"), ip("fd00::3")]
+    );
+    assert_eq!(lease_names(&dir), ["10.0.0.2", "fd00::2"]);
+}
+
+#[test]
+fn the_known_limitation_a_repeated_add_behind_another_foreign_add_gets_a_second_address() {
+    // Only the latest foreign reservation is looked at without a listing: an ADD repeating
+    // an earlier foreign ADD of the same owner gets a new address (host-local itself refuses
+    // such a repeat). No address is ever given twice, and the owner's DEL releases both.
+    let tmp = TempDir::new("unseen-lim");
+    let store = open(&tmp, "net");
+    let sets = sets(&["10.0.0.0/24"]);
+    let dir = store.dir().to_path_buf();
+    store.allocate(&owner("a", "eth0"), &sets, &[]).unwrap(); // .2
+    go_reserve(&dir, "10.0.0.3", "xgo", 0);
+    go_reserve(&dir, "10.0.0.4", "ygo", 0);
+    let got = store.allocate(&owner("xgo", "eth0"), &sets, &[]).unwrap();
+    assert_eq!(got[0].address, ip("10.0.0.5"));
+    assert_eq!(read(&dir, "10.0.0.3"), "xgo\r\neth0");
+    assert_eq!(read(&dir, "10.0.0.4"), "ygo\r\neth0");
+    let mut released = store.release_by_owner(&owner("xgo", "eth0")).unwrap();
+    released.sort();
+    assert_eq!(released, [ip("10.0.0.3"), ip("10.0.0.5")]);
+    assert_eq!(lease_names(&dir), ["10.0.0.2", "10.0.0.4"]);
+}
+
+#[test]
 fn a_foreign_create_right_after_our_operation_is_seen() {
     // The coarse-clock race: a create in the same jiffy as our last change would leave a
     // recorded "real" mtime unchanged. Our stamp is in the past, so it never matches.
