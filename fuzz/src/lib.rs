@@ -689,7 +689,8 @@ fn check_leases_held(net: &Path, model: &HashMap<IpAddr, usize>, after: &str) {
 }
 
 /// `Store` operations over a network directory planted by the input: symlinks, directories,
-/// FIFOs, garbage or half-valid lease files, index buckets and markers. Properties: no
+/// FIFOs, garbage or half-valid lease files, index buckets and markers, and changed between
+/// operations as Go host-local changes it (reserve, release). Properties: no
 /// operation panics, hangs or follows a symlink out of the store; an address is never leased
 /// twice; a lease the store handed out stays on disk until its owner (or GC, or DEL by address)
 /// releases it, and a successful release of its owner removes it; a failed ADD leaves the
@@ -750,7 +751,7 @@ fn store_run(data: &[u8], root: &Path, net: &Path, outside: &Path) {
         let op = b.byte();
         let oi = usize::from(b.byte()) % OWNERS.len();
         let o = owner(oi);
-        match op % 6 {
+        match op % 7 {
             0 | 1 => {
                 let requested: Vec<IpAddr> = if op & 0x10 != 0 {
                     vec![addr(b.byte())]
@@ -838,6 +839,7 @@ fn store_run(data: &[u8], root: &Path, net: &Path, outside: &Path) {
                     }
                 }
             }
+            6 => foreign_write(net, &sets, &o, addr(b.byte()), op & 0x10 == 0, &mut model),
             _ => {
                 let mask = b.byte();
                 let valid: HashSet<Owner> = (0..OWNERS.len())
@@ -874,6 +876,45 @@ fn store_run(data: &[u8], root: &Path, net: &Path, outside: &Path) {
                     "free {free:?} with {model:?}"
                 );
             }
+        }
+    }
+}
+
+/// What Go host-local does between two of our operations: reserve `ip` for `o` (`O_EXCL`,
+/// then `last_reserved_ip.N` of its range set) or release it. Planted entries are left alone
+/// (a symlink out, a FIFO, a directory).
+fn foreign_write(
+    net: &Path,
+    sets: &[RangeSet],
+    o: &Owner,
+    ip: IpAddr,
+    reserve: bool,
+    model: &mut HashMap<IpAddr, usize>,
+) {
+    let path = net.join(ip.to_string());
+    if !reserve {
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) && fs::remove_file(&path).is_ok()
+        {
+            model.remove(&ip);
+        }
+        return;
+    }
+    let Ok(mut f) = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    else {
+        return;
+    };
+    let _ = f.write_all(ipam_store::__fuzz::owner_content(o).as_bytes());
+    let Some(n) = sets.iter().position(|s| s.contains(ip)) else {
+        return;
+    };
+    let last = net.join(format!("last_reserved_ip.{n}"));
+    match fs::symlink_metadata(&last) {
+        Ok(m) if !m.is_file() => {}
+        _ => {
+            let _ = fs::write(&last, ip.to_string());
         }
     }
 }
