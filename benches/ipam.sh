@@ -19,10 +19,13 @@
 #      CR rounds, default 20, CRBIG at 65,000, default 8): on a shared machine wall time also
 #      measures everybody else's load, CPU time measures our work;
 #   5. system calls per operation (strace -c -f, when strace is installed): steady ADD/DEL and the
-#      first ADD after a Go write, total and getdents64.
-# The first operation after a foreign write must list the directory once (the only way to learn
-# what someone else created or removed); its floor is our steady ADD plus what listing the
-# directory costs the kernel, measured in the same rounds (`ls -f` minus `/bin/true`).
+#      first ADD and DEL after a Go write, total and getdents64.
+# The first ADD after a foreign write does not list the directory: every address it takes is
+# checked on disk, and the one lease it could miss (the same container's, made by Go) is the one
+# `last_reserved_ip.N` names. The next lookup by owner (DEL, CHECK) lists the directory once, the
+# only way to learn what someone else created or removed: its floor is our steady DEL plus what
+# listing the directory costs the kernel, measured in the same rounds (`ls -f` minus
+# `/bin/true`).
 # Besides the tables it prints FIGURE and POINT lines (the protocol of benches/lib.sh) for
 # benches/run.sh.
 # Each plugin gets its own copy of the store. Timed with bash's $EPOCHREALTIME; prints medians in ms,
@@ -250,8 +253,8 @@ if command -v strace > /dev/null; then
     RES[sys-$state-del]=$(syscalls "$dir" DEL "sys-a")
     [ "$state" -gt 0 ] || continue
     RES[sys-$state-fadd]=$(syscalls "$dir" ADD "sys-f" foreign)
+    RES[sys-$state-fdel]=$(syscalls "$dir" DEL "sys-go-sys-f")
     op "$OURS" DEL sys-f "$(conf "$dir")"
-    op "$OURS" DEL sys-go-sys-f "$(conf "$dir")"
   done
 fi
 
@@ -300,9 +303,11 @@ fi
 if command -v strace > /dev/null; then
   printf '\n%-38s %14s\n' "system calls of one call of ours" "total/getdents"
   for state in $STATES; do
-    for k in add del fadd; do
+    for k in add del fadd fdel; do
       [ -n "${RES[sys-$state-$k]:-}" ] || continue
-      label="${k^^}"; [ "$k" = fadd ] && label="first ADD after a Go write"
+      label="${k^^}"
+      [ "$k" = fadd ] && label="first ADD after a Go write"
+      [ "$k" = fdel ] && label="first DEL after a Go write"
       printf '%-38s %14s\n' "$label, $state leases" "${RES[sys-$state-$k]/ //}"
     done
   done
@@ -341,6 +346,10 @@ for state in $STATES; do
   point "ipam first ADD after a Go write against leases" leases "$state" ours "$f" ms
   point "ipam first ADD after a Go write against leases" leases "$state" steady "$s" ms
   point "ipam first ADD after a Go write against leases" leases "$state" floor "$floor" ms
+  d=${RES[foreign-$state-del]} fd=${RES[foreign-$state-fdel]}
+  figure "ipam-first-del-after-write-$state" \
+    "ipam first DEL after a Go write (it lists the directory), $state leases / our steady DEL $d ms (floor: steady DEL + listing; peer: host-local DEL)" \
+    ms "$fd" "${RES[go-$state-del]}" "$(sum "$d" "$list")" "$(ratio "$fd" "$d")" - -
   if [ -n "${RES[cpu-$state-fadd]:-}" ]; then
     r=$(ratio "${RES[cpu-$state-fadd]}" "${RES[cpu-$state-add]}")
     figure "ipam-first-after-write-cpu-$state" \
