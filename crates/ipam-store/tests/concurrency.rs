@@ -249,28 +249,22 @@ fn a_foreign_writer_racing_our_adds_and_dels_never_shares_an_address() {
                     .unwrap();
                 let id = format!("g{i}");
                 let mut cand = u32::from(last);
+                // round robin over 10.10.0.2-10.10.1.254, as host-local walks the /23
                 let name = loop {
                     cand = if cand >= u32::from(Ipv4Addr::new(10, 10, 1, 254)) {
-                        u32::from(Ipv4Addr::new(10, 10, 0, 1))
+                        u32::from(Ipv4Addr::new(10, 10, 0, 2))
                     } else {
                         cand + 1
                     };
                     let name = Ipv4Addr::from(cand).to_string();
-                    let created = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(dir.join(&name));
-                    if let Ok(mut file) = created {
-                        use std::io::Write;
-                        file.write_all(format!("{id}\r\neth0").as_bytes()).unwrap();
+                    if go_try_reserve(&dir, &name, &id, 0) {
                         break name;
                     }
                 };
-                std::fs::write(dir.join("last_reserved_ip.0"), &name).unwrap();
                 live.push((name, id));
                 if i % 3 == 2 {
                     let (gone, _) = live.remove(0);
-                    std::fs::remove_file(dir.join(gone)).unwrap();
+                    go_release(&dir, &gone);
                 }
             }
             live

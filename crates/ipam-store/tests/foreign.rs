@@ -13,24 +13,6 @@ use std::path::Path;
 use common::*;
 use ipam_store::{Holder, Store};
 
-/// Writes a lease the way Go host-local does: `O_CREAT|O_EXCL`, content, then
-/// `last_reserved_ip.<set>` rewritten in place.
-fn go_reserve(dir: &Path, ip: &str, id: &str, set: usize) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dir.join(ip))
-        .unwrap();
-    f.write_all(format!("{id}\r\neth0").as_bytes()).unwrap();
-    std::fs::write(dir.join(format!("last_reserved_ip.{set}")), ip).unwrap();
-}
-
-/// Removes a lease the way Go host-local does.
-fn go_release(dir: &Path, ip: &str) {
-    std::fs::remove_file(dir.join(ip)).unwrap();
-}
-
 /// The names log's lines (without empty ones).
 fn names_log(dir: &Path) -> Vec<String> {
     read(&dir.join(".owners"), "names")

@@ -151,3 +151,32 @@ pub fn index_live(dir: &Path) -> std::collections::BTreeSet<String> {
     }
     live
 }
+
+/// Writes a lease the way Go host-local does: `O_CREAT|O_EXCL`, content, then
+/// `last_reserved_ip.<set>` rewritten in place. `false`, and nothing written, when the address
+/// is taken.
+pub fn go_try_reserve(dir: &Path, ip: &str, id: &str, set: usize) -> bool {
+    use std::io::Write;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dir.join(ip));
+    let mut f = match created {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return false,
+        Err(e) => panic!("reserve {ip}: {e}"),
+    };
+    f.write_all(format!("{id}\r\neth0").as_bytes()).unwrap();
+    std::fs::write(dir.join(format!("last_reserved_ip.{set}")), ip).unwrap();
+    true
+}
+
+/// [`go_try_reserve`] of an address that must be free.
+pub fn go_reserve(dir: &Path, ip: &str, id: &str, set: usize) {
+    assert!(go_try_reserve(dir, ip, id, set), "{ip} is taken");
+}
+
+/// Removes a lease the way Go host-local does.
+pub fn go_release(dir: &Path, ip: &str) {
+    std::fs::remove_file(dir.join(ip)).unwrap();
+}
