@@ -77,6 +77,7 @@ bench_install() {
 # bench_cleanup: what bench_workspace arranges for the end of the script.
 bench_cleanup() {
   if declare -F bench_cleanup_more > /dev/null; then bench_cleanup_more; fi
+  rcu_trace_stop
   [ -z "${FIXTURE:-}" ] || "$FIXTURE" down "$TAG" > /dev/null 2>&1
   remove_bench_state "$TAG"
 }
@@ -130,3 +131,55 @@ ratio() { awk -v a="${1:--}" -v b="${2:--}" 'BEGIN { if (a == "-" || b == "-" ||
 # when VALUE is missing (`-` or empty)
 goal_le() { awk -v v="${1:--}" -v l="$2" 'BEGIN { if (v == "-") print "-"; else print (v + 0 <= l + 0) ? "MET" : "MISSED" }'; }
 goal_ge() { awk -v v="${1:--}" -v l="$2" 'BEGIN { if (v == "-") print "-"; else print (v + 0 >= l + 0) ? "MET" : "MISSED" }'; }
+
+# --- time asleep in rcu_barrier() (optional: needs perf and python3) ------------------------------
+# Every move of a link to another network namespace sleeps in the kernel's rcu_barrier() for at
+# least one RCU grace period, holding the rtnl lock: 13 to 40 ms here, almost all of the move, and
+# the main noise of the eni figures (see benches/rcu_waits.py). A script that moves links records
+# its timed loop with rcu_trace_start DIR / rcu_trace_stop, writes one "LABEL START END" line per
+# timed operation ($EPOCHREALTIME) and calls rcu_waits WINDOWS OUTDIR, which writes per LABEL
+# OUTDIR/net-LABEL (each operation minus that sleep, microseconds) and OUTDIR/rcu-LABEL. RCU_WAITS=0
+# turns it off; without perf it is off. rcu_trace_start returns 1 when off.
+
+# rcu_trace_start DIR: starts `perf record` (system-wide, into DIR) in the background; RCU_PERF is
+# its PID, which rcu_trace_stop (and bench_cleanup) stop.
+rcu_trace_start() {
+  RCU_DIR=$1
+  RCU_PERF=
+  if [ "${RCU_WAITS:-1}" != 1 ] || ! command -v perf > /dev/null || ! command -v python3 > /dev/null; then
+    RCU_DIR=
+    return 1
+  fi
+  rcu_clocks > "$RCU_DIR/clocks" || return 1
+  perf record -q -a -k mono -B -N --kernel-callchains -g -m 1024 \
+    -e sched:sched_switch --filter 'prev_state == 2' -e sched:sched_wakeup \
+    -o "$RCU_DIR/sched.data" > "$RCU_DIR/perf.log" 2>&1 &
+  RCU_PERF=$!
+  sleep 1 # perf needs a moment to open its events on every CPU
+  if ! kill -0 "$RCU_PERF" 2> /dev/null; then
+    echo "benches: perf record failed ($(tr '\n' ' ' < "$RCU_DIR/perf.log")); no rcu_barrier() figures" >&2
+    RCU_PERF=
+    RCU_DIR=
+    return 1
+  fi
+}
+
+# rcu_trace_stop: stops the recording rcu_trace_start began (by its PID) and waits for it.
+rcu_trace_stop() {
+  [ -n "${RCU_PERF:-}" ] || return 0
+  kill -INT "$RCU_PERF" 2> /dev/null || true
+  wait "$RCU_PERF" 2> /dev/null || true # its status after SIGINT says nothing
+  RCU_PERF=
+  rcu_clocks >> "$RCU_DIR/clocks"
+}
+
+# rcu_clocks: one line "REALTIME MONOTONIC" (seconds), to map $EPOCHREALTIME onto perf's clock
+rcu_clocks() {
+  python3 -c 'import time; print("%.6f %.6f" % (time.clock_gettime(time.CLOCK_REALTIME), time.clock_gettime(time.CLOCK_MONOTONIC)))'
+}
+
+# rcu_waits WINDOWS OUTDIR: see above; 1 when nothing was recorded
+rcu_waits() {
+  [ -n "${RCU_DIR:-}" ] && [ -s "$RCU_DIR/sched.data" ] || return 1
+  python3 "$ROOT/benches/rcu_waits.py" "$RCU_DIR/sched.data" "$1" "$RCU_DIR/clocks" "$2"
+}

@@ -23,6 +23,9 @@
 # rotates every iteration), timed with bash's $EPOCHREALTIME; medians in ms. An ENI move takes
 # 15 to 45 ms here: the median of 30 carried a standard error of about 1.3 ms (bootstrap over the
 # iterations of one run), more than the 1 ms the eni goal allows; at 100 it is about 0.7 ms.
+# With perf installed (RCU_WAITS=0: off), each size's loop is recorded and the eni variants are printed
+# again without their sleep in the kernel's rcu_barrier(), most of a move and most of its noise
+# (benches/eni.sh, benches/lib.sh): FIGURE eni-<op>-<size>-net.
 # Goals (issue 15 §2): bridge ADD above the floor grows by <= 0.5 ms from 0 to the largest size;
 # eni ADD and DEL within 1 ms of the floor at every size.
 # Prints a table per size, FIGURE and POINT lines (protocol: benches/lib.sh).
@@ -106,7 +109,10 @@ N=$1 OURS=$2 GO=$3 W=$4 TAG=$5 ENI=$6 BR=$7 SETTLE=$8 C=$9
 export CNI_CONTAINERID=scbench-$$ CNI_PATH=$GO
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 fail() { echo "bench-scale: $*" >&2; exit 1; }
-rec() { echo "$(us "$2" "$3")" >> "$W/t-$1"; }
+rec() {
+  echo "$(us "$2" "$3")" >> "$W/t-$1"
+  echo "$1 $2 $3" >> "$W/windows"
+}
 # cycle NAME BIN CONF NETNS IFNAME: one timed ADD, then one timed DEL
 cycle() {
   local s e
@@ -190,14 +196,19 @@ fill_to() {
 echo "bench-scale: N=$N per size, sizes: $SIZES, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "  ours: $OURS_DIR/{bridge,eni}; go: $GO_DIR/{bridge,host-local,host-device,static}"
 VARIANTS="ours-br go-br floor-br ours-eni ours-eniname go-eni floor-eni"
-declare -A MED
+declare -A MED NET
 for size in $SIZES; do
   fill_to "$size"
   links=$(ip -n "$HOSTNS" -o link show | wc -l)
   ports=$(ip -n "$HOSTNS" -o link show master "$BR" | wc -l)
-  mkdir -p "$WORK/s$size"
+  mkdir -p "$WORK/s$size/rcu"
+  rcu=0
+  rcu_trace_start "$WORK/s$size/rcu" && rcu=1
   ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS_DIR" "$GO_DIR" "$WORK/s$size" "$TAG" "$ENI" "$BR" "$SETTLE" "$WORK" ||
     die "the loop at size $size failed"
+  rcu_trace_stop
+  # each eni operation without its sleep in rcu_barrier() (benches/lib.sh): $WORK/s$size/net/net-<variant>-<op>
+  [ "$rcu" = 1 ] && rcu_waits "$WORK/s$size/windows" "$WORK/s$size/net" || rcu=0
   routes6=$(ip -n "$HOSTNS" -6 route show table all 2> /dev/null | wc -l)
   printf '\n  size %d: %d ports on %s, %d links and %d IPv6 routes in the host netns; load average %s\n' \
     "$size" "$ports" "$BR" "$links" "$routes6" "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -207,6 +218,19 @@ for size in $SIZES; do
       read -r m p a n c < <(stats "$WORK/s$size/t-$v-$op" 3 count)
       MED[$size-$v-$op]=$m
       printf '  %-16s %9s %9s %9s %9s %5s  ms\n' "$v-$op" "$m" "$p" "$a" "$n" "$c"
+    done
+  done
+  [ "$rcu" = 1 ] || continue
+  echo "  eni without the sleep in rcu_barrier() (perf sched records; the median sleep last):"
+  for v in ours-eni ours-eniname go-eni floor-eni; do
+    for op in add del; do
+      read -r m p a n c < <(stats "$WORK/s$size/net/net-$v-$op" 3 count)
+      NET[$size-$v-$op]=$m
+      cut -d' ' -f1 "$WORK/s$size/net/rcu-$v-$op" > "$WORK/s$size/sleep"
+      read -r sm _ < <(stats "$WORK/s$size/sleep")
+      none=$(awk '$2 == 0' "$WORK/s$size/net/rcu-$v-$op" | wc -l)
+      printf '  %-16s %9s %9s %9s %9s %5s  ms  %9s ms%s\n' "$v-$op" "$m" "$p" "$a" "$n" "$c" "$sm" \
+        "$([ "$none" = 0 ] || echo "  ($none without a barrier sleep)")"
     done
   done
 done
@@ -237,6 +261,13 @@ for size in "$first" "$last"; do
     figure "eni-$op-$size" "eni ${op^^} above floor, $size links" ms \
       "$o" "$g" "${MED[$size-floor-eni-$op]}" "$(ratio "${MED[$size-go-eni-$op]}" "${MED[$size-ours-eni-$op]}")" \
       "<= 1 ms" "$(goal_le "$o" 1)"
+    if [ -n "${NET[$size-ours-eni-$op]:-}" ]; then
+      o=$(awk -v a="${NET[$size-ours-eni-$op]}" -v f="${NET[$size-floor-eni-$op]}" 'BEGIN { printf "%.3f", a - f }')
+      figure "eni-$op-$size-net" "eni ${op^^} above floor, $size links, rcu_barrier() sleep excluded" ms \
+        "$o" "$(awk -v a="${NET[$size-go-eni-$op]}" -v f="${NET[$size-floor-eni-$op]}" 'BEGIN { printf "%.3f", a - f }')" \
+        "${NET[$size-floor-eni-$op]}" "$(ratio "${NET[$size-go-eni-$op]}" "${NET[$size-ours-eni-$op]}")" \
+        "<= 1 ms" "$(goal_le "$o" 1)"
+    fi
     o=$(above "$size" ours-eniname "$op")
     figure "eni-name-$op-$size" "eni ${op^^} above floor, $size links, by eniName" ms \
       "$o" "$g" "${MED[$size-floor-eni-$op]}" "$(ratio "${MED[$size-go-eni-$op]}" "${MED[$size-ours-eniname-$op]}")" \

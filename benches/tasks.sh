@@ -22,6 +22,11 @@
 # duplicate. ROUNDS rounds (default 3; QUICK=1: 1), ours and Go alternating first. Then, for the
 # plot of wall time against the number of tasks, one round at each count in CURVE (default "10 25").
 #
+# With perf installed (RCU_WAITS=0: off), the first round's ADD phases and the floor's moves are
+# recorded (benches/lib.sh) to say where the time goes: how long the processes slept in the kernel's
+# rcu_barrier(), which every move to another namespace calls while it holds the rtnl lock (so those
+# sleeps follow one another, one per task: a floor no plugin that moves ENIs gets under).
+#
 # Prints a table, FIGURE and POINT lines (protocol: benches/lib.sh). Goals: ours >= 3x Go's
 # throughput (TASKS / wall time of the ADDs), zero failures, zero duplicate addresses.
 #
@@ -192,6 +197,7 @@ else
   e=$EPOCHREALTIME
 fi
 us "$s" "$e" > "$OUT/wall"
+echo "$PHASE $s $e" > "$OUT/span"
 DRIVER
 
 phase() { # PHASE OUT: one driver run inside the host netns, for the first ${NT:-$TASKS} tasks
@@ -199,6 +205,16 @@ phase() { # PHASE OUT: one driver run inside the host netns, for the first ${NT:
   DRIVER=$!
   wait "$DRIVER" || die "driver phase $1 failed"
   DRIVER=
+}
+# traced PHASE OUT: phase, recorded by perf (benches/lib.sh): OUT/rcu/rcu-PHASE gets the time the
+# phase's processes slept in rcu_barrier() ("<µs> <sleeps>"); RCU_OK=0 when that is not available
+RCU_OK=1
+traced() {
+  mkdir -p "$2-rcu"
+  if ! rcu_trace_start "$2-rcu"; then RCU_OK=0; phase "$1" "$2"; return; fi
+  phase "$1" "$2"
+  rcu_trace_stop
+  rcu_waits "$2/span" "$2/rcu" || RCU_OK=0
 }
 # after a teardown: every ENI back in the host and up, as freshly attached
 reset_enis() {
@@ -242,7 +258,7 @@ echo "  go:   $GO_DIR/{host-device,static,bridge,host-local,loopback}"
 for ((r = 0; r < ROUNDS; r++)); do
   if ((r % 2 == 0)); then order="ours go"; else order="go ours"; fi
   for who in $order; do
-    phase "$who-add" "$WORK/r$r/$who-add"
+    if ((r == 0)); then traced "$who-add" "$WORK/r$r/$who-add"; else phase "$who-add" "$WORK/r$r/$who-add"; fi
     verify "$WORK/r$r/$who-add"
     sleep 0.2
     phase "$who-del" "$WORK/r$r/$who-del"
@@ -252,10 +268,10 @@ for ((r = 0; r < ROUNDS; r++)); do
     echo "$lost" > "$WORK/r$r/$who-del/lost"
     sleep 0.2
   done
-  phase move-conc "$WORK/r$r/move-conc"
+  if ((r == 0)); then traced move-conc "$WORK/r$r/move-conc"; else phase move-conc "$WORK/r$r/move-conc"; fi
   phase move-back-conc "$WORK/r$r/move-back-conc"
   reset_enis > /dev/null
-  phase move-serial "$WORK/r$r/move-serial"
+  if ((r == 0)); then traced move-serial "$WORK/r$r/move-serial"; else phase move-serial "$WORK/r$r/move-serial"; fi
   phase move-back-serial "$WORK/r$r/move-back-serial"
   reset_enis > /dev/null
   phase true-conc "$WORK/r$r/true-conc"
@@ -332,6 +348,19 @@ gshare=$(awk -v m="${R[move-conc-wall]}" -v o="${R[go-add-wall]}" 'BEGIN { print
 echo "  rtnl lock: $TASKS concurrent moves take ${R[move-conc-wall]} ms, the same moves one by one ${R[move-serial-sum]} ms:"
 echo "    parallel speed-up ${par}x on $(nproc) CPUs (1.0 = fully serialised); the moves alone are ${share}% of our"
 echo "    ADD wall time (${gshare}% of Go's)"
+if [ "$RCU_OK" = 1 ]; then
+  echo "  where the moves' time goes (round 1, perf sched records): each move sleeps in rcu_barrier(), holding rtnl"
+  for ph in move-serial move-conc ours-add go-add; do
+    read -r slept n < "$WORK/r0/$ph/rcu/rcu-$ph"
+    wall=$(< "$WORK/r0/$ph/wall")
+    R[$ph-rcu]=$(awk -v s="$slept" -v w="$wall" 'BEGIN { printf "%.0f", 100 * s / w }')
+    printf '    %-16s %8.1f ms of %8.1f ms wall asleep in rcu_barrier() (%s%%), %3d sleeps, %5.1f ms each\n' "$ph" \
+      "$(awk -v s="$slept" 'BEGIN { print s / 1000 }')" "$(awk -v w="$wall" 'BEGIN { print w / 1000 }')" "${R[$ph-rcu]}" \
+      "$n" "$(awk -v s="$slept" -v n="$n" 'BEGIN { print (n ? s / n / 1000 : 0) }')"
+  done
+  figure rtnl-barrier "$TASKS concurrent tasks: share of the ADD wall time asleep in rcu_barrier() (ours; peer Go; floor: the moves alone)" "%" \
+    "${R[ours-add-rcu]}" "${R[go-add-rcu]}" "${R[move-conc-rcu]}" "-" "-" "-"
+fi
 
 tput_ratio=$(ratio "${R[ours-tput]}" "${R[go-tput]}")
 figure tasks-throughput "$TASKS concurrent awsvpc tasks, ADD throughput (tasks/s)" "tasks/s" \

@@ -48,9 +48,10 @@ cd "$ROOT"
 # fuzz/corpus.tar.xz. shellcheck: the shellcheck step. containerd, protobuf-compiler, python3-grpcio,
 # python3-protobuf: tests/system/tests/containerd (containerd's CRI plugin, driven by its cri.py
 # with the module scripts/build-cri-client.sh generates; Debian's python, no pip), with runc and
-# portmap above. strace, time: benches/startup.sh (system calls and peak RSS per verb).
+# portmap above. strace, time: benches/startup.sh (system calls and peak RSS per verb). linux-perf:
+# the rcu_barrier() figures of benches/eni.sh, scale.sh and tasks.sh (optional there).
 PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping nftables iptables
-  util-linux python3 xz-utils shellcheck strace time
+  util-linux python3 xz-utils shellcheck strace time linux-perf
   golang-go golang-github-appc-cni-dev dpkg-dev golang-github-coreos-bbolt-dev
   podman runc catatonit busybox-static
   containerd protobuf-compiler python3-grpcio python3-protobuf)
