@@ -74,12 +74,13 @@ fn move_and_configure(
     rb: &mut Rollback<Undo>,
 ) -> Result<Link, EniError> {
     let origin = Origin::of(eni);
-    mark_origin(at, eni, &origin, rb)?;
-    let carried = move_into_container(at, eni, &origin, rb)?;
+    let name = (!conf.stay_down).then_some(ifname);
+    let carried = move_into_container(at, eni, &origin, name, rb)?;
     let mut link = at.ctr.link(&carried)?;
     if conf.stay_down {
         return Ok(link);
     }
+    // after a move under a temporary name
     rename_in_container(at, &mut link, ifname, &origin, rb)?;
     ipconf::apply(at.ctr_ns, &mut at.ctr, link.index, &conf.iface)?;
     if let Some(mtu) = conf.iface.mtu {
@@ -100,13 +101,51 @@ fn require_free_ifname(at: &mut Sides<'_>, ifname: &str) -> Result<(), EniError>
     }
 }
 
-/// Records the ENI's host name and MTU (and old alias) in its alias, for DEL, a later process.
-fn mark_origin(
+/// Moves the ENI into the container, named `name` there (CNI_IFNAME; None keeps its host
+/// name, with stay-down) and marked with its origin (its host name, MTU and old alias, which
+/// DEL, a later process, reads from its alias), all in one request: the kernel sets the alias
+/// after the move, in the container, whose few routes the change notification walks instead
+/// of a full node's. Only when that name is taken there too does the ENI cross under a
+/// temporary name ([`move_under_temp_name`]). Returns its name in the container.
+fn move_into_container(
+    at: &mut Sides<'_>,
+    eni: &Link,
+    origin: &Origin,
+    name: Option<&str>,
+    rb: &mut Rollback<Undo>,
+) -> Result<String, EniError> {
+    let marker = origin.encode();
+    let alias = (eni.alias.as_deref() != Some(marker.as_str())).then_some(marker.as_str());
+    match at
+        .host
+        .move_to_netns(eni.index, at.ctr_ns.fd(), name, alias)
+    {
+        Ok(()) => {
+            let carried = name.unwrap_or(&eni.name).to_string();
+            record_in_container(rb, &carried, eni.mac, origin);
+            Ok(carried)
+        }
+        Err(e) if e.is_exists() => move_under_temp_name(at, eni, origin, rb),
+        Err(e) => {
+            // the kernel moves first: a failure after the move leaves the ENI in the container
+            let home = at.host.link_by_index(eni.index)?;
+            if home.is_none_or(|l| l.mac != eni.mac || l.name != eni.name) {
+                record_in_container(rb, name.unwrap_or(&eni.name), eni.mac, origin);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The ENI's name is taken in the container: mark its origin in the host, bring it down,
+/// rename it to a temporary name (the kernel renames only links that are down) and move it.
+/// Returns the temporary name.
+fn move_under_temp_name(
     at: &mut Sides<'_>,
     eni: &Link,
     origin: &Origin,
     rb: &mut Rollback<Undo>,
-) -> Result<(), EniError> {
+) -> Result<String, EniError> {
     let marker = origin.encode();
     if eni.alias.as_deref() != Some(marker.as_str()) {
         at.host.set_alias(eni.index, &marker)?;
@@ -115,37 +154,19 @@ fn mark_origin(
             alias: origin.alias.clone(),
         });
     }
-    Ok(())
-}
-
-/// Moves the ENI into the container; if its host name is taken there, it crosses under a
-/// temporary name (the kernel renames only links that are down). Returns its name there.
-fn move_into_container(
-    at: &mut Sides<'_>,
-    eni: &Link,
-    origin: &Origin,
-    rb: &mut Rollback<Undo>,
-) -> Result<String, EniError> {
-    let carried = match at.host.set_netns(eni.index, at.ctr_ns.fd()) {
-        Ok(()) => eni.name.clone(),
-        Err(e) if e.is_exists() => {
-            let tmp = host::temp_name_for(eni);
-            if eni.up {
-                at.host.set_down(eni.index)?;
-                rb.record(Undo::HostDown { index: eni.index });
-            }
-            at.host.rename(eni.index, &tmp)?;
-            rb.record(Undo::HostRename {
-                index: eni.index,
-                name: origin.name.clone(),
-            });
-            at.host.set_netns(eni.index, at.ctr_ns.fd())?;
-            tmp
-        }
-        Err(e) => return Err(e.into()),
-    };
-    record_in_container(rb, &carried, eni.mac, origin);
-    Ok(carried)
+    let tmp = host::temp_name_for(eni);
+    if eni.up {
+        at.host.set_down(eni.index)?;
+        rb.record(Undo::HostDown { index: eni.index });
+    }
+    at.host.rename(eni.index, &tmp)?;
+    rb.record(Undo::HostRename {
+        index: eni.index,
+        name: origin.name.clone(),
+    });
+    at.host.set_netns(eni.index, at.ctr_ns.fd())?;
+    record_in_container(rb, &tmp, eni.mac, origin);
+    Ok(tmp)
 }
 
 /// Renames the ENI in the container to CNI_IFNAME.

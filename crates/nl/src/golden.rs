@@ -12,11 +12,12 @@
 use std::os::fd::{AsFd, AsRawFd};
 
 use netlink_packet_core::NLM_F_ACK;
+use netlink_packet_route::RouteNetlinkMessage;
 
 use crate::addr::{ADD_ADDR, add_addr_request};
 use crate::bridge_vlan::add_port_vlans_request;
 use crate::handle::{Reply, encode, messages};
-use crate::link::{CREATE, veth_request};
+use crate::link::{CREATE, move_request, veth_request};
 use crate::route::ADD_ROUTE;
 use crate::{RouteSpec, VethSpec, VlanRange};
 
@@ -63,6 +64,36 @@ fn veth_with_its_peer_in_another_namespace() {
         &[0xdc, 0x05, 0x00, 0x00],      //         1500
         &[0x08, 0x00, 0x1c, 0x00],      //       IFLA_NET_NS_FD
         &fd,                            //         the other namespace's fd
+    ]
+    .concat();
+    assert_eq!(got, want);
+}
+
+/// `ip link set dev <7> netns <fd> name eth0 alias cni-eni:1:9001:eth1:`: one RTM_SETLINK that
+/// moves, renames and sets the alias (eni's ADD).
+#[test]
+fn move_renamed_with_an_alias() {
+    let other = std::fs::File::open("/dev/null").unwrap();
+    let msg = move_request(7, other.as_fd(), Some("eth0"), Some("cni-eni:1:9001:eth1:")).unwrap();
+    let got = encode(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK, 1);
+    let fd = u32::try_from(other.as_raw_fd()).unwrap().to_le_bytes();
+    #[rustfmt::skip]
+    let want: Vec<u8> = [
+        &[0x50, 0x00, 0x00, 0x00][..],  // nlmsg_len 80
+        &[0x13, 0x00], &[0x05, 0x00],   // RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK
+        &[0x01, 0x00, 0x00, 0x00],      // seq 1
+        &[0x00, 0x00, 0x00, 0x00],      // port id 0 (the kernel's)
+        &[0x00, 0x00, 0x00, 0x00],      // ifinfomsg: AF_UNSPEC, pad, type 0
+        &[0x07, 0x00, 0x00, 0x00],      //   index 7
+        &[0x00, 0x00, 0x00, 0x00],      //   flags 0
+        &[0x00, 0x00, 0x00, 0x00],      //   change 0
+        &[0x08, 0x00, 0x1c, 0x00],      // IFLA_NET_NS_FD
+        &fd,                            //   the other namespace's fd
+        &[0x09, 0x00, 0x03, 0x00],      // IFLA_IFNAME, 9 bytes
+        b"eth0\0", &[0x00, 0x00, 0x00], //   "eth0" NUL, padding
+        &[0x19, 0x00, 0x14, 0x00],      // IFLA_IFALIAS, 25 bytes
+        b"cni-eni:1:9001:eth1:\0",      //   the alias, NUL-terminated (the kernel
+        &[0x00, 0x00, 0x00],            //   reads it back up to the NUL), padding
     ]
     .concat();
     assert_eq!(got, want);

@@ -326,6 +326,43 @@ pub(crate) fn fd_label(fd: BorrowedFd<'_>) -> String {
         .unwrap_or_else(|_| format!("fd {raw}"))
 }
 
+/// The RTM_SETLINK of [`Handle::move_to_netns`]: IFLA_NET_NS_FD, then IFLA_IFNAME and
+/// IFLA_IFALIAS when given (the kernel acts in its own order: move, rename, alias).
+pub(crate) fn move_request(
+    index: u32,
+    netns: BorrowedFd<'_>,
+    name: Option<&str>,
+    alias: Option<&str>,
+) -> Result<LinkMessage, Error> {
+    let mut msg = link_msg(index);
+    msg.attributes
+        .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+    if let Some(name) = name {
+        check_name(name)?;
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+    }
+    if let Some(alias) = alias {
+        msg.attributes.push(alias_attribute(alias)?);
+    }
+    Ok(msg)
+}
+
+/// `IFLA_IFALIAS` with `alias`; an empty alias clears it. The kernel takes at most 255 bytes.
+fn alias_attribute(alias: &str) -> Result<LinkAttribute, Error> {
+    if alias.len() >= 256 {
+        return Err(Error::invalid(
+            "interface alias",
+            alias,
+            "is longer than 255 bytes",
+        ));
+    }
+    Ok(if alias.is_empty() {
+        LinkAttribute::Other(DefaultNla::new(IFLA_IFALIAS, Vec::new()))
+    } else {
+        LinkAttribute::IfAlias(alias.to_string())
+    })
+}
+
 fn link_msg(index: u32) -> LinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
@@ -594,19 +631,8 @@ impl Handle {
 
     /// Sets `IFLA_IFALIAS`; an empty string clears it.
     pub fn set_alias(&mut self, index: u32, alias: &str) -> Result<(), Error> {
-        if alias.len() >= 256 {
-            return Err(Error::invalid(
-                "interface alias",
-                alias,
-                "is longer than 255 bytes",
-            ));
-        }
         let mut msg = link_msg(index);
-        msg.attributes.push(if alias.is_empty() {
-            LinkAttribute::Other(DefaultNla::new(IFLA_IFALIAS, Vec::new()))
-        } else {
-            LinkAttribute::IfAlias(alias.to_string())
-        });
+        msg.attributes.push(alias_attribute(alias)?);
         self.set_link(msg, || format!("set alias {alias:?}"))
     }
 
@@ -631,6 +657,34 @@ impl Handle {
         msg.attributes
             .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
         self.set_link(msg, || format!("move to netns {}", fd_label(netns)))
+    }
+
+    /// Moves a link into the namespace `netns` and, in the same request, names it `name` and
+    /// sets its alias there (each when given). The kernel moves the link first: under its own
+    /// name, or directly under `name` when its own is taken in the target (EEXIST, with
+    /// nothing changed, when both are). Then it renames the link (a moved link is down) and
+    /// sets the alias in the target namespace, so the change notification an alias sends
+    /// walks the target's routing tables, not the source's (which, on a node full of tasks,
+    /// hold thousands of routes). An error after the move leaves the link moved: the caller
+    /// looks for it on both sides.
+    pub fn move_to_netns(
+        &mut self,
+        index: u32,
+        netns: BorrowedFd<'_>,
+        name: Option<&str>,
+        alias: Option<&str>,
+    ) -> Result<(), Error> {
+        let msg = move_request(index, netns, name, alias)?;
+        self.set_link(msg, || {
+            let mut what = format!("move to netns {}", fd_label(netns));
+            if let Some(name) = name {
+                what.push_str(&format!(" as {name}"));
+            }
+            if let Some(alias) = alias {
+                what.push_str(&format!(" with alias {alias:?}"));
+            }
+            what
+        })
     }
 
     /// Deletes a link (for a veth, both ends go).

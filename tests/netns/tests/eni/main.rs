@@ -961,6 +961,42 @@ fn stay_down_only_moves() {
 }
 
 #[test]
+fn stay_down_with_the_host_name_taken_crosses_under_a_temporary_name() {
+    let f = Fix::new("enst");
+    f.ctr.ip_ok(&[
+        "link",
+        "add",
+        &f.eni.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "xx0",
+    ]);
+    let conf = json!({"cniVersion": "1.1.0", "name": "n", "type": "vpc-eni", "eniMACAddress": MAC,
+        "eniIPAddresses": ["10.0.1.17/24"], "gatewayIPAddresses": ["10.0.1.1"], "opStateDown": true});
+    let add = f.call("ADD", "eth0", &conf);
+    assert_eq!(add.status, 0, "{add:?}");
+    // eni + the last three bytes of the MAC
+    assert_eq!(
+        add.json()["interfaces"],
+        json!([{"name": "eni3d4e5f", "mac": MAC, "mtu": 1500, "sandbox": f.netns()}])
+    );
+    let link = f.ctr.link("eni3d4e5f").unwrap();
+    assert_eq!(
+        state(&link),
+        (1500, false, format!("cni-eni:1:1500:{}:", f.eni.name))
+    );
+    assert_ne!(f.ctr.link(&f.eni.name).unwrap()["address"], MAC);
+    assert!(f.sim.host.link(&f.eni.name).is_none());
+    f.check_then_del("eth0", &conf, &add);
+    assert!(
+        f.ctr.link(&f.eni.name).is_some(),
+        "the container's own link is untouched"
+    );
+}
+
+#[test]
 fn host_name_taken_in_the_container_and_ipv6_disabled_there() {
     let f = Fix::new("enih");
     // the container already has a link with the ENI's host name, and IPv6 is off by default
@@ -1086,7 +1122,7 @@ fn found_by_mac_among_links_sharing_it() {
 }
 
 #[test]
-fn rollback_when_the_eni_crossed_under_a_temporary_name() {
+fn rollback_when_the_host_name_is_taken_in_the_container() {
     let f = Fix::new("enio");
     f.ctr.ip_ok(&[
         "link",
