@@ -295,8 +295,8 @@ impl TestNs {
         Netns::open(&self.path).unwrap_or_else(|e| panic!("open netns {}: {e}", self.name))
     }
 
-    /// Runs `f` inside the namespace, on a short-lived thread ([`Netns::run`]).
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+    /// Runs `f` inside the namespace, on the calling thread, which comes back ([`Netns::run`]).
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
         self.netns()
             .run(f)
             .unwrap_or_else(|e| panic!("enter netns {}: {e}", self.name))

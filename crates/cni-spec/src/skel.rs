@@ -119,10 +119,8 @@ pub unsafe fn run_c_main<P: Plugin>(plugin: P, envp: *const *const std::ffi::c_c
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    // One malloc arena: the short threads that enter a namespace allocate from the main heap
-    // instead of reserving a 64 MiB arena each, and a thread's first allocation (glibc's
-    // registration of its TLS destructors, which aborts the process when it fails) can use
-    // room the process already has (see netns's `heap_room_for_a_thread`).
+    // One malloc arena: the one thread a plugin may start (the writer of a delegated IPAM
+    // plugin's stdin) allocates from the main heap instead of reserving a 64 MiB arena.
     // SAFETY: mallopt only sets an allocator parameter; no thread exists yet.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
@@ -158,12 +156,7 @@ fn sanitize_std_streams() {
 /// The process's real environment (`vars`, read by [`run_c_main`], the one place in the suite
 /// that reads it: everything else reads [`Invocation::vars`]), argv and standard streams,
 /// through [`run_with`]; returns the exit status.
-///
-/// A plugin process is short-lived and single-purpose, so this entry point opts it in to
-/// [`netns::set_cpu_pinning`]: each short thread that enters a namespace starts on the CPU its
-/// blocked parent frees, which keeps start-up latency low on a loaded machine.
 fn run_process<P: Plugin>(plugin: P, vars: Vars) -> u8 {
-    netns::set_cpu_pinning(true);
     let args: Vec<String> = std::env::args().collect();
     let code = run_io(
         &plugin,

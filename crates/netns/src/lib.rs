@@ -7,14 +7,13 @@
 //!   is `CLONE_NEWNET` (opened without blocking, so a FIFO cannot hang the caller). It tells
 //!   namespaces apart ([`Netns::id`], [`Netns::same_as`], [`Netns::is_current`] through
 //!   `/proc/thread-self`, never `/proc/self`), runs a closure inside one ([`Netns::run`]) or
-//!   inside a fresh, empty one ([`Netns::in_fresh`]) on a short-lived scoped thread, so no
-//!   thread is ever left in the wrong namespace, makes a child process enter one before it
-//!   executes ([`Netns::enter_before_exec`]), and reads and writes its `net.*` sysctls
-//!   ([`Netns::sysctl_set`]; those of the caller's own namespace: [`sysctl_set`]).
+//!   inside a fresh, empty one ([`Netns::in_fresh`]) on the calling thread, which enters it
+//!   and comes back (no thread is spawned; unwinding brings it back too), makes a child
+//!   process enter one before it executes ([`Netns::enter_before_exec`]), and reads and
+//!   writes its `net.*` sysctls ([`Netns::sysctl_set`]; those of the caller's own namespace:
+//!   [`sysctl_set`]).
 //! * `setns(2)` and `unshare(2)` are called here and nowhere else in the workspace:
 //!   `clippy.toml` forbids them (`disallowed-methods`) outside this crate.
-//! * CPU pinning around those short threads is opt-in for the whole process
-//!   ([`set_cpu_pinning`]); a plugin's entry point (`cni_spec::main!`) turns it on.
 //! * [`IfName`] (1..=15 bytes, not `.`/`..`, no `/`, `:`, NUL or whitespace), [`Mac`]
 //!   (parsing either separator, unicast checks, lowercase colon form, random locally
 //!   administered addresses) and the MTU bounds ([`MIN_MTU`], [`MAX_MTU`], [`IPV6_MIN_MTU`])
@@ -44,7 +43,7 @@ pub use error::{Error, InvalidArg};
 pub use fnv::{fnv1a_32, fnv1a_64};
 pub use ifname::{IfName, IfNameProblem, InvalidIfName, MAX_IFNAME_LEN};
 pub use mac::{InvalidMac, Mac, MacProblem};
-pub use ns::{Netns, NsId, THREAD_SELF_NETNS, set_cpu_pinning, sysctl_get, sysctl_set};
+pub use ns::{Netns, NsId, THREAD_SELF_NETNS, sysctl_get, sysctl_set};
 
 /// The smallest MTU the kernel accepts for an Ethernet device (IPv4's minimum).
 pub const MIN_MTU: u32 = 68;

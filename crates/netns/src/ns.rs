@@ -9,12 +9,10 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::sched::{CloneFlags, CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
+use nix::sched::CloneFlags;
 use nix::sys::stat::fstat;
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
-use nix::unistd::Pid;
 
 use crate::{Error, InvalidArg};
 
@@ -25,23 +23,6 @@ pub const THREAD_SELF_NETNS: &str = "/proc/thread-self/ns/net";
 /// `ioctl(NS_GET_NSTYPE)` (linux/nsfs.h, `_IO(0xb7, 0x3)`): the CLONE_NEW* type of a namespace
 /// fd.
 const NS_GET_NSTYPE: libc::Ioctl = 0xb703;
-
-/// Whether [`Netns::run`] and [`Netns::in_fresh`] pin the calling thread to its CPU while their
-/// short-lived thread runs ([`set_cpu_pinning`]).
-static PIN_CPU: AtomicBool = AtomicBool::new(false);
-
-/// Opts the whole process in (or out) of CPU pinning around the short-lived threads of
-/// [`Netns::run`] and [`Netns::in_fresh`]: while one runs, the calling thread is held on the CPU
-/// it is on, so the new thread starts on the CPU its blocked parent frees instead of waiting
-/// for a wake-up on another, busy one (on a loaded 2-CPU machine that wait dominated: 3.5 ms
-/// p75 for spawn+join unpinned, 0.09 ms pinned). The caller's affinity is restored afterwards.
-///
-/// Off by default: a library must not change its caller's affinity unasked. A binary's entry
-/// point that knows it is a short-lived, single-purpose process (a CNI plugin:
-/// `cni_spec::main!`) turns it on.
-pub fn set_cpu_pinning(on: bool) {
-    PIN_CPU.store(on, Ordering::Relaxed);
-}
 
 /// The identity of a network namespace: the device and inode of its nsfs file. Two paths name
 /// the same namespace exactly when their ids are equal. Displays as the kernel names it,
@@ -176,25 +157,24 @@ impl Netns {
         Ok(self.id()? == NsId::current()?)
     }
 
-    /// Runs `f` on a short-lived scoped thread that first enters this namespace; the thread
-    /// exits afterwards, so no thread is ever left in the wrong namespace and the caller's
-    /// thread never leaves its own. A panic in `f` is propagated to the caller.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
-        on_short_thread(
-            || format!("network namespace {}", self.path.display()),
-            move || {
-                self.enter()?;
-                Ok(f())
-            },
-        )
+    /// Runs `f` inside this namespace, on the calling thread: `setns(2)` into it, `f`, and
+    /// `setns(2)` back to the thread's own namespace (held by an fd opened first). No thread is
+    /// spawned, so a short-lived process pays four system calls instead of a thread's thirty,
+    /// and neither a pids limit nor RLIMIT_AS can refuse it a thread. Only the calling thread
+    /// moves (network namespaces are per thread); sockets opened inside stay bound to this
+    /// namespace. If `f` panics, unwinding takes the thread back. If the way back itself fails
+    /// (it needs nothing the way in did not), the error says so and the thread is left here.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, Error> {
+        let home = Home::open()?;
+        self.enter()?;
+        home.back_after(f)
     }
 
     /// Moves the calling thread into this namespace for the rest of its life: `setns(2)` on the
-    /// caller, no thread. Only for a process that runs on that one thread and has nothing left
-    /// to do in its own namespace (the `loopback` plugin: all its work is inside the container).
-    /// It saves what [`Netns::run`] costs a short-lived process: a thread (its stack, a malloc
-    /// arena, CPU pinning) and about 30 system calls. Anything else uses [`Netns::run`]: the
-    /// main thread of a process that still has work to do in its own namespace never leaves it.
+    /// caller, no way back. Only for a process that has nothing left to do in its own
+    /// namespace (the `loopback` plugin: all its work is inside the container); it saves the
+    /// two system calls [`Netns::run`] spends on the way back. Anything else uses
+    /// [`Netns::run`].
     pub fn enter(&self) -> Result<(), Error> {
         #[allow(clippy::disallowed_methods)] // the one place that enters a namespace
         nix::sched::setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
@@ -205,19 +185,16 @@ impl Netns {
         })
     }
 
-    /// Runs `f` on a short-lived scoped thread in a fresh, empty network namespace (only `lo`,
-    /// down), which disappears with the thread: a place to probe what the kernel supports
+    /// Runs `f` on the calling thread in a fresh, empty network namespace (only `lo`, down),
+    /// then returns the thread to its own namespace as [`Netns::run`] does; the fresh one
+    /// disappears with the last socket opened in it. A place to probe what the kernel supports
     /// without touching any real namespace. Needs CAP_SYS_ADMIN.
-    pub fn in_fresh<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, Error> {
-        on_short_thread(
-            || "a fresh network namespace".to_string(),
-            move || {
-                #[allow(clippy::disallowed_methods)] // the one place that creates a namespace
-                nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-                    .map_err(|e| Error::io("create a fresh network namespace", e))?;
-                Ok(f())
-            },
-        )
+    pub fn in_fresh<T>(f: impl FnOnce() -> T) -> Result<T, Error> {
+        let home = Home::open()?;
+        #[allow(clippy::disallowed_methods)] // the one place that creates a namespace
+        nix::sched::unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::io("create a fresh network namespace", e))?;
+        home.back_after(f)
     }
 
     /// Makes `cmd` enter this namespace in the child, between fork and exec (this process and
@@ -326,34 +303,49 @@ fn check_is_netns(file: &File, path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs `body` on a short-lived scoped thread and returns what it returns; `what` names the
-/// namespace for the error when the thread cannot be spawned. A panic is propagated.
-fn on_short_thread<T: Send>(
-    what: impl FnOnce() -> String,
-    body: impl FnOnce() -> Result<T, Error> + Send,
-) -> Result<T, Error> {
-    let _pin = CpuPin::if_enabled();
-    heap_room_for_a_thread();
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .spawn_scoped(scope, body)
-            .map_err(|e| Error::io(format!("spawn a thread for {}", what()), e))?;
-        match thread.join() {
-            Ok(result) => result,
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
-    })
+/// The calling thread's own network namespace, held open while [`Netns::run`] or
+/// [`Netns::in_fresh`] takes the thread elsewhere: [`Home::back_after`] returns it there, and
+/// so does dropping an armed `Home` (unwinding out of the closure).
+struct Home {
+    fd: OwnedFd,
+    armed: bool,
 }
 
-/// Leaves room in the heap for a new thread's first allocation. glibc registers a thread's TLS
-/// destructors (std registers one for every thread it starts) with a `calloc`, and aborts the
-/// whole process when that fails, as it can under a tight RLIMIT_AS. A plugin process has one
-/// malloc arena (`cni_spec::main!` sets M_ARENA_MAX to 1), so a block allocated and freed here,
-/// larger than the per-thread cache keeps (1 KiB), is free in the arena the thread allocates
-/// from; and if even this allocation fails, it fails here, where the allocator reports it as
-/// a CNI error.
-fn heap_room_for_a_thread() {
-    drop(std::hint::black_box(Vec::<u8>::with_capacity(4096)));
+impl Home {
+    fn open() -> Result<Home, Error> {
+        let file = File::open(THREAD_SELF_NETNS)
+            .map_err(|e| Error::io("open our own network namespace", e))?;
+        Ok(Home {
+            fd: file.into(),
+            armed: true,
+        })
+    }
+
+    /// Runs `f` where the thread now is, then takes it home.
+    fn back_after<T>(mut self, f: impl FnOnce() -> T) -> Result<T, Error> {
+        let out = f();
+        self.armed = false;
+        self.enter().map_err(|e| {
+            Error::io(
+                "return to our own network namespace (this thread is left in another one)",
+                e,
+            )
+        })?;
+        Ok(out)
+    }
+
+    fn enter(&self) -> nix::Result<()> {
+        #[allow(clippy::disallowed_methods)] // the one place that enters a namespace
+        nix::sched::setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.enter();
+        }
+    }
 }
 
 /// Maps a sysctl key to its `/proc/sys` path, refusing anything outside `net/`.
@@ -376,35 +368,6 @@ fn sysctl_path(key: &str) -> Result<PathBuf, Error> {
         .into());
     }
     Ok(Path::new("/proc/sys").join(rel))
-}
-
-/// Holds the calling thread on the CPU it runs on, when [`set_cpu_pinning`] asked for it, until
-/// dropped; the previous affinity is then restored.
-struct CpuPin(Option<CpuSet>);
-
-impl CpuPin {
-    fn if_enabled() -> CpuPin {
-        if !PIN_CPU.load(Ordering::Relaxed) {
-            return CpuPin(None);
-        }
-        let me = Pid::from_raw(0);
-        let (Ok(saved), Ok(cpu)) = (sched_getaffinity(me), sched_getcpu()) else {
-            return CpuPin(None);
-        };
-        let mut one = CpuSet::new();
-        if one.set(cpu).is_err() || sched_setaffinity(me, &one).is_err() {
-            return CpuPin(None);
-        }
-        CpuPin(Some(saved))
-    }
-}
-
-impl Drop for CpuPin {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.0 {
-            let _ = sched_setaffinity(Pid::from_raw(0), saved);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -499,7 +462,7 @@ mod tests {
         assert_eq!(twin.path(), ns.path());
     }
 
-    /// The caller's own sysctls, read directly and through a thread that enters the caller's
+    /// The caller's own sysctls, read directly and through run() into the caller's own
     /// namespace, agree; a missing one is "not found"; keys outside `net/` are refused.
     #[test]
     #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
@@ -515,32 +478,35 @@ mod tests {
         assert!(matches!(e, Error::Invalid(_)), "{e}");
     }
 
-    /// CPU pinning is opt-in: without it, running in a namespace leaves the caller's affinity
-    /// alone; with it, the affinity is back as it was afterwards.
+    /// run() takes the thread into the namespace and back; a panic inside takes it back too;
+    /// in_fresh() is somewhere else, and afterwards the thread is home.
     #[test]
     #[ignore = "needs root: runs in the namespace tier (cargo xtask test netns)"]
-    fn cpu_pinning_is_opt_in_and_restored() {
-        let me = Pid::from_raw(0);
-        let before = sched_getaffinity(me).unwrap();
-        let ns = Netns::current().unwrap();
-        let count = |set: &CpuSet| {
-            (0..CpuSet::count())
-                .filter(|&c| set.is_set(c).unwrap_or(false))
-                .count()
-        };
-        let inside = ns.run(|| sched_getaffinity(me).unwrap()).unwrap();
-        assert_eq!(count(&inside), count(&before), "unasked, nothing is pinned");
-        set_cpu_pinning(true);
-        let pinned = ns.run(|| sched_getaffinity(me).unwrap());
-        set_cpu_pinning(false);
-        let after = sched_getaffinity(me).unwrap();
-        assert_eq!(count(&after), count(&before), "affinity restored");
-        if count(&before) > 1 {
-            assert_eq!(
-                count(&pinned.unwrap()),
-                1,
-                "opted in, the thread runs pinned"
-            );
-        }
+    fn run_and_in_fresh_come_back() {
+        let home = NsId::current().unwrap();
+        let fresh = Netns::in_fresh(|| NsId::current().unwrap()).unwrap();
+        assert_ne!(fresh, home);
+        assert_eq!(NsId::current().unwrap(), home);
+        let other = Netns::in_fresh(|| Netns::current().unwrap()).unwrap();
+        assert_eq!(
+            other.run(|| NsId::current().unwrap()).unwrap(),
+            other.id().unwrap()
+        );
+        assert_eq!(NsId::current().unwrap(), home);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            other.run(|| panic!("inside")).unwrap();
+        }));
+        assert!(caught.is_err());
+        assert_eq!(NsId::current().unwrap(), home, "unwinding brought it back");
+        // nested: the inner run returns to the outer namespace, not to the thread's home
+        let inner_then_outer = other
+            .run(|| {
+                let inner = Netns::current().unwrap();
+                let seen = other.run(|| NsId::current().unwrap()).unwrap();
+                (seen, inner.is_current().unwrap())
+            })
+            .unwrap();
+        assert_eq!(inner_then_outer, (other.id().unwrap(), true));
+        assert_eq!(NsId::current().unwrap(), home);
     }
 }

@@ -66,9 +66,9 @@ impl Handle {
         Handle::open(label)
     }
 
-    /// Opens a socket inside `ns` (on a short scoped thread that enters it, [`Netns::run`]).
-    /// The handle stays bound to that namespace, labelled with its path in messages, and can
-    /// be used from any thread.
+    /// Opens a socket inside `ns` (the calling thread enters it and comes back,
+    /// [`Netns::run`]). The handle stays bound to that namespace, labelled with its path in
+    /// messages, and can be used from any thread.
     pub fn open_in(ns: &Netns) -> Result<Handle, Error> {
         let sock = ns.run(Handle::socket)?.map_err(|e| {
             Error::io(
@@ -94,8 +94,7 @@ impl Handle {
         Ok(Handle::from_socket(sock, label))
     }
 
-    /// Creates and binds the socket in the calling thread's namespace. It allocates nothing, so
-    /// that a short-lived thread running it in another namespace stays cheap (no malloc arena).
+    /// Creates and binds the socket in the calling thread's namespace. It allocates nothing.
     pub(crate) fn socket() -> std::io::Result<Socket> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
