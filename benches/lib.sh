@@ -77,7 +77,7 @@ bench_install() {
 # bench_cleanup: what bench_workspace arranges for the end of the script.
 bench_cleanup() {
   if declare -F bench_cleanup_more > /dev/null; then bench_cleanup_more; fi
-  rcu_trace_stop
+  rcu_trace_stop || true # never keeps the rest of the cleanup from running
   [ -z "${FIXTURE:-}" ] || "$FIXTURE" down "$TAG" > /dev/null 2>&1
   remove_bench_state "$TAG"
 }
