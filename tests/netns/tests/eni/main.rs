@@ -960,9 +960,9 @@ fn stay_down_only_moves() {
     f.check_then_del("eth0", &conf, &add);
 }
 
-#[test]
-fn stay_down_with_the_host_name_taken_crosses_under_a_temporary_name() {
-    let f = Fix::new("enst");
+/// A veth in the container named as the ENI is in the host (its peer `peer`), so the ENI's host
+/// name is taken there.
+fn take_the_host_name_in_the_container(f: &Fix, peer: &str) {
     f.ctr.ip_ok(&[
         "link",
         "add",
@@ -971,8 +971,14 @@ fn stay_down_with_the_host_name_taken_crosses_under_a_temporary_name() {
         "veth",
         "peer",
         "name",
-        "xx0",
+        peer,
     ]);
+}
+
+#[test]
+fn stay_down_with_the_host_name_taken_crosses_under_a_temporary_name() {
+    let f = Fix::new("enst");
+    take_the_host_name_in_the_container(&f, "xx0");
     let conf = json!({"cniVersion": "1.1.0", "name": "n", "type": "vpc-eni", "eniMACAddress": MAC,
         "eniIPAddresses": ["10.0.1.17/24"], "gatewayIPAddresses": ["10.0.1.1"], "opStateDown": true});
     let add = f.call("ADD", "eth0", &conf);
@@ -1000,16 +1006,7 @@ fn stay_down_with_the_host_name_taken_crosses_under_a_temporary_name() {
 fn host_name_taken_in_the_container_and_ipv6_disabled_there() {
     let f = Fix::new("enih");
     // the container already has a link with the ENI's host name, and IPv6 is off by default
-    f.ctr.ip_ok(&[
-        "link",
-        "add",
-        &f.eni.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "zz0",
-    ]);
+    take_the_host_name_in_the_container(&f, "zz0");
     f.ctr.sysctl("net.ipv6.conf.all.disable_ipv6", "1");
     f.ctr.sysctl("net.ipv6.conf.default.disable_ipv6", "1");
     let conf = ecs_conf(
@@ -1124,16 +1121,7 @@ fn found_by_mac_among_links_sharing_it() {
 #[test]
 fn rollback_when_the_host_name_is_taken_in_the_container() {
     let f = Fix::new("enio");
-    f.ctr.ip_ok(&[
-        "link",
-        "add",
-        &f.eni.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "yy0",
-    ]);
+    take_the_host_name_in_the_container(&f, "yy0");
     let conf = ecs_conf("1.1.0", &["10.0.1.17/24"], &["10.9.9.1"]);
     let add = f.call("ADD", "eth0", &conf);
     assert_eq!(add.json()["code"], 100, "{add:?}");
