@@ -125,7 +125,7 @@ fn move_into_container(
             record_in_container(rb, &carried, eni.mac, origin);
             Ok(carried)
         }
-        Err(e) if e.is_exists() => move_under_temp_name(at, eni, origin, rb),
+        Err(e) if e.is_exists() => move_under_temp_name(at, eni, origin, alias, rb),
         Err(e) => {
             // the kernel moves first: a failure after the move leaves the ENI in the container
             let home = at.host.link_by_index(eni.index)?;
@@ -137,18 +137,18 @@ fn move_into_container(
     }
 }
 
-/// The ENI's name is taken in the container: mark its origin in the host, bring it down,
-/// rename it to a temporary name (the kernel renames only links that are down) and move it.
-/// Returns the temporary name.
+/// The ENI's name is taken in the container: mark its origin in the host (`alias`, unless it
+/// carries it already), bring it down, rename it to a temporary name (the kernel renames only
+/// links that are down) and move it. Returns the temporary name.
 fn move_under_temp_name(
     at: &mut Sides<'_>,
     eni: &Link,
     origin: &Origin,
+    alias: Option<&str>,
     rb: &mut Rollback<Undo>,
 ) -> Result<String, EniError> {
-    let marker = origin.encode();
-    if eni.alias.as_deref() != Some(marker.as_str()) {
-        at.host.set_alias(eni.index, &marker)?;
+    if let Some(marker) = alias {
+        at.host.set_alias(eni.index, marker)?;
         rb.record(Undo::HostAlias {
             index: eni.index,
             alias: origin.alias.clone(),

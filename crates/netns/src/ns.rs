@@ -176,8 +176,7 @@ impl Netns {
     /// two system calls [`Netns::run`] spends on the way back. Anything else uses
     /// [`Netns::run`].
     pub fn enter(&self) -> Result<(), Error> {
-        #[allow(clippy::disallowed_methods)] // the one place that enters a namespace
-        nix::sched::setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+        setns_net(self.fd.as_fd()).map_err(|e| {
             Error::io(
                 format!("enter network namespace {}", self.path.display()),
                 e,
@@ -205,10 +204,7 @@ impl Netns {
         // SAFETY: the hook runs in the child between fork and exec and only calls setns(2),
         // which is async-signal-safe, on an fd the closure owns; it allocates nothing.
         unsafe {
-            cmd.pre_exec(move || {
-                #[allow(clippy::disallowed_methods)] // the one place that enters a namespace
-                nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
-            });
+            cmd.pre_exec(move || setns_net(fd.as_fd()).map_err(io::Error::from));
         }
         Ok(())
     }
@@ -335,8 +331,7 @@ impl Home {
     }
 
     fn enter(&self) -> nix::Result<()> {
-        #[allow(clippy::disallowed_methods)] // the one place that enters a namespace
-        nix::sched::setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)
+        setns_net(self.fd.as_fd())
     }
 }
 
@@ -346,6 +341,13 @@ impl Drop for Home {
             let _ = self.enter();
         }
     }
+}
+
+/// `setns(fd, CLONE_NEWNET)` on the calling thread: the one place that enters a network
+/// namespace (async-signal-safe: [`Netns::enter_before_exec`] calls it between fork and exec).
+fn setns_net(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    #[allow(clippy::disallowed_methods)] // the one place that enters a namespace
+    nix::sched::setns(fd, CloneFlags::CLONE_NEWNET)
 }
 
 /// Maps a sysctl key to its `/proc/sys` path, refusing anything outside `net/`.
