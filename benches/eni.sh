@@ -224,14 +224,9 @@ if [ "$rcu" = 1 ] && rcu_waits "$WORK/windows" "$WORK/rcu/out"; then
   declare -A net
   for op in add del; do
     for which in ours full go floor floorcfg floorbare; do
-      f=$WORK/rcu/out/net-$which.$op
-      [ -f "$f" ] || continue
-      read -r m p a n < <(stats "$f")
+      [ -f "$WORK/rcu/out/net-$which.$op" ] || continue
+      read -r m p a n _ sm none < <(rcu_stats "$WORK/rcu/out" "$which.$op")
       net[$which.$op]=$m
-      cut -d' ' -f1 "$WORK/rcu/out/rcu-$which.$op" > "$WORK/rcu/sleep"
-      read -r sm _ < <(stats "$WORK/rcu/sleep")
-      # every operation here moves the ENI once: one that slept in no barrier was not seen by perf
-      none=$(awk '$2 == 0' "$WORK/rcu/out/rcu-$which.$op" | wc -l)
       printf '  %-26s %9s %9s %9s %9s %9s ms%s\n' "$which ${op^^}" "$m" "$p" "$a" "$n" "$sm" \
         "$([ "$none" = 0 ] || echo "  ($none without a barrier sleep)")"
     done

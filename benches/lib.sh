@@ -178,6 +178,17 @@ rcu_clocks() {
   python3 -c 'import time; print("%.6f %.6f" % (time.clock_gettime(time.CLOCK_REALTIME), time.clock_gettime(time.CLOCK_MONOTONIC)))'
 }
 
+# rcu_stats OUTDIR LABEL: from what rcu_waits wrote for LABEL, "median p95 mean min count sleep
+# unseen" in ms: the operations without their sleep in rcu_barrier() (as `stats`), their number,
+# the median sleep, and how many slept in no barrier at all (each of them moves a link: perf did
+# not see that sleep)
+rcu_stats() {
+  local m p a n c sm
+  read -r m p a n c < <(stats "$1/net-$2" 3 count)
+  read -r sm _ < <(cut -d' ' -f1 "$1/rcu-$2" > "$1/sleep-$2" && stats "$1/sleep-$2")
+  echo "$m $p $a $n $c $sm $(awk '$2 == 0' "$1/rcu-$2" | wc -l)"
+}
+
 # rcu_waits WINDOWS OUTDIR: see above; 1 when nothing was recorded
 rcu_waits() {
   [ -n "${RCU_DIR:-}" ] && [ -s "$RCU_DIR/sched.data" ] || return 1

@@ -30,7 +30,6 @@ HEADER = re.compile(r"^\s*(\d+)\s+([0-9]+\.[0-9]+):\s+sched:(sched_switch|sched_
 FIELDS = re.compile(r"(\w+)=(\S+)")
 
 
-
 def sleeps(perf_data):
     """(start, end) of every sleep whose kernel call chain holds rcu_barrier, monotonic seconds."""
     out = subprocess.run(

@@ -224,11 +224,8 @@ for size in $SIZES; do
   echo "  eni without the sleep in rcu_barrier() (perf sched records; the median sleep last):"
   for v in ours-eni ours-eniname go-eni floor-eni; do
     for op in add del; do
-      read -r m p a n c < <(stats "$WORK/s$size/net/net-$v-$op" 3 count)
+      read -r m p a n c sm none < <(rcu_stats "$WORK/s$size/net" "$v-$op")
       NET[$size-$v-$op]=$m
-      cut -d' ' -f1 "$WORK/s$size/net/rcu-$v-$op" > "$WORK/s$size/sleep"
-      read -r sm _ < <(stats "$WORK/s$size/sleep")
-      none=$(awk '$2 == 0' "$WORK/s$size/net/rcu-$v-$op" | wc -l)
       printf '  %-16s %9s %9s %9s %9s %5s  ms  %9s ms%s\n' "$v-$op" "$m" "$p" "$a" "$n" "$c" "$sm" \
         "$([ "$none" = 0 ] || echo "  ($none without a barrier sleep)")"
     done

@@ -206,6 +206,10 @@ phase() { # PHASE OUT: one driver run inside the host netns, for the first ${NT:
   wait "$DRIVER" || die "driver phase $1 failed"
   DRIVER=
 }
+# round_phase R PHASE OUT: phase, traced in the first round (R = 0)
+round_phase() {
+  if (($1 == 0)); then traced "$2" "$3"; else phase "$2" "$3"; fi
+}
 # traced PHASE OUT: phase, recorded by perf (benches/lib.sh): OUT/rcu/rcu-PHASE gets the time the
 # phase's processes slept in rcu_barrier() ("<µs> <sleeps>"); RCU_OK=0 when that is not available
 RCU_OK=1
@@ -258,7 +262,7 @@ echo "  go:   $GO_DIR/{host-device,static,bridge,host-local,loopback}"
 for ((r = 0; r < ROUNDS; r++)); do
   if ((r % 2 == 0)); then order="ours go"; else order="go ours"; fi
   for who in $order; do
-    if ((r == 0)); then traced "$who-add" "$WORK/r$r/$who-add"; else phase "$who-add" "$WORK/r$r/$who-add"; fi
+    round_phase "$r" "$who-add" "$WORK/r$r/$who-add"
     verify "$WORK/r$r/$who-add"
     sleep 0.2
     phase "$who-del" "$WORK/r$r/$who-del"
@@ -268,10 +272,10 @@ for ((r = 0; r < ROUNDS; r++)); do
     echo "$lost" > "$WORK/r$r/$who-del/lost"
     sleep 0.2
   done
-  if ((r == 0)); then traced move-conc "$WORK/r$r/move-conc"; else phase move-conc "$WORK/r$r/move-conc"; fi
+  round_phase "$r" move-conc "$WORK/r$r/move-conc"
   phase move-back-conc "$WORK/r$r/move-back-conc"
   reset_enis > /dev/null
-  if ((r == 0)); then traced move-serial "$WORK/r$r/move-serial"; else phase move-serial "$WORK/r$r/move-serial"; fi
+  round_phase "$r" move-serial "$WORK/r$r/move-serial"
   phase move-back-serial "$WORK/r$r/move-back-serial"
   reset_enis > /dev/null
   phase true-conc "$WORK/r$r/true-conc"
