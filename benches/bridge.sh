@@ -10,8 +10,8 @@
 #   floor ADD = `ip link add <veth> type veth peer name eth0 netns <ctr>` (one exec + a veth whose
 #         peer is born in the container), floor DEL = `ip link del <veth>`, exec floor = /bin/true
 #
-# N iterations (default 100) of ADD then DEL per config and plugin, interleaved in one loop (the order
-# rotates every iteration), timed with bash's $EPOCHREALTIME. A Go bridge that waits for IPv6 DAD takes
+# N iterations (default 100) of ADD then DEL per config and plugin, interleaved in one loop (each
+# iteration in a shuffled order), timed with bash's $EPOCHREALTIME. A Go bridge that waits for IPv6 DAD takes
 # seconds per dual-stack ADD, so that cycle runs only every ceil(N/GO_DS_N)-th iteration (GO_DS_N, default
 # 50, samples). (Debian's 1.1.1 sets accept_dad=0 in the container and does not wait; its ADD time then
 # comes from its two execs and its host-veth operstate polling, 0 or 50 ms.) Prints median, p95,
@@ -106,9 +106,11 @@ for who in o g; do
     CNI_COMMAND=DEL CNI_NETNS=/run/netns/$ctr "$bin" < "$W/$who-$fam.json" > /dev/null || { echo "$who $fam: DEL failed" >&2; exit 1; }
   done
 done
-for ((i = 0; i < N; i++)); do
-  for ((k = 0; k < 5; k++)); do
-    case $(((i + k) % 5)) in
+# each iteration in a shuffled order (benches/lib.sh orders)
+i=0
+while read -r -a order; do
+  for k in "${order[@]}"; do
+    case $k in
       0) plugin_cycle ours-v4 "$OURS" "$W/o-v4.json" "$TAG-o4" ;;
       1) plugin_cycle go-v4 "$GO/bridge" "$W/g-v4.json" "$TAG-g4" ;;
       2) plugin_cycle ours-ds "$OURS" "$W/o-ds.json" "$TAG-ods" ;;
@@ -116,8 +118,10 @@ for ((i = 0; i < N; i++)); do
       4) floor_cycle ;;
     esac
   done
-done
+  i=$((i + 1))
+done < "$W/order"
 LOOP
+orders "$N" 5 > "$WORK/order"
 
 echo "bench-bridge: N=$N (Go dual-stack: every ${N}/$GO_DS_N), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  ours: $OURS ($(stat -c %s "$OURS") bytes, ipam in-process)"

@@ -5,7 +5,7 @@
 # binary from `cargo xtask release`) against Debian's Go `host-device` (/usr/lib/cni/host-device,
 # selecting the same fake ENI by `hwaddr`, with the `static` IPAM giving it the same address and default
 # route), and the kernel floor measured in the same loop: `ip link set <eni> netns <task>` and back. N
-# iterations (default 40), interleaved (the order rotates every iteration), timed with bash's
+# iterations (default 40), interleaved (each iteration in a shuffled order), timed with bash's
 # $EPOCHREALTIME (no extra forks). Prints median, p95, mean and min in ms per operation, the ratios of the
 # medians and ours minus the floor (goal: ADD and DEL each within 1 ms of the floor). The floor's way back
 # moves the ENI while it is up in the task, once configured as the plugins leave it (the DEL floor) and once
@@ -152,9 +152,10 @@ rm -f "$WORK"/*.add "$WORK"/*.del "$WORK/windows"
 variants=(ours go floorcfg floorbare)
 [ "$FULL" = 1 ] && variants+=(full)
 nv=${#variants[@]}
-for ((i = 0; i < N; i++)); do
-  for ((k = 0; k < nv; k++)); do
-    case ${variants[$(((i + k) % nv))]} in
+# each iteration in a shuffled order (benches/lib.sh orders)
+while read -r -a order; do
+  for k in "${order[@]}"; do
+    case ${variants[$k]} in
       ours) pair ours "$OURS" "$WORK/ours.json" "$GODIR" ;;
       full) pair full "$OURS" "$WORK/full.json" "$GODIR" ;;
       go) pair go "$GO" "$WORK/go.json" "$GODIR" ;;
@@ -164,8 +165,9 @@ for ((i = 0; i < N; i++)); do
     ip link set "$ENI" up # as a freshly attached ENI would be; not timed
     sleep "$SETTLE"
   done
-done
+done < "$WORK/order"
 LOOP
+orders "$N" "$( [ "${OURS_FULL:-0}" = 1 ] && echo 5 || echo 4)" > "$WORK/order"
 
 echo "bench-eni: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "  ours: $OURS ($(stat -c %s "$OURS") bytes)"

@@ -40,6 +40,25 @@ stats() {
           printf "\n" }'
 }
 
+# orders N K: N lines, each the numbers 0..K-1 in a random order (Fisher-Yates), the order in
+# which a timing loop runs its K variants in each of its N iterations. A fixed rotation gives every
+# variant the same predecessor almost every time, so whatever the kernel still does after one
+# variant (an ENI back in the host namespace, a Go plugin's exit) is always charged to the same
+# other variant; shuffled, each pays its share. Seeded (ORDER_SEED, default 1): a run is repeatable.
+orders() {
+  local n=$1 k=$2 i j t x
+  local -a a
+  RANDOM=${ORDER_SEED:-1}
+  for ((x = 0; x < n; x++)); do
+    for ((i = 0; i < k; i++)); do a[i]=$i; done
+    for ((i = k - 1; i > 0; i--)); do
+      j=$((RANDOM % (i + 1)))
+      t=${a[i]} a[i]=${a[j]} a[j]=$t
+    done
+    echo "${a[*]}"
+  done
+}
+
 # remove_bench_state NS...: deletes those of the named network namespaces that exist, and $WORK.
 remove_bench_state() {
   local ns

@@ -19,8 +19,9 @@
 #           of the links without a master, which the kernel filters; the task veths here are
 #           bridge ports, as on an ECS node; it cannot filter by MAC) and with eniName too (one GET)
 #
-# N iterations (default 100; QUICK=1: 8) per size, all variants interleaved in one loop (the order
-# rotates every iteration), timed with bash's $EPOCHREALTIME; medians in ms. An ENI move takes
+# N iterations (default 100; QUICK=1: 8) per size: first the bridge variants interleaved in one loop,
+# then the eni variants in another, each iteration in a shuffled order (benches/lib.sh orders), timed
+# with bash's $EPOCHREALTIME; medians in ms. An ENI move takes
 # 15 to 45 ms here: the median of 30 carried a standard error of about 1.3 ms (bootstrap over the
 # iterations of one run), more than the 1 ms the eni goal allows; at 100 it is about 0.7 ms.
 # With perf installed (RCU_WAITS=0: off), each size's loop is recorded and the eni variants are printed
@@ -28,6 +29,13 @@
 # (benches/eni.sh, benches/lib.sh): FIGURE eni-<op>-<size>-net.
 # Goals (issue 15 §2): bridge ADD above the floor grows by <= 0.5 ms from 0 to the largest size;
 # eni ADD and DEL within 1 ms of the floor at every size.
+# What the bridge growth holds besides our own requests: when the container end comes up, the host
+# end (a port of a bridge with 1,000 others) gets its carrier, and the kernel's linkwatch work
+# recomputes the state of every port of the bridge (br_port_state_selection) and walks the IPv6 FIB
+# (rt6_sync_up), under rtnl, in a kworker: about 1.5 ms at 1,000 ports. The floor leaves the
+# container end down and never causes it; an ADD whose next request meets that work waits for it
+# (strace at 1,000 ports: in 12 of 30 ADDs the container's link-up or route request took about
+# 1.5 ms instead of 0.1 ms; at 0 ports in none). Every bridge plugin has to bring the container end up.
 # Prints a table per size, FIGURE and POINT lines (protocol: benches/lib.sh).
 #
 # Everything runs in namespaces of a simulated host (netns-fixture CLI); `netns-fixture down`
@@ -154,20 +162,29 @@ for v in o g; do
   ip link show "$ENI" > /dev/null 2>&1 || fail "$v eni: $ENI not back after DEL"
   ip link set "$ENI" up
 done
-for ((i = 0; i < N; i++)); do
-  for ((k = 0; k < 7; k++)); do
-    case $(((i + k) % 7)) in
+# the bridge variants first, then the eni variants, each in its own loop (an ENI move leaves the
+# kernel busy for a while: it would land on whichever bridge variant came next), in a shuffled
+# order per iteration (benches/lib.sh orders)
+while read -r -a order; do
+  for k in "${order[@]}"; do
+    case $k in
       0) cycle ours-br "$OURS/bridge" "$C/br-o.json" "$TAG-ob" eth0 ;;
       1) cycle go-br "$GO/bridge" "$C/br-g.json" "$TAG-gb" eth0 ;;
       2) floor_br ;;
-      3) cycle ours-eni "$OURS/eni" "$C/eni-o.json" "$TAG-task" eth0 ;;
-      4) cycle go-eni "$GO/host-device" "$C/eni-g.json" "$TAG-task" eth0 ;;
-      5) floor_eni ;;
-      6) cycle ours-eniname "$OURS/eni" "$C/eni-n.json" "$TAG-task" eth0 ;;
     esac
-    case $(((i + k) % 7)) in 3 | 4 | 5 | 6) ip link set "$ENI" up && sleep "$SETTLE" ;; esac
   done
-done
+done < "$C/order-br"
+while read -r -a order; do
+  for k in "${order[@]}"; do
+    case $k in
+      0) cycle ours-eni "$OURS/eni" "$C/eni-o.json" "$TAG-task" eth0 ;;
+      1) cycle go-eni "$GO/host-device" "$C/eni-g.json" "$TAG-task" eth0 ;;
+      2) floor_eni ;;
+      3) cycle ours-eniname "$OURS/eni" "$C/eni-n.json" "$TAG-task" eth0 ;;
+    esac
+    ip link set "$ENI" up && sleep "$SETTLE"
+  done
+done < "$C/order-eni"
 LOOP
 
 # fill_to COUNT: task veths bp<i> on the bridge (up) with their peers in the fill namespace
@@ -196,6 +213,8 @@ fill_to() {
 echo "bench-scale: N=$N per size, sizes: $SIZES, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "  ours: $OURS_DIR/{bridge,eni}; go: $GO_DIR/{bridge,host-local,host-device,static}"
 VARIANTS="ours-br go-br floor-br ours-eni ours-eniname go-eni floor-eni"
+orders "$N" 3 > "$WORK/order-br"
+orders "$N" 4 > "$WORK/order-eni"
 declare -A MED NET
 for size in $SIZES; do
   fill_to "$size"
