@@ -32,10 +32,12 @@
 # What the bridge growth holds besides our own requests: when the container end comes up, the host
 # end (a port of a bridge with 1,000 others) gets its carrier, and the kernel's linkwatch work
 # recomputes the state of every port of the bridge (br_port_state_selection) and walks the IPv6 FIB
-# (rt6_sync_up), under rtnl, in a kworker: about 1.5 ms at 1,000 ports. The floor leaves the
-# container end down and never causes it; an ADD whose next request meets that work waits for it
-# (strace at 1,000 ports: in 12 of 30 ADDs the container's link-up or route request took about
-# 1.5 ms instead of 0.1 ms; at 0 ports in none). Every bridge plugin has to bring the container end up.
+# (rt6_sync_up), under rtnl: about 1.1-1.5 ms at 1,000 ports. The floor leaves the container end
+# down (a veth peer cannot be brought up in the request that creates it) and never causes it; our ADD
+# meets it in about half of its runs (strace at 1,000 ports: the container's link-up or route request
+# took 1.1-1.5 ms instead of 0.1 ms in 12 and 17 of 30 ADDs; at 0 ports in none), the other half it
+# runs in the kernel's linkwatch worker outside our requests. Every bridge plugin has to bring the
+# container end up.
 # Prints a table per size, FIGURE and POINT lines (protocol: benches/lib.sh).
 #
 # Everything runs in namespaces of a simulated host (netns-fixture CLI); `netns-fixture down`
