@@ -79,8 +79,8 @@ pub trait Plugin {
 /// and their page faults, a tenth of a plugin's start-up. What of that set-up matters to a
 /// plugin is done here: standard streams that are closed are reopened on `/dev/null` (so a
 /// socket never becomes "stdout"), and SIGPIPE is ignored (a runtime that stopped reading gets
-/// a failed write, not a killed plugin). `std::env::args` works as before (glibc hands argv to
-/// the standard library's `.init_array` hook). Stdout is flushed before `main` returns. The
+/// a failed write, not a killed plugin). argv is read from `main`'s arguments (the standard
+/// library's `std::env::args` is filled from them only on glibc, by an `.init_array` hook). Stdout is flushed before `main` returns. The
 /// global allocator is [`ExitOnOom`](crate::ExitOnOom): a failed allocation is a CNI error
 /// (code 11) on stdout, not an abort.
 #[macro_export]
@@ -97,13 +97,13 @@ macro_rules! main {
         /// Called by the C library alone, with the environment block the process started with.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn main(
-            _argc: ::core::ffi::c_int,
-            _argv: *const *const ::core::ffi::c_char,
+            argc: ::core::ffi::c_int,
+            argv: *const *const ::core::ffi::c_char,
             envp: *const *const ::core::ffi::c_char,
         ) -> ::core::ffi::c_int {
-            // SAFETY: the C library passes the environment block the process started with,
-            // before any thread of ours exists.
-            ::core::ffi::c_int::from(unsafe { $crate::run_c_main($plugin, envp) })
+            // SAFETY: the C library passes the arguments and the environment block the
+            // process started with, before any thread of ours exists.
+            ::core::ffi::c_int::from(unsafe { $crate::run_c_main($plugin, argc, argv, envp) })
         }
     };
 }
@@ -112,22 +112,55 @@ macro_rules! main {
 /// them, then the dispatcher over the real process. Returns the exit status.
 ///
 /// # Safety
-/// `envp` is C `main`'s third argument ([`Vars::from_envp`]), and no other thread runs yet.
-pub unsafe fn run_c_main<P: Plugin>(plugin: P, envp: *const *const std::ffi::c_char) -> u8 {
+/// `argc`, `argv` and `envp` are C `main`'s arguments ([`Vars::from_envp`]), and no other
+/// thread runs yet.
+pub unsafe fn run_c_main<P: Plugin>(
+    plugin: P,
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+    envp: *const *const std::ffi::c_char,
+) -> u8 {
     sanitize_std_streams();
     // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     // One malloc arena: the one thread a plugin may start (the writer of a delegated IPAM
-    // plugin's stdin) allocates from the main heap instead of reserving a 64 MiB arena.
+    // plugin's stdin) allocates from the main heap instead of reserving a 64 MiB arena
+    // (glibc; musl's allocator has no arenas).
     // SAFETY: mallopt only sets an allocator parameter; no thread exists yet.
+    #[cfg(target_env = "gnu")]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
     // SAFETY: the caller's contract.
-    let vars = unsafe { Vars::from_envp(envp) };
-    run_process(plugin, vars)
+    let (args, vars) = unsafe { (args_from_argv(argc, argv), Vars::from_envp(envp)) };
+    run_process(plugin, &args, vars)
+}
+
+/// C `main`'s `argc`/`argv` as strings (not UTF-8: replaced lossily, as no CNI argument is).
+///
+/// # Safety
+/// `argv` holds `argc` pointers to NUL-terminated strings (or is null with `argc` 0).
+unsafe fn args_from_argv(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+) -> Vec<String> {
+    let n = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() {
+        return Vec::new();
+    }
+    (0..n)
+        // SAFETY: the caller's contract: `argv[i]` for `i < argc` is a valid C string.
+        .map(|i| unsafe { *argv.add(i) })
+        .take_while(|p| !p.is_null())
+        // SAFETY: as above.
+        .map(|p| {
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 /// Reopens each of fds 0, 1, 2 that is closed on `/dev/null` (one `poll` when all are open).
@@ -156,11 +189,10 @@ fn sanitize_std_streams() {
 /// The process's real environment (`vars`, read by [`run_c_main`], the one place in the suite
 /// that reads it: everything else reads [`Invocation::vars`]), argv and standard streams,
 /// through [`run_with`]; returns the exit status.
-fn run_process<P: Plugin>(plugin: P, vars: Vars) -> u8 {
-    let args: Vec<String> = std::env::args().collect();
+fn run_process<P: Plugin>(plugin: P, args: &[String], vars: Vars) -> u8 {
     let code = run_io(
         &plugin,
-        &args,
+        args,
         vars,
         Io {
             stdin: &mut std::io::stdin().lock(),

@@ -40,7 +40,6 @@ use std::time::Duration;
 
 use boltdb::{Access, Db};
 use nix::errno::Errno;
-use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
 use crate::error::Error;
 use crate::owner::Holder;
@@ -274,8 +273,33 @@ fn free_sibling(path: &Path, suffix: &str) -> Result<PathBuf, Error> {
     })
 }
 
+/// `renameat2(2)`'s flags (the kernel's ABI; the C libraries do not all name them).
+const RENAME_NOREPLACE: libc::c_uint = 1;
+const RENAME_EXCHANGE: libc::c_uint = 2;
+
+/// `renameat2(2)` of two paths relative to the working directory, as the raw system call: glibc
+/// wraps it (and `nix` offers it only there), musl 1.2.3 does not.
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL);
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both paths are NUL-terminated strings that outlive the call; the kernel only
+    // reads them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(Errno::last()) }
+}
+
 fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Error> {
-    renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE)
+    renameat2(from, to, RENAME_NOREPLACE)
         .map_err(|e| Error::io("rename", from.to_path_buf(), e.into()))
 }
 
@@ -420,13 +444,7 @@ impl EcsStore {
             return Err(e);
         }
         let aside = free_sibling(&self.path, IMPORTED_SUFFIX)?;
-        let db = match renameat2(
-            AT_FDCWD,
-            &tmp,
-            AT_FDCWD,
-            &self.path,
-            RenameFlags::RENAME_EXCHANGE,
-        ) {
+        let db = match renameat2(&tmp, &self.path, RENAME_EXCHANGE) {
             Ok(()) => {
                 // `tmp` now names the old directory.
                 rename_noreplace(&tmp, &aside)?;
@@ -438,13 +456,7 @@ impl EcsStore {
                 // No exchange on this file system: move the directory aside, then the file in;
                 // if somebody created a file meanwhile, import into theirs.
                 rename_noreplace(&self.path, &aside)?;
-                match renameat2(
-                    AT_FDCWD,
-                    &tmp,
-                    AT_FDCWD,
-                    &self.path,
-                    RenameFlags::RENAME_NOREPLACE,
-                ) {
+                match renameat2(&tmp, &self.path, RENAME_NOREPLACE) {
                     Ok(()) => {
                         let mut db = s.db;
                         db.set_path(&self.path);
