@@ -6,7 +6,7 @@
 #
 #  1. prerequisites, idempotent: the Debian packages below are installed with apt-get only when missing
 #     (one `apt-get update` first, only if something is missing); rustfmt and clippy are added with rustup
-#     only when `rustup component list --installed` lacks them;
+#     only when `rustup component list --installed` lacks them, the musl target likewise;
 #  2. bash -n on every shell script of the repository, and `cargo xtask shellcheck`
 #     (shellcheck -S warning on every tracked shell script);
 #  3. cargo fmt --all -- --check
@@ -56,6 +56,9 @@ PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping
   podman runc catatonit busybox-static
   containerd protobuf-compiler python3-grpcio python3-protobuf)
 COMPONENTS=(rustfmt clippy)
+# Rust targets: the release build (`cargo xtask release`, `dist --check`, the system tests) is static
+# musl (xtask/src/release.rs).
+TARGETS=(x86_64-unknown-linux-musl)
 
 MODE=run
 case ${1:-} in
@@ -110,6 +113,7 @@ for p in "${PACKAGES[@]}"; do pkg_installed "$p" || missing_pkgs+=("$p"); done
 command -v cc > /dev/null || missing_pkgs+=(gcc)
 
 missing_comps=()
+missing_targets=()
 if command -v rustup > /dev/null; then
   # (before the pinned toolchain is linked, ask its twin, stable)
   comp_tc=()
@@ -119,10 +123,17 @@ if command -v rustup > /dev/null; then
   for c in "${COMPONENTS[@]}"; do
     grep -q "^$c\(-\|$\)" <<< "$installed_comps" || missing_comps+=("$c")
   done
+  installed_targets=$(rustup target list --installed "${comp_tc[@]}" 2> /dev/null) ||
+    fail "'rustup target list --installed' failed"
+  for t in "${TARGETS[@]}"; do
+    grep -qx "$t" <<< "$installed_targets" || missing_targets+=("$t")
+  done
 else
   # No rustup: the toolchain must already carry the tools.
   cargo fmt --version > /dev/null 2>&1 || fail "cargo fmt unavailable and no rustup to add rustfmt"
   cargo clippy --version > /dev/null 2>&1 || fail "cargo clippy unavailable and no rustup to add clippy"
+  [ -d "$(rustc --print sysroot)/lib/rustlib/${TARGETS[0]}" ] ||
+    fail "the Rust target ${TARGETS[0]} is missing and there is no rustup to add it"
 fi
 
 install_prerequisites() {
@@ -139,6 +150,9 @@ install_prerequisites() {
   if [ ${#missing_comps[@]} -gt 0 ]; then
     rustup component add "${missing_comps[@]}" || fail "rustup component add ${missing_comps[*]} failed"
   fi
+  if [ ${#missing_targets[@]} -gt 0 ]; then
+    rustup target add "${missing_targets[@]}" || fail "rustup target add ${missing_targets[*]} failed"
+  fi
   [ -x /usr/bin/linux.uml ] || fail "/usr/bin/linux.uml still missing after installing user-mode-linux"
   [ -x /usr/lib/cni/loopback ] || fail "/usr/lib/cni/loopback still missing after installing containernetworking-plugins"
 }
@@ -152,6 +166,7 @@ if [ "$MODE" = dry ]; then
   echo "run-all (dry run) in $ROOT"
   echo "  missing Debian packages: ${missing_pkgs[*]:-none} (of: ${PACKAGES[*]})"
   echo "  missing rustup components: ${missing_comps[*]:-none} (of: ${COMPONENTS[*]})"
+  echo "  missing Rust targets: ${missing_targets[*]:-none} (of: ${TARGETS[*]})"
   echo "  pinned toolchain $PIN: ${PIN_LINK[1]:+to be linked to ${PIN_LINK[0]}}${PIN_LINK[1]:-present (or rustup installs it)}"
   echo "  steps: bash -n on $(list_scripts | wc -l) shell scripts"
   echo "         cargo xtask shellcheck"

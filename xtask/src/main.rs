@@ -26,7 +26,7 @@ Build:
       branch-eni; arguments replace that selection, e.g. `-p eni`); checks that every plugin
       binary is static; prints the directory holding them on the last line of stdout
   symbol-order
-      regenerate packaging/symbol-order/<plugin>.txt (the link order `release` uses: the
+      regenerate packaging/symbol-order/<musl or gnu>/<plugin>.txt (the link order `release` uses: the
       functions an invocation runs, together): builds the plugins unstripped, runs their verbs
       under valgrind's callgrind in a simulated host (scripts/symbol-order.sh), then rebuilds
       them for release
