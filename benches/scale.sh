@@ -167,26 +167,31 @@ done
 # the bridge variants first, then the eni variants, each in its own loop (an ENI move leaves the
 # kernel busy for a while: it would land on whichever bridge variant came next), in a shuffled
 # order per iteration (benches/lib.sh orders)
-while read -r -a order; do
-  for k in "${order[@]}"; do
-    case $k in
-      0) cycle ours-br "$OURS/bridge" "$C/br-o.json" "$TAG-ob" eth0 ;;
-      1) cycle go-br "$GO/bridge" "$C/br-g.json" "$TAG-gb" eth0 ;;
-      2) floor_br ;;
-    esac
-  done
-done < "$C/order-br"
-while read -r -a order; do
-  for k in "${order[@]}"; do
-    case $k in
-      0) cycle ours-eni "$OURS/eni" "$C/eni-o.json" "$TAG-task" eth0 ;;
-      1) cycle go-eni "$GO/host-device" "$C/eni-g.json" "$TAG-task" eth0 ;;
-      2) floor_eni ;;
-      3) cycle ours-eniname "$OURS/eni" "$C/eni-n.json" "$TAG-task" eth0 ;;
-    esac
-    ip link set "$ENI" up && sleep "$SETTLE"
-  done
-done < "$C/order-eni"
+# in_order FILE FN: FN K for every K of every line of FILE, in that order
+in_order() {
+  local order k
+  while read -r -a order; do
+    for k in "${order[@]}"; do "$2" "$k"; done
+  done < "$1"
+}
+bridge_variant() {
+  case $1 in
+    0) cycle ours-br "$OURS/bridge" "$C/br-o.json" "$TAG-ob" eth0 ;;
+    1) cycle go-br "$GO/bridge" "$C/br-g.json" "$TAG-gb" eth0 ;;
+    2) floor_br ;;
+  esac
+}
+eni_variant() {
+  case $1 in
+    0) cycle ours-eni "$OURS/eni" "$C/eni-o.json" "$TAG-task" eth0 ;;
+    1) cycle go-eni "$GO/host-device" "$C/eni-g.json" "$TAG-task" eth0 ;;
+    2) floor_eni ;;
+    3) cycle ours-eniname "$OURS/eni" "$C/eni-n.json" "$TAG-task" eth0 ;;
+  esac
+  ip link set "$ENI" up && sleep "$SETTLE"
+}
+in_order "$C/order-br" bridge_variant
+in_order "$C/order-eni" eni_variant
 LOOP
 
 # fill_to COUNT: task veths bp<i> on the bridge (up) with their peers in the fill namespace
