@@ -57,7 +57,7 @@ PACKAGES=(user-mode-linux kmod containernetworking-plugins iproute2 iputils-ping
   containerd protobuf-compiler python3-grpcio python3-protobuf)
 COMPONENTS=(rustfmt clippy)
 # Rust targets: the release build (`cargo xtask release`, `dist --check`, the system tests) is static
-# musl (xtask/src/release.rs).
+# musl (xtask/src/release.rs); where the target cannot be added it falls back to static glibc.
 TARGETS=(x86_64-unknown-linux-musl)
 
 MODE=run
@@ -133,7 +133,7 @@ else
   cargo fmt --version > /dev/null 2>&1 || fail "cargo fmt unavailable and no rustup to add rustfmt"
   cargo clippy --version > /dev/null 2>&1 || fail "cargo clippy unavailable and no rustup to add clippy"
   [ -d "$(rustc --print sysroot)/lib/rustlib/${TARGETS[0]}" ] ||
-    fail "the Rust target ${TARGETS[0]} is missing and there is no rustup to add it"
+    echo "run-all: WARNING: no Rust target ${TARGETS[0]} and no rustup to add it: the release build falls back to glibc" >&2
 fi
 
 install_prerequisites() {
@@ -151,7 +151,9 @@ install_prerequisites() {
     rustup component add "${missing_comps[@]}" || fail "rustup component add ${missing_comps[*]} failed"
   fi
   if [ ${#missing_targets[@]} -gt 0 ]; then
-    rustup target add "${missing_targets[@]}" || fail "rustup target add ${missing_targets[*]} failed"
+    # not fatal: without it `cargo xtask release` builds static glibc binaries (and says so)
+    rustup target add "${missing_targets[@]}" ||
+      echo "run-all: WARNING: rustup target add ${missing_targets[*]} failed: the release build falls back to glibc" >&2
   fi
   [ -x /usr/bin/linux.uml ] || fail "/usr/bin/linux.uml still missing after installing user-mode-linux"
   [ -x /usr/lib/cni/loopback ] || fail "/usr/lib/cni/loopback still missing after installing containernetworking-plugins"
