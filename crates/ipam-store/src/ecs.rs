@@ -273,10 +273,6 @@ fn free_sibling(path: &Path, suffix: &str) -> Result<PathBuf, Error> {
     })
 }
 
-/// `renameat2(2)`'s flags (the kernel's ABI; the C libraries do not all name them).
-const RENAME_NOREPLACE: libc::c_uint = 1;
-const RENAME_EXCHANGE: libc::c_uint = 2;
-
 /// `renameat2(2)` of two paths relative to the working directory, as the raw system call: glibc
 /// wraps it (and `nix` offers it only there), musl 1.2.3 does not.
 fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> Result<(), Errno> {
@@ -299,7 +295,7 @@ fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> Result<(), Errno> {
 }
 
 fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Error> {
-    renameat2(from, to, RENAME_NOREPLACE)
+    renameat2(from, to, libc::RENAME_NOREPLACE)
         .map_err(|e| Error::io("rename", from.to_path_buf(), e.into()))
 }
 
@@ -444,7 +440,7 @@ impl EcsStore {
             return Err(e);
         }
         let aside = free_sibling(&self.path, IMPORTED_SUFFIX)?;
-        let db = match renameat2(&tmp, &self.path, RENAME_EXCHANGE) {
+        let db = match renameat2(&tmp, &self.path, libc::RENAME_EXCHANGE) {
             Ok(()) => {
                 // `tmp` now names the old directory.
                 rename_noreplace(&tmp, &aside)?;
@@ -456,7 +452,7 @@ impl EcsStore {
                 // No exchange on this file system: move the directory aside, then the file in;
                 // if somebody created a file meanwhile, import into theirs.
                 rename_noreplace(&self.path, &aside)?;
-                match renameat2(&tmp, &self.path, RENAME_NOREPLACE) {
+                match renameat2(&tmp, &self.path, libc::RENAME_NOREPLACE) {
                     Ok(()) => {
                         let mut db = s.db;
                         db.set_path(&self.path);
