@@ -26,18 +26,22 @@ struct Target {
     libc: &'static str,
     /// cargo's rustflags variable for it
     rustflags_var: &'static str,
+    /// whether `cc` links it with the system's `ld` unless told otherwise ([`Toolchain::lld_flags`])
+    system_ld: bool,
 }
 
 const MUSL: Target = Target {
     triple: "x86_64-unknown-linux-musl",
     libc: "musl",
     rustflags_var: "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
+    system_ld: true,
 };
 
 const GNU: Target = Target {
     triple: "x86_64-unknown-linux-gnu",
     libc: "gnu",
     rustflags_var: "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+    system_ld: false,
 };
 
 /// What the toolchain in use says of itself: its sysroot and host triple.
@@ -156,6 +160,18 @@ pub fn selection(args: &[String]) -> Res<Vec<String>> {
 /// release version (`TASK_CNI_VERSION`, `SOURCE_DATE_EPOCH`: see `dist`, so `release` and `dist`
 /// share one build); returns the directory holding the binaries.
 pub fn build_static(selection: &[String], extra: &[&str], git: &GitState) -> Res<PathBuf> {
+    let toolchain = Toolchain::probe()?;
+    build_for(&toolchain, toolchain.target(), selection, extra, git)
+}
+
+/// [`build_static`] for `target`.
+fn build_for(
+    toolchain: &Toolchain,
+    target: &Target,
+    selection: &[String],
+    extra: &[&str],
+    git: &GitState,
+) -> Res<PathBuf> {
     if std::env::consts::ARCH != "x86_64" {
         return fail("only x86_64 hosts are supported");
     }
@@ -164,8 +180,6 @@ pub fn build_static(selection: &[String], extra: &[&str], git: &GitState) -> Res
             "CARGO_ENCODED_RUSTFLAGS is set; it would override the static-linking flag: unset it",
         );
     }
-    let toolchain = Toolchain::probe()?;
-    let target = toolchain.target();
     let var = target.rustflags_var;
     let mut flags = String::new();
     if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
@@ -181,7 +195,7 @@ pub fn build_static(selection: &[String], extra: &[&str], git: &GitState) -> Res
     // non-PIE: a static-pie relocates itself at start-up, reading all of `.rela.dyn` and
     // dirtying `.data.rel.ro` and the GOT; linked at a fixed address there is nothing to do
     flags.push_str("-C target-feature=+crt-static -C relocation-model=static");
-    if std::ptr::eq(target, &MUSL) {
+    if target.system_ld {
         flags.push(' ');
         flags.push_str(&toolchain.lld_flags()?);
     }
@@ -211,15 +225,16 @@ pub fn symbol_order(args: &[String]) -> Res<()> {
     let names: Vec<String> = ORDERED.iter().map(|s| s.to_string()).collect();
     let sel = selection(&names)?;
     let git = crate::dist::git_state();
-    let target = Toolchain::probe()?.target();
-    let out = build_static(&sel, &["-Cstrip=none"], &git)?;
+    let toolchain = Toolchain::probe()?;
+    let target = toolchain.target();
+    let out = build_for(&toolchain, target, &sel, &["-Cstrip=none"], &git)?;
     let dir = order_dir(target);
     let mut cmd = Command::new("bash");
     cmd.arg(root().join("scripts").join("symbol-order.sh"))
         .arg(&out)
         .arg(&dir);
     util::status(&mut cmd, "scripts/symbol-order.sh")?;
-    let out = build_static(&sel, &[], &git)?;
+    let out = build_for(&toolchain, target, &sel, &[], &git)?;
     eprintln!(
         "symbol-order: wrote {}; release build in {}",
         dir.display(),
