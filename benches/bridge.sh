@@ -74,6 +74,8 @@ for who in o g; do for fam in v4 ds; do conf "$who" "$fam" > "$WORK/$who-$fam.js
 cat > "$WORK/loop.sh" << 'LOOP'
 set -u
 N=$1 GO_DS_N=$2 OURS=$3 GO=$4 W=$5 TAG=$6
+# shellcheck source=benches/lib.sh
+source "$7" # orders
 export CNI_IFNAME=eth0 CNI_PATH=$GO CNI_CONTAINERID=brbench-$$
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 every=$(((N + GO_DS_N - 1) / GO_DS_N))
@@ -119,15 +121,14 @@ while read -r -a order; do
     esac
   done
   i=$((i + 1))
-done < "$W/order"
+done < <(orders "$N" 5)
 LOOP
-orders "$N" 5 > "$WORK/order"
 
 echo "bench-bridge: N=$N (Go dual-stack: every ${N}/$GO_DS_N), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  ours: $OURS ($(stat -c %s "$OURS") bytes, ipam in-process)"
 echo "  go:   $GO_DIR/bridge + $GO_DIR/host-local"
 start=$EPOCHREALTIME
-ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$GO_DS_N" "$OURS" "$GO_DIR" "$WORK" "$TAG"
+ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$GO_DS_N" "$OURS" "$GO_DIR" "$WORK" "$TAG" "$ROOT/benches/lib.sh"
 end=$EPOCHREALTIME
 echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"
 

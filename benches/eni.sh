@@ -94,6 +94,8 @@ EOF
 cat > "$WORK/loop.sh" << 'LOOP'
 set -u
 N=$1 OURS=$2 GO=$3 GODIR=$4 WORK=$5 TASK=$6 ENI=$7 FULL=$8 SETTLE=$9
+# shellcheck source=benches/lib.sh
+source "${10}" # orders
 export CNI_IFNAME=eth0 CNI_CONTAINERID=enibench-$$ CNI_NETNS=/run/netns/$TASK
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 fail() { echo "bench-eni: $*" >&2; exit 1; }
@@ -151,7 +153,6 @@ done
 rm -f "$WORK"/*.add "$WORK"/*.del "$WORK/windows"
 variants=(ours go floorcfg floorbare)
 [ "$FULL" = 1 ] && variants+=(full)
-nv=${#variants[@]}
 # each iteration in a shuffled order (benches/lib.sh orders)
 while read -r -a order; do
   for k in "${order[@]}"; do
@@ -165,9 +166,8 @@ while read -r -a order; do
     ip link set "$ENI" up # as a freshly attached ENI would be; not timed
     sleep "$SETTLE"
   done
-done < "$WORK/order"
+done < <(orders "$N" "${#variants[@]}")
 LOOP
-orders "$N" "$( [ "${OURS_FULL:-0}" = 1 ] && echo 5 || echo 4)" > "$WORK/order"
 
 echo "bench-eni: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "  ours: $OURS ($(stat -c %s "$OURS") bytes)"
@@ -182,7 +182,7 @@ mkdir -p "$WORK/rcu"
 rcu=0
 rcu_trace_start "$WORK/rcu" && rcu=1 && echo "  recording sleeps in rcu_barrier() with perf (RCU_WAITS=0: off)"
 start=$EPOCHREALTIME
-"${runner[@]}" ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$GODIR" "$WORK" "$TASK" "$ENI" "${OURS_FULL:-0}" "$SETTLE"
+"${runner[@]}" ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS" "$GO" "$GODIR" "$WORK" "$TASK" "$ENI" "${OURS_FULL:-0}" "$SETTLE" "$ROOT/benches/lib.sh"
 end=$EPOCHREALTIME
 rcu_trace_stop
 echo "  wall time: $(((${end/./} - ${start/./}) / 1000)) ms"

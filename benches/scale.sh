@@ -116,6 +116,8 @@ EOF
 cat > "$WORK/loop.sh" << 'LOOP'
 set -u
 N=$1 OURS=$2 GO=$3 W=$4 TAG=$5 ENI=$6 BR=$7 SETTLE=$8 C=$9
+# shellcheck source=benches/lib.sh
+source "${10}" # orders
 export CNI_CONTAINERID=scbench-$$ CNI_PATH=$GO
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 fail() { echo "bench-scale: $*" >&2; exit 1; }
@@ -167,12 +169,12 @@ done
 # the bridge variants first, then the eni variants, each in its own loop (an ENI move leaves the
 # kernel busy for a while: it would land on whichever bridge variant came next), in a shuffled
 # order per iteration (benches/lib.sh orders)
-# in_order FILE FN: FN K for every K of every line of FILE, in that order
+# in_order K FN: FN 0..K-1 in a shuffled order, N times
 in_order() {
   local order k
   while read -r -a order; do
     for k in "${order[@]}"; do "$2" "$k"; done
-  done < "$1"
+  done < <(orders "$N" "$1")
 }
 bridge_variant() {
   case $1 in
@@ -190,8 +192,8 @@ eni_variant() {
   esac
   ip link set "$ENI" up && sleep "$SETTLE"
 }
-in_order "$C/order-br" bridge_variant
-in_order "$C/order-eni" eni_variant
+in_order 3 bridge_variant
+in_order 4 eni_variant
 LOOP
 
 # fill_to COUNT: task veths bp<i> on the bridge (up) with their peers in the fill namespace
@@ -220,8 +222,6 @@ fill_to() {
 echo "bench-scale: N=$N per size, sizes: $SIZES, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "  ours: $OURS_DIR/{bridge,eni}; go: $GO_DIR/{bridge,host-local,host-device,static}"
 VARIANTS="ours-br go-br floor-br ours-eni ours-eniname go-eni floor-eni"
-orders "$N" 3 > "$WORK/order-br"
-orders "$N" 4 > "$WORK/order-eni"
 declare -A MED NET
 for size in $SIZES; do
   fill_to "$size"
@@ -230,7 +230,7 @@ for size in $SIZES; do
   mkdir -p "$WORK/s$size/rcu"
   rcu=0
   rcu_trace_start "$WORK/s$size/rcu" && rcu=1
-  ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS_DIR" "$GO_DIR" "$WORK/s$size" "$TAG" "$ENI" "$BR" "$SETTLE" "$WORK" ||
+  ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS_DIR" "$GO_DIR" "$WORK/s$size" "$TAG" "$ENI" "$BR" "$SETTLE" "$WORK" "$ROOT/benches/lib.sh" ||
     die "the loop at size $size failed"
   rcu_trace_stop
   # each eni operation without its sleep in rcu_barrier() (benches/lib.sh): $WORK/s$size/net/net-<variant>-<op>
