@@ -49,6 +49,16 @@ pub fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// The longest wait [`assert_no_operation_starved`] allows (a test that sets a lock bound
+/// from it needs it first).
+pub fn starvation_limit(
+    single: std::time::Duration,
+    ops: u32,
+    floor: std::time::Duration,
+) -> std::time::Duration {
+    floor.max(single * ops * 2)
+}
+
 /// The time claim of a load test, relative to this run rather than to a fixed clock: under
 /// load, no operation took longer than all `ops` operations of the test would take one after
 /// another at `single`, the uncontended duration of one operation measured in the same run
@@ -62,7 +72,7 @@ pub fn assert_no_operation_starved(
     floor: std::time::Duration,
     what: &str,
 ) {
-    let limit = floor.max(single * ops * 2);
+    let limit = starvation_limit(single, ops, floor);
     assert!(
         slowest < limit,
         "{what}: an operation took {slowest:?}, more than {limit:?} (one uncontended \

@@ -28,13 +28,13 @@ fn hundred_parallel_add_del_cycles_never_duplicate_or_lose_a_lease() {
             .collect(),
     );
     // What an operation may wait: under 100 processes on 2 CPUs an operation costs about twice
-    // an uncontended one, so the whole run one operation at a time takes up to 500 x 2 x
-    // `single`; the starvation check below allows twice that (or 5 s, the default lock bound).
-    // The plugins' lock bound is twice that again, so that an operation that waits too long
-    // fails that check, which says how long it waited, and never answers "try again" first
+    // an uncontended one (`contended`), so the whole run one operation at a time takes up to
+    // 500 x `contended`; the starvation check below allows twice that (or 5 s, the default lock
+    // bound). The plugins' lock bound is twice that again, so that an operation that waits too
+    // long fails that check, which says how long it waited, and never answers "try again" first
     // (at the default 5 s it did, on a loaded machine, with the run well within its time).
-    let allowed = Duration::from_secs(5).max(single * 500 * 4);
-    let bound = allowed * 2;
+    let (contended, floor) = (single * 2, Duration::from_secs(5));
+    let bound = starvation_limit(contended, 500, floor) * 2;
     let bound_ms = u64::try_from(bound.as_millis()).unwrap();
     let conf = host_local(
         "1.0.0",
@@ -97,7 +97,7 @@ fn hundred_parallel_add_del_cycles_never_duplicate_or_lose_a_lease() {
     assert!(l.temps.is_empty(), "{l:?}");
     // every operation succeeded (none waited past the lock bound: that is "try again"), and
     // none was starved: slower than twice the whole test run one contended operation at a time
-    assert_no_operation_starved(slowest, single * 2, 500, allowed, "100 parallel cycles");
+    assert_no_operation_starved(slowest, contended, 500, floor, "100 parallel cycles");
     eprintln!(
         "100 parallel cycles (500 operations): slowest operation {slowest:?}, one uncontended \
          operation {single:?}"
