@@ -163,8 +163,8 @@ goal_ge() { awk -v v="${1:--}" -v l="$2" 'BEGIN { if (v == "-") print "-"; else 
 # rcu_trace_start DIR: starts `perf record` (system-wide, into DIR) in the background; RCU_PERF is
 # its PID, which rcu_trace_stop (and bench_cleanup) stop.
 rcu_trace_start() {
+  rcu_trace_stop # a recording still running (a caller that skipped the stop) ends first
   RCU_DIR=$1
-  RCU_PERF=
   if [ "${RCU_WAITS:-1}" != 1 ] || ! command -v perf > /dev/null || ! command -v python3 > /dev/null; then
     RCU_DIR=
     return 1
