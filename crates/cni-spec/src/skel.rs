@@ -80,9 +80,10 @@ pub trait Plugin {
 /// plugin is done here: standard streams that are closed are reopened on `/dev/null` (so a
 /// socket never becomes "stdout"), and SIGPIPE is ignored (a runtime that stopped reading gets
 /// a failed write, not a killed plugin). argv is read from `main`'s arguments (the standard
-/// library's `std::env::args` is filled from them only on glibc, by an `.init_array` hook). Stdout is flushed before `main` returns. The
-/// global allocator is [`ExitOnOom`](crate::ExitOnOom): a failed allocation is a CNI error
-/// (code 11) on stdout, not an abort.
+/// library's `std::env::args` is filled from them only on glibc, by an `.init_array` hook).
+/// Stdout is flushed before `main` returns. The global allocator is
+/// [`ExitOnOom`](crate::ExitOnOom): a failed allocation is a CNI error (code 11) on stdout, not
+/// an abort.
 #[macro_export]
 macro_rules! main {
     ($plugin:expr) => {
