@@ -8,7 +8,7 @@
 //!    later step fails, undone newest first ([`cni_spec::Rollback`]).
 //! 4. IPAM ADD, and its result turned into a [`Plan`].
 //! 5. ECS: the container end's stable MAC ([`ecs::set_stable_mac`]).
-//! 6. The host end: enslaved, port flags, VLANs, up (`Add::attach_host_end`).
+//! 6. The host end: IPv6 off, enslaved, port flags, VLANs, up (`Add::attach_host_end`).
 //! 7. `isGateway`: the gateways on the bridge (or `<bridge>.<vlan>`), forwarding on
 //!    (`Add::ensure_gateways`).
 //! 8. ECS: no IPv6 link-local address ([`ecs::no_link_local`]).
@@ -150,10 +150,12 @@ impl Add<'_> {
         plan(cfg, cfg.ipam.type_name(), &r).step("ADD: IPAM result")
     }
 
-    /// The host end: enslaved to the bridge, port flags and VLANs if asked, up.
+    /// The host end: IPv6 off, enslaved to the bridge, port flags and VLANs if asked, up.
     fn attach_host_end(&mut self, port: &Link) -> Result<(), BridgeError> {
         let cfg = self.cfg;
         let attach = || format!("ADD: attach {} to bridge {}", port.name, cfg.bridge);
+        host::port_without_ipv6(&port.name)
+            .step_with(|| format!("ADD: turn IPv6 off on bridge port {}", port.name))?;
         self.host
             .set_master(port.index, self.bridge.index)
             .step_with(attach)?;

@@ -76,6 +76,12 @@ impl Error {
         self.errno() == Some(libc::ENOENT)
     }
 
+    /// The file cannot be written here: a read-only mount (EROFS, e.g. `/proc/sys` in a
+    /// container) or no permission (EACCES, EPERM).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.errno(), Some(libc::EROFS | libc::EACCES | libc::EPERM))
+    }
+
     pub(crate) fn io(op: impl Into<String>, source: impl Into<io::Error>) -> Error {
         Error::Io {
             op: op.into(),

@@ -238,11 +238,57 @@ fn dual_stack_default_gateway() {
         vec!["10.20.0.1/16", "fd20::1/64"]
     );
     assert!(ping(&ctr, "10.20.0.1") && ping(&ctr, "fd20::1"));
+    // the port passes the task's IPv6 on (the ping above) but has no IPv6 of its own: no
+    // link-local address the task could reach the host by
+    assert_eq!(
+        w.host()
+            .sysctl_get(&format!("net/ipv6/conf/{veth}/disable_ipv6")),
+        "1"
+    );
+    assert_eq!(all_addrs(w.host(), &veth), Vec::<String>::new());
     let prev = with_prev_result(&conf, &res);
     let out = w.run("CHECK", "cds", Some(&ctr), "eth0", &prev);
     assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:?}");
     w.del("cds", Some(&ctr), "eth0", &prev);
     assert!(ctr.link("eth0").is_none() && w.leases().is_empty());
+}
+
+/// A `/proc/sys` the plugin cannot write (a runtime that mounts it read-only): ADD still
+/// succeeds and the port keeps its IPv6, which could not be turned off.
+#[test]
+fn read_only_proc_sys_leaves_the_port_ipv6_on() {
+    let w = World::new("bro");
+    let ctr = TestNs::new("broc");
+    let conf = w.conf("1.0.0", &["10.41.0.0/24"], json!({}));
+    let wrapper = w.data.path().join("bridge-ro-proc-sys");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec unshare --mount --propagation private sh -c \
+             'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec \"$0\"' {}\n",
+            bin("bridge").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let env = cni_env("ADD", "cro", &ctr.path().display().to_string(), "eth0");
+    let out = call(&wrapper, Some(w.host()), &env, &conf);
+    assert_eq!(out.status, 0, "ADD failed: {out:?}");
+    let res = out.json();
+    assert_eq!(address_of(&res, 0), "10.41.0.2/24");
+    let veth = host_veth_of(&res);
+    assert_eq!(
+        w.host()
+            .sysctl_get(&format!("net/ipv6/conf/{veth}/disable_ipv6")),
+        "0"
+    );
+    assert_eq!(addrs(&ctr, "eth0"), vec!["10.41.0.2/24"]);
+    w.del("cro", Some(&ctr), "eth0", &conf);
+    assert!(ctr.link("eth0").is_none() && w.host_veths().is_empty() && w.leases().is_empty());
 }
 
 /// CHECK (where the version has it) and DEL of an attachment made by `add`, both clean.
