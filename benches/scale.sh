@@ -5,8 +5,12 @@
 # ADD/DEL, each against the kernel floor measured in the same loop and Debian's Go plugin (bridge +
 # host-local; host-device + static), at node sizes SIZES (default "0 250 500 1000"): that many task
 # veths already enslaved to the bridge in the host namespace (up, their peers up in a "containers"
-# namespace: carrier, IPv6 link-local addresses and routes, as on a node), so the same number of other links sit beside the fake ENI. The node is filled step by
-# step (ip -batch) between the sizes; nothing is removed until the end.
+# namespace, so the ports have their carrier), so the same number of other links sit beside the
+# fake ENI. The ports are born with IPv6 off, as our bridge plugin leaves its ports (a node filled
+# by our plugin). The node is filled step by step (ip -batch) between the sizes; nothing is
+# removed until the end. Then the bridge variants run once more at the largest size with IPv6 on
+# every filled port (link-local addresses and their routes: a node filled by the reference plugin,
+# or by ours before it turned IPv6 off): FIGURE bridge-add-growth-v6ports.
 #
 #   bridge  IPv4, isDefaultGateway, in-process host-local IPAM (ours), on the full bridge
 #           floor ADD = `ip link add <veth> master <bridge> up type veth peer name eth0 netns <ctr>`
@@ -29,15 +33,14 @@
 # (benches/eni.sh, benches/lib.sh): FIGURE eni-<op>-<size>-net.
 # Goals (issue 15 §2): bridge ADD above the floor grows by <= 0.5 ms from 0 to the largest size;
 # eni ADD and DEL within 1 ms of the floor at every size.
-# What the bridge growth holds besides our own requests: when the container end comes up, the host
-# end (a port of a bridge with 1,000 others) gets its carrier, and the kernel's linkwatch work
-# recomputes the state of every port of the bridge (br_port_state_selection) and walks the IPv6 FIB
-# (rt6_sync_up), under rtnl: about 1.1-1.5 ms at 1,000 ports. The floor leaves the container end
-# down (a veth peer cannot be brought up in the request that creates it) and never causes it; our ADD
-# meets it in about half of its runs (strace at 1,000 ports: the container's link-up or route request
-# took 1.1-1.5 ms instead of 0.1 ms in 12 and 17 of 30 ADDs; at 0 ports in none), the other half it
-# runs in the kernel's linkwatch worker outside our requests. Every bridge plugin has to bring the
-# container end up.
+# What made the bridge growth: when the container end comes up, the host end gets its carrier,
+# and the kernel, if the port has IPv6, brings its IPv6 routes up with a walk of the host's whole
+# IPv6 routing table (rt6_sync_up) under rtnl, in its linkwatch worker: about 1.1-1.5 ms when
+# 1,000 other ports have link-local addresses and routes, landing in our ADD's next rtnl request
+# about half of the time (strace: the container's link-up or route request took 1.1-1.5 ms instead
+# of 0.1 ms in 12 and 17 of 30 ADDs). The floor leaves the container end down (a veth peer cannot be
+# brought up in the request that creates it) and never causes it. Our ADD turns IPv6 off on its
+# port before it is up (one walk, in our request), so its ports add nothing to the table.
 # Prints a table per size, FIGURE and POINT lines (protocol: benches/lib.sh).
 #
 # Everything runs in namespaces of a simulated host (netns-fixture CLI); `netns-fixture down`
@@ -115,7 +118,7 @@ EOF
 # The loop, run by a bash inside the "host" netns; samples go to $W/t-<variant>-<add|del>.
 cat > "$WORK/loop.sh" << 'LOOP'
 set -u
-N=$1 OURS=$2 GO=$3 W=$4 TAG=$5 ENI=$6 BR=$7 SETTLE=$8 C=$9
+N=$1 OURS=$2 GO=$3 W=$4 TAG=$5 ENI=$6 BR=$7 SETTLE=$8 C=$9 WHAT=${11:-all}
 # shellcheck source=benches/lib.sh
 source "${10}" # orders
 export CNI_CONTAINERID=scbench-$$ CNI_PATH=$GO
@@ -193,7 +196,7 @@ eni_variant() {
   ip link set "$ENI" up && sleep "$SETTLE"
 }
 in_order 3 bridge_variant
-in_order 4 eni_variant
+[ "$WHAT" = bridge ] || in_order 4 eni_variant
 LOOP
 
 # fill_to COUNT: task veths bp<i> on the bridge (up) with their peers in the fill namespace
@@ -201,28 +204,56 @@ have=0
 fill_to() {
   local want=$1 i
   ((want > have)) || return 0
+  # born with IPv6 off, as our bridge plugin leaves its ports (the namespace's default, for the
+  # batch only)
+  ip netns exec "$HOSTNS" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
   for ((i = have; i < want; i++)); do
     echo "link add bp$i master $BR up type veth peer name bc$i netns $TAG-fill"
   done | ip -n "$HOSTNS" -batch - || die "filling the bridge to $want ports failed"
+  ip netns exec "$HOSTNS" sysctl -qw net.ipv6.conf.default.disable_ipv6=0
   # the task ends up too, so the host ends have a carrier (and IPv6 link-local routes) as on a node
   for ((i = have; i < want; i++)); do
     echo "link set bc$i up"
   done | ip -n "$TAG-fill" -batch - || die "bringing the task ends up failed"
   have=$want
-  # a node filled long ago: wait until the kernel has finished configuring the new links (IPv6
-  # DAD and its rtnl-holding work on every host end), or the first samples measure that instead
-  local t
+  settle_ports
+}
+# a node filled long ago: wait until the kernel has finished configuring the ports (IPv6 DAD and
+# its rtnl-holding work on every host end that has IPv6) and the bridge is quiet (the new task
+# ends' multicast listener reports, flooded to every port, a million deliveries at 1,000 ports,
+# keep both CPUs busy for seconds), or the first samples measure that instead
+settle_ports() {
+  local t now last='' same=0
   for ((t = 0; t < 240; t++)); do
     [ -z "$(ip -n "$HOSTNS" -6 addr show tentative)" ] && break
     sleep 0.5
   done
-  sleep 2
+  for ((t = 0; t < 120 && same < 2; t++)); do
+    sleep 1
+    now=$(ip -n "$HOSTNS" -s -o link show dev "$BR")
+    if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+    last=$now
+  done
+  sleep 1
 }
 
 echo "bench-scale: N=$N per size, sizes: $SIZES, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 echo "  ours: $OURS_DIR/{bridge,eni}; go: $GO_DIR/{bridge,host-local,host-device,static}"
 VARIANTS="ours-br go-br floor-br ours-eni ours-eniname go-eni floor-eni"
 declare -A MED NET
+# medians KEY DIR VARIANT...: a table of each variant's ADD and DEL times in DIR; MED[KEY-v-op]
+medians() {
+  local key=$1 dir=$2 v op m p a n c
+  shift 2
+  printf '  %-16s %9s %9s %9s %9s %5s\n' "" "median" "p95" "mean" "min" "n"
+  for v in "$@"; do
+    for op in add del; do
+      read -r m p a n c < <(stats "$dir/t-$v-$op" 3 count)
+      MED[$key-$v-$op]=$m
+      printf '  %-16s %9s %9s %9s %9s %5s  ms\n' "$v-$op" "$m" "$p" "$a" "$n" "$c"
+    done
+  done
+}
 for size in $SIZES; do
   fill_to "$size"
   links=$(ip -n "$HOSTNS" -o link show | wc -l)
@@ -238,14 +269,7 @@ for size in $SIZES; do
   routes6=$(ip -n "$HOSTNS" -6 route show table all 2> /dev/null | wc -l)
   printf '\n  size %d: %d ports on %s, %d links and %d IPv6 routes in the host netns; load average %s\n' \
     "$size" "$ports" "$BR" "$links" "$routes6" "$(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '  %-16s %9s %9s %9s %9s %5s\n' "" "median" "p95" "mean" "min" "n"
-  for v in $VARIANTS; do
-    for op in add del; do
-      read -r m p a n c < <(stats "$WORK/s$size/t-$v-$op" 3 count)
-      MED[$size-$v-$op]=$m
-      printf '  %-16s %9s %9s %9s %9s %5s  ms\n' "$v-$op" "$m" "$p" "$a" "$n" "$c"
-    done
-  done
+  medians "$size" "$WORK/s$size" $VARIANTS
   [ "$rcu" = 1 ] || continue
   echo "  eni without the sleep in rcu_barrier() (perf sched records; the median sleep last):"
   for v in ours-eni ours-eniname go-eni floor-eni; do
@@ -266,6 +290,21 @@ above() {
 }
 first=${SIZES%% *}
 last=${SIZES##* }
+# the largest node again, IPv6 on every filled port (link-local address and routes), as the
+# reference plugin, or ours before it turned IPv6 off, leaves them: the bridge variants only
+v6=0
+if ((last > 0)); then
+  ip netns exec "$HOSTNS" bash -c 'for ((i = 0; i < $1; i++)); do echo 0 > "/proc/sys/net/ipv6/conf/bp$i/disable_ipv6"; done' \
+    _ "$last" || die "turning IPv6 on on the filled ports failed"
+  settle_ports
+  mkdir -p "$WORK/v6"
+  ip netns exec "$HOSTNS" bash "$WORK/loop.sh" "$N" "$OURS_DIR" "$GO_DIR" "$WORK/v6" "$TAG" "$ENI" "$BR" "$SETTLE" "$WORK" "$ROOT/benches/lib.sh" bridge ||
+    die "the loop with IPv6 on the ports failed"
+  printf '\n  size %d, the ports with IPv6: %d IPv6 routes in the host netns; load average %s\n' \
+    "$last" "$(ip -n "$HOSTNS" -6 route show table all 2> /dev/null | wc -l)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  medians v6 "$WORK/v6" ours-br go-br floor-br
+  v6=1
+fi
 echo
 for size in $SIZES; do
   for k in br eni; do
@@ -305,3 +344,11 @@ grow=$(awk -v a="$(above "$last" ours-br add)" -v b="$(above "$first" ours-br ad
 ggrow=$(awk -v a="$(above "$last" go-br add)" -v b="$(above "$first" go-br add)" 'BEGIN { printf "%.3f", a - b }')
 figure "bridge-add-growth" "bridge ADD above floor, growth $first->$last ports" ms \
   "$grow" "$ggrow" "-" "-" "<= 0.5 ms" "$(goal_le "$grow" 0.5)"
+if [ "$v6" = 1 ]; then
+  grow=$(awk -v a="$(above v6 ours-br add)" -v b="$(above "$first" ours-br add)" 'BEGIN { printf "%.3f", a - b }')
+  ggrow=$(awk -v a="$(above v6 go-br add)" -v b="$(above "$first" go-br add)" 'BEGIN { printf "%.3f", a - b }')
+  point "bridge ADD above the kernel floor" "links in the host netns" "$last" "ours, ports with IPv6" \
+    "$(above v6 ours-br add)" ms
+  figure "bridge-add-growth-v6ports" "bridge ADD above floor, growth $first->$last ports with IPv6" ms \
+    "$grow" "$ggrow" "-" "-" "<= 0.5 ms" "$(goal_le "$grow" 0.5)"
+fi
