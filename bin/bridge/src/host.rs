@@ -429,12 +429,12 @@ impl GatewayAddrs<'_> {
     }
 }
 
-/// IPv6 off on a bridge port (a host end, before it is up). A port needs no address of its own:
-/// the bridge carries the gateways and forwards the tasks' IPv6 as before. With IPv6 on, the port
-/// gets a link-local address (one the tasks could reach the host by) and a route for it, and when
-/// it gets its carrier the kernel walks the host's whole IPv6 routing table under rtnl to bring its
-/// routes up (about 1 ms with 1,000 ports that have IPv6). Turning it off costs one such walk now
-/// and keeps the port out of every later one.
+/// IPv6 off on a bridge port (a host end, before it is up). A port's own IPv6 is never used: the
+/// port hands every frame it receives to the bridge, which carries the gateways and forwards the
+/// tasks' IPv6 as before. With IPv6 on, the port still gets a link-local address and its routes,
+/// and when it gets its carrier the kernel walks the host's whole IPv6 routing table under rtnl to
+/// bring its routes up (about 1 ms with 1,000 ports that have IPv6). Turning it off costs one such
+/// walk now and keeps the port out of every later one.
 /// Skipped where it cannot be done: a kernel without IPv6, a read-only or unwritable `/proc/sys`.
 pub fn port_without_ipv6(port: &str) -> Result<(), BridgeError> {
     let key = format!("net/ipv6/conf/{port}/disable_ipv6");

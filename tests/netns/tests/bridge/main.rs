@@ -238,8 +238,8 @@ fn dual_stack_default_gateway() {
         vec!["10.20.0.1/16", "fd20::1/64"]
     );
     assert!(ping(&ctr, "10.20.0.1") && ping(&ctr, "fd20::1"));
-    // the port passes the task's IPv6 on (the ping above) but has no IPv6 of its own: no
-    // link-local address the task could reach the host by
+    // the port passes the task's IPv6 on (the ping above) but has no IPv6 of its own, not even a
+    // link-local address
     assert_eq!(
         w.host()
             .sysctl_get(&format!("net/ipv6/conf/{veth}/disable_ipv6")),
