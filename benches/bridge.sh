@@ -75,7 +75,7 @@ cat > "$WORK/loop.sh" << 'LOOP'
 set -u
 N=$1 GO_DS_N=$2 OURS=$3 GO=$4 W=$5 TAG=$6
 # shellcheck source=benches/lib.sh
-source "$7" # orders
+source "$7" # in_order
 export CNI_IFNAME=eth0 CNI_PATH=$GO CNI_CONTAINERID=brbench-$$
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 every=$(((N + GO_DS_N - 1) / GO_DS_N))
@@ -108,20 +108,18 @@ for who in o g; do
     CNI_COMMAND=DEL CNI_NETNS=/run/netns/$ctr "$bin" < "$W/$who-$fam.json" > /dev/null || { echo "$who $fam: DEL failed" >&2; exit 1; }
   done
 done
-# each iteration in a shuffled order (benches/lib.sh orders)
-i=0
-while read -r -a order; do
-  for k in "${order[@]}"; do
-    case $k in
-      0) plugin_cycle ours-v4 "$OURS" "$W/o-v4.json" "$TAG-o4" ;;
-      1) plugin_cycle go-v4 "$GO/bridge" "$W/g-v4.json" "$TAG-g4" ;;
-      2) plugin_cycle ours-ds "$OURS" "$W/o-ds.json" "$TAG-ods" ;;
-      3) if ((i % every == 0)); then plugin_cycle go-ds "$GO/bridge" "$W/g-ds.json" "$TAG-gds"; fi ;;
-      4) floor_cycle ;;
-    esac
-  done
-  i=$((i + 1))
-done < <(orders "$N" 5)
+# variant K I: variant K of iteration I
+variant() {
+  case $1 in
+    0) plugin_cycle ours-v4 "$OURS" "$W/o-v4.json" "$TAG-o4" ;;
+    1) plugin_cycle go-v4 "$GO/bridge" "$W/g-v4.json" "$TAG-g4" ;;
+    2) plugin_cycle ours-ds "$OURS" "$W/o-ds.json" "$TAG-ods" ;;
+    3) if (($2 % every == 0)); then plugin_cycle go-ds "$GO/bridge" "$W/g-ds.json" "$TAG-gds"; fi ;;
+    4) floor_cycle ;;
+  esac
+}
+# each iteration in a shuffled order (benches/lib.sh in_order)
+in_order "$N" 5 variant
 LOOP
 
 echo "bench-bridge: N=$N (Go dual-stack: every ${N}/$GO_DS_N), load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -95,7 +95,7 @@ cat > "$WORK/loop.sh" << 'LOOP'
 set -u
 N=$1 OURS=$2 GO=$3 GODIR=$4 WORK=$5 TASK=$6 ENI=$7 FULL=$8 SETTLE=$9
 # shellcheck source=benches/lib.sh
-source "${10}" # orders
+source "${10}" # in_order
 export CNI_IFNAME=eth0 CNI_CONTAINERID=enibench-$$ CNI_NETNS=/run/netns/$TASK
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 fail() { echo "bench-eni: $*" >&2; exit 1; }
@@ -153,20 +153,20 @@ done
 rm -f "$WORK"/*.add "$WORK"/*.del "$WORK/windows"
 variants=(ours go floorcfg floorbare)
 [ "$FULL" = 1 ] && variants+=(full)
-# each iteration in a shuffled order (benches/lib.sh orders)
-while read -r -a order; do
-  for k in "${order[@]}"; do
-    case ${variants[$k]} in
-      ours) pair ours "$OURS" "$WORK/ours.json" "$GODIR" ;;
-      full) pair full "$OURS" "$WORK/full.json" "$GODIR" ;;
-      go) pair go "$GO" "$WORK/go.json" "$GODIR" ;;
-      floorcfg) floor cfg ;;
-      floorbare) floor bare ;;
-    esac
-    ip link set "$ENI" up # as a freshly attached ENI would be; not timed
-    sleep "$SETTLE"
-  done
-done < <(orders "$N" "${#variants[@]}")
+# variant K: the K-th of the variants, then the ENI back up as a freshly attached one (not timed)
+variant() {
+  case ${variants[$1]} in
+    ours) pair ours "$OURS" "$WORK/ours.json" "$GODIR" ;;
+    full) pair full "$OURS" "$WORK/full.json" "$GODIR" ;;
+    go) pair go "$GO" "$WORK/go.json" "$GODIR" ;;
+    floorcfg) floor cfg ;;
+    floorbare) floor bare ;;
+  esac
+  ip link set "$ENI" up
+  sleep "$SETTLE"
+}
+# each iteration in a shuffled order (benches/lib.sh in_order)
+in_order "$N" "${#variants[@]}" variant
 LOOP
 
 echo "bench-eni: N=$N, load average: $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"

@@ -59,6 +59,17 @@ orders() {
   done
 }
 
+# in_order N K FN: the loop of a timing script: in each iteration I of 0..N-1, `FN V I` for every
+# variant V of 0..K-1, in that iteration's order (orders)
+in_order() {
+  local n=$1 k=$2 fn=$3 i=0 v
+  local -a perm
+  while read -r -a perm; do
+    for v in "${perm[@]}"; do "$fn" "$v" "$i"; done
+    i=$((i + 1))
+  done < <(orders "$n" "$k")
+}
+
 # remove_bench_state NS...: deletes those of the named network namespaces that exist, and $WORK.
 remove_bench_state() {
   local ns

@@ -120,7 +120,7 @@ cat > "$WORK/loop.sh" << 'LOOP'
 set -u
 N=$1 OURS=$2 GO=$3 W=$4 TAG=$5 ENI=$6 BR=$7 SETTLE=$8 C=$9 WHAT=${11:-all}
 # shellcheck source=benches/lib.sh
-source "${10}" # orders
+source "${10}" # in_order
 export CNI_CONTAINERID=scbench-$$ CNI_PATH=$GO
 us() { local a=${1/./} b=${2/./}; echo $((10#$b - 10#$a)); }
 fail() { echo "bench-scale: $*" >&2; exit 1; }
@@ -171,14 +171,7 @@ for v in o g; do
 done
 # the bridge variants first, then the eni variants, each in its own loop (an ENI move leaves the
 # kernel busy for a while: it would land on whichever bridge variant came next), in a shuffled
-# order per iteration (benches/lib.sh orders)
-# in_order K FN: FN 0..K-1 in a shuffled order, N times
-in_order() {
-  local order k
-  while read -r -a order; do
-    for k in "${order[@]}"; do "$2" "$k"; done
-  done < <(orders "$N" "$1")
-}
+# order per iteration (benches/lib.sh in_order)
 bridge_variant() {
   case $1 in
     0) cycle ours-br "$OURS/bridge" "$C/br-o.json" "$TAG-ob" eth0 ;;
@@ -195,8 +188,8 @@ eni_variant() {
   esac
   ip link set "$ENI" up && sleep "$SETTLE"
 }
-in_order 3 bridge_variant
-[ "$WHAT" = bridge ] || in_order 4 eni_variant
+in_order "$N" 3 bridge_variant
+[ "$WHAT" = bridge ] || in_order "$N" 4 eni_variant
 LOOP
 
 # fill_to COUNT: task veths bp<i> on the bridge (up) with their peers in the fill namespace
@@ -340,13 +333,17 @@ for size in "$first" "$last"; do
     "$o" "$(above "$size" go-br add)" "${MED[$size-floor-br-add]}" \
     "$(ratio "${MED[$size-go-br-add]}" "${MED[$size-ours-br-add]}")" "-" "-"
 done
-grow=$(awk -v a="$(above "$last" ours-br add)" -v b="$(above "$first" ours-br add)" 'BEGIN { printf "%.3f", a - b }')
-ggrow=$(awk -v a="$(above "$last" go-br add)" -v b="$(above "$first" go-br add)" 'BEGIN { printf "%.3f", a - b }')
+# growth KEY VARIANT: VARIANT's bridge ADD above the floor at KEY (a size, or v6) minus at the first size
+growth() {
+  awk -v a="$(above "$1" "$2" add)" -v b="$(above "$first" "$2" add)" 'BEGIN { printf "%.3f", a - b }'
+}
+grow=$(growth "$last" ours-br)
+ggrow=$(growth "$last" go-br)
 figure "bridge-add-growth" "bridge ADD above floor, growth $first->$last ports" ms \
   "$grow" "$ggrow" "-" "-" "<= 0.5 ms" "$(goal_le "$grow" 0.5)"
 if [ "$v6" = 1 ]; then
-  grow=$(awk -v a="$(above v6 ours-br add)" -v b="$(above "$first" ours-br add)" 'BEGIN { printf "%.3f", a - b }')
-  ggrow=$(awk -v a="$(above v6 go-br add)" -v b="$(above "$first" go-br add)" 'BEGIN { printf "%.3f", a - b }')
+  grow=$(growth v6 ours-br)
+  ggrow=$(growth v6 go-br)
   point "bridge ADD above the kernel floor" "links in the host netns" "$last" "ours, ports with IPv6" \
     "$(above v6 ours-br add)" ms
   figure "bridge-add-growth-v6ports" "bridge ADD above floor, growth $first->$last ports with IPv6" ms \
